@@ -1,0 +1,18 @@
+# anvil_find_nvcc(OUT): sets OUT to TRUE when a CUDA compiler is usable, and enables the CUDA language.
+# A macro, not a function: enable_language must run at directory scope.
+macro(anvil_find_nvcc out)
+  include(CheckLanguage)
+  if(NOT CMAKE_CUDA_COMPILER)
+    find_program(ANVIL_NVCC nvcc HINTS /usr/local/cuda/bin ENV CUDA_HOME PATH_SUFFIXES bin)
+    if(ANVIL_NVCC)
+      set(CMAKE_CUDA_COMPILER "${ANVIL_NVCC}" CACHE FILEPATH "nvcc" FORCE)
+    endif()
+  endif()
+  check_language(CUDA)
+  if(CMAKE_CUDA_COMPILER)
+    enable_language(CUDA)
+    set(${out} TRUE)
+  else()
+    set(${out} FALSE)
+  endif()
+endmacro()

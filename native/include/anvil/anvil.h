@@ -1,0 +1,279 @@
+/*
+ * anvil.h: the one C ABI between Anvil's Java runtime and its native kernels.
+ *
+ * Rules of this boundary (see DESIGN.md, "The native boundary"):
+ *  - Plain C. No C++ types cross it.
+ *  - Every op takes one POD params struct. Every field is 8 bytes (int64_t or double): pointers travel
+ *    as integers, flags as 0/1. Java writes the struct as an array of 64-bit slots in field order, so the
+ *    field order below IS the wire format. ANVIL_PARAMS_CHECK pins each struct's slot count; the Java
+ *    side (ai.anvil.bind.Params) asserts the same counts.
+ *  - Functions are anvil_<device>_<op>_{fwd,bwd}(const anvil_<op>_params*[, int64_t stream]) and return
+ *    0 on success or an ANVIL_E_* code; anvil_last_error() then holds a message for this thread.
+ *  - Java validates shapes, dtypes, devices and liveness before calling. Native code still refuses what
+ *    it cannot check cheaply in Java (token ids out of range) with an error code, never a crash.
+ *  - Gradients of parameters accumulate (+=); gradients of activations are written (=), unless a
+ *    params struct says otherwise through an explicit accumulate flag.
+ *  - CPU tensors are fp32 (ids int32). CUDA adds bf16 (dtype codes below).
+ */
+#ifndef ANVIL_ANVIL_H
+#define ANVIL_ANVIL_H
+
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(_WIN32)
+#define ANVIL_API __declspec(dllexport)
+#else
+#define ANVIL_API __attribute__((visibility("default")))
+#endif
+
+/* Error codes. */
+#define ANVIL_OK 0
+#define ANVIL_E_INVALID 1     /* an argument the kernel refuses (e.g. a token id out of range) */
+#define ANVIL_E_NOMEM 2       /* allocation failed */
+#define ANVIL_E_UNSUPPORTED 3 /* this build or device cannot do it (no AVX2 path, no CUDA...) */
+#define ANVIL_E_CUDA 4        /* a CUDA runtime error; the message names it */
+#define ANVIL_E_INTERNAL 5
+
+/* Data type codes, shared by both devices. */
+#define ANVIL_F32 0
+#define ANVIL_BF16 1
+#define ANVIL_I32 2
+
+/* The message of the last error on this thread ("" when none). Lives in the CPU library. */
+ANVIL_API const char* anvil_last_error(void);
+/* Sets this thread's error message; used by both libraries. Returns code. */
+ANVIL_API int anvil_set_error(int code, const char* message);
+/* Bumped whenever a struct below changes. */
+ANVIL_API int64_t anvil_abi_version(void);
+#define ANVIL_ABI_VERSION 1
+
+/* ---------------------------------------------------------------------------------------------------
+ * CPU runtime
+ * ------------------------------------------------------------------------------------------------- */
+
+/* CPU feature bits, as detected at run time. */
+#define ANVIL_CPU_AVX2 1
+#define ANVIL_CPU_FMA 2
+#define ANVIL_CPU_AVX512F 4
+#define ANVIL_CPU_AVX512BF16 8
+
+ANVIL_API int64_t anvil_cpu_features(void);
+/* Name of the GEMM micro-kernel chosen at run time ("avx512", "avx2", "generic"). */
+ANVIL_API const char* anvil_cpu_gemm_kernel(void);
+ANVIL_API int anvil_cpu_set_threads(int64_t threads);
+ANVIL_API int64_t anvil_cpu_get_threads(void);
+
+/* 64-byte aligned host memory; returns 0 when out of memory (and sets the error). */
+ANVIL_API int64_t anvil_cpu_alloc(int64_t bytes);
+ANVIL_API void anvil_cpu_free(int64_t address);
+ANVIL_API int anvil_cpu_copy(int64_t dst, int64_t src, int64_t bytes);
+/* dst[0..n) = value, fp32. */
+ANVIL_API int anvil_cpu_fill_f32(int64_t dst, int64_t n, double value);
+
+/* ---------------------------------------------------------------------------------------------------
+ * matmul: C[b] (m,n) = alpha * op(A[b]) (m,k) @ op(B[b]) (k,n) + bias (n) [+ C[b] if accumulate]
+ *   op(A) = A (m,k) row-major, or A^T when trans_a (A stored (k,m)).
+ *   op(B) = B (k,n) row-major, or B^T when trans_b (B stored (n,k)); a Linear is trans_b=1 with the
+ *   PyTorch (out,in) weight.
+ *   stride_* are element strides between batch items (0 broadcasts one matrix to every batch item).
+ * bwd: given dC, da (=, or += when accumulate_da) = dC op(B)^T in A's storage layout;
+ *      db (+=, or = when !accumulate_db) = op(A)^T dC in B's layout; dbias (+=) = column sums of dC.
+ *      Any of da/db/dbias may be 0 (not wanted). Strides of da/db/dc equal those of a/b/c.
+ * ------------------------------------------------------------------------------------------------- */
+typedef struct {
+  int64_t a, b, c, bias;
+  int64_t dc, da, db, dbias;
+  int64_t batch, m, n, k;
+  int64_t trans_a, trans_b;
+  int64_t stride_a, stride_b, stride_c;
+  int64_t accumulate, accumulate_da, accumulate_db;
+  double alpha;
+} anvil_matmul_params;
+#define ANVIL_MATMUL_SLOTS 21
+ANVIL_API int anvil_cpu_matmul_fwd(const anvil_matmul_params* p);
+ANVIL_API int anvil_cpu_matmul_bwd(const anvil_matmul_params* p);
+
+/* ---------------------------------------------------------------------------------------------------
+ * eltwise: the small binary/unary family, n elements each, all contiguous.
+ *   op ADD:   out = a + b            bwd: da = dout, db = dout
+ *   op MUL:   out = a * b            bwd: da = dout * b, db = dout * a
+ *   op SCALE: out = alpha * a        bwd: da = alpha * dout
+ *   op AXPY:  out += alpha * a       (in place, no bwd; used for gradient sums and clipping)
+ * bwd writes da/db (=), or adds (+=) when accumulate. da or db may be 0.
+ * ------------------------------------------------------------------------------------------------- */
+#define ANVIL_ADD 0
+#define ANVIL_MUL 1
+#define ANVIL_SCALE 2
+#define ANVIL_AXPY 3
+typedef struct {
+  int64_t op;
+  int64_t a, b, out;
+  int64_t dout, da, db;
+  int64_t n;
+  int64_t accumulate;
+  double alpha;
+} anvil_eltwise_params;
+#define ANVIL_ELTWISE_SLOTS 10
+ANVIL_API int anvil_cpu_eltwise_fwd(const anvil_eltwise_params* p);
+ANVIL_API int anvil_cpu_eltwise_bwd(const anvil_eltwise_params* p);
+
+/* ---------------------------------------------------------------------------------------------------
+ * gelu: y = gelu(x), n elements. approximate=1: tanh form (GPT-2); 0: exact erf form (BERT).
+ * bwd: dx = dy * gelu'(x) (=, or += when accumulate).
+ * ------------------------------------------------------------------------------------------------- */
+typedef struct {
+  int64_t x, y, dy, dx;
+  int64_t n;
+  int64_t approximate;
+  int64_t accumulate;
+} anvil_gelu_params;
+#define ANVIL_GELU_SLOTS 7
+ANVIL_API int anvil_cpu_gelu_fwd(const anvil_gelu_params* p);
+ANVIL_API int anvil_cpu_gelu_bwd(const anvil_gelu_params* p);
+
+/* ---------------------------------------------------------------------------------------------------
+ * layernorm over the last dim: x (rows, cols) -> y (rows, cols); mean, rstd (rows) saved for bwd.
+ *   weight, bias (cols); bias may be 0. mean/rstd may be 0 in fwd when no bwd will follow.
+ * bwd: dx (=) ; dweight (+=) ; dbias (+=, may be 0). Needs x, weight, mean, rstd, dy.
+ * ------------------------------------------------------------------------------------------------- */
+typedef struct {
+  int64_t x, weight, bias, y, mean, rstd;
+  int64_t dy, dx, dweight, dbias;
+  int64_t rows, cols;
+  double eps;
+} anvil_layernorm_params;
+#define ANVIL_LAYERNORM_SLOTS 13
+ANVIL_API int anvil_cpu_layernorm_fwd(const anvil_layernorm_params* p);
+ANVIL_API int anvil_cpu_layernorm_bwd(const anvil_layernorm_params* p);
+
+/* ---------------------------------------------------------------------------------------------------
+ * softmax over the last dim: y (rows, cols) = softmax(scale * x).
+ * bwd: dx (=) = scale * y * (dy - sum(dy * y)).
+ * ------------------------------------------------------------------------------------------------- */
+typedef struct {
+  int64_t x, y, dy, dx;
+  int64_t rows, cols;
+  double scale;
+} anvil_softmax_params;
+#define ANVIL_SOFTMAX_SLOTS 7
+ANVIL_API int anvil_cpu_softmax_fwd(const anvil_softmax_params* p);
+ANVIL_API int anvil_cpu_softmax_bwd(const anvil_softmax_params* p);
+
+/* ---------------------------------------------------------------------------------------------------
+ * attention: multi-head scaled dot-product attention, fused (no B*H*Tq*Tk buffer).
+ *   Token rows: element (b, t, h, d) of q lives at q + b*q_batch_stride + t*q_row_stride + h*head_dim + d,
+ *   and likewise for k, v, out (o_* strides). So q, k, v may be column blocks of one packed qkv row
+ *   (B, T, 3C) or separate (B, T, C) tensors. dq/dk/dv share q/k/v's strides; dout shares out's.
+ *   lse (batch, heads, q_len) fp32 contiguous: log-sum-exp of the scaled, masked scores, kept for bwd.
+ *   key_mask: int32 (batch, k_len), nonzero = may be attended; 0 = none masked.
+ *   causal: query i sees keys j <= i + (k_len - q_len) (bottom-right alignment, DESIGN.md).
+ *   A query that sees no key outputs zeros (lse = -inf) and gets zero gradients.
+ * bwd: dq, dk, dv written (=). Needs q, k, v, out, lse, dout.
+ * ------------------------------------------------------------------------------------------------- */
+typedef struct {
+  int64_t q, k, v, out, lse, key_mask;
+  int64_t dout, dq, dk, dv;
+  int64_t batch, heads, q_len, k_len, head_dim;
+  int64_t q_row_stride, k_row_stride, v_row_stride, o_row_stride;
+  int64_t q_batch_stride, k_batch_stride, v_batch_stride, o_batch_stride;
+  int64_t causal;
+  double scale;
+} anvil_attention_params;
+#define ANVIL_ATTENTION_SLOTS 25
+ANVIL_API int anvil_cpu_attention_fwd(const anvil_attention_params* p);
+ANVIL_API int anvil_cpu_attention_bwd(const anvil_attention_params* p);
+
+/* ---------------------------------------------------------------------------------------------------
+ * embedding: out (n, dim) = table[ids[i]] for ids (n) int32, table (vocab, dim).
+ * bwd: dtable[ids[i]] += dout[i] (scatter-add). An id outside [0, vocab) is ANVIL_E_INVALID.
+ * ------------------------------------------------------------------------------------------------- */
+typedef struct {
+  int64_t ids, table, out;
+  int64_t dout, dtable;
+  int64_t n, vocab, dim;
+} anvil_embedding_params;
+#define ANVIL_EMBEDDING_SLOTS 8
+ANVIL_API int anvil_cpu_embedding_fwd(const anvil_embedding_params* p);
+ANVIL_API int anvil_cpu_embedding_bwd(const anvil_embedding_params* p);
+
+/* ---------------------------------------------------------------------------------------------------
+ * cross_entropy: fused log-softmax + negative log-likelihood over logits (rows, row_stride) whose first
+ *   `vocab` columns are real (the rest is padding, ignored). targets (rows) int32.
+ *   fwd: losses (rows) = -log softmax(logits)[target], 0 where target == ignore_index;
+ *        loss (1 float) = sum(losses) / normalizer. losses may be 0.
+ *   bwd: dlogits (=) = (softmax - onehot(target)) * grad / normalizer, 0 on ignored rows and padding.
+ *   normalizer is explicit (the non-ignored token count of the whole accumulation window, DESIGN.md).
+ *   A target outside [0, vocab) that is not ignore_index is ANVIL_E_INVALID.
+ * ------------------------------------------------------------------------------------------------- */
+typedef struct {
+  int64_t logits, targets, losses, loss;
+  int64_t dlogits;
+  int64_t rows, vocab, row_stride;
+  int64_t ignore_index;
+  double normalizer, grad;
+} anvil_cross_entropy_params;
+#define ANVIL_CROSS_ENTROPY_SLOTS 11
+ANVIL_API int anvil_cpu_cross_entropy_fwd(const anvil_cross_entropy_params* p);
+ANVIL_API int anvil_cpu_cross_entropy_bwd(const anvil_cross_entropy_params* p);
+
+/* ---------------------------------------------------------------------------------------------------
+ * adamw: one call for a list of `count` tensors. params/grads/m/v/sizes/decay point to int64 arrays of
+ *   length count (tensor addresses, element counts, and 0/1 whether weight decay applies).
+ *   g = grad * grad_scale (the clipping scale); m = b1 m + (1-b1) g; v = b2 v + (1-b2) g^2;
+ *   p -= lr * (wd * p [if decay]) ; p -= lr * (m / (1-b1^step)) / (sqrt(v / (1-b2^step)) + eps).
+ *   In place. Frozen tensors are simply not in the list.
+ * ------------------------------------------------------------------------------------------------- */
+typedef struct {
+  int64_t params, grads, m, v, sizes, decay;
+  int64_t count, step;
+  double lr, beta1, beta2, eps, weight_decay, grad_scale;
+} anvil_adamw_params;
+#define ANVIL_ADAMW_SLOTS 14
+ANVIL_API int anvil_cpu_adamw_fwd(const anvil_adamw_params* p);
+
+/* ---------------------------------------------------------------------------------------------------
+ * grad_norm: out (1 double, on the host) = sqrt(sum over tensors of sum(x^2)), fp64 accumulation.
+ *   tensors/sizes point to int64 arrays of length count.
+ * ------------------------------------------------------------------------------------------------- */
+typedef struct {
+  int64_t tensors, sizes, count;
+  int64_t out;
+} anvil_grad_norm_params;
+#define ANVIL_GRAD_NORM_SLOTS 4
+ANVIL_API int anvil_cpu_grad_norm_fwd(const anvil_grad_norm_params* p);
+
+/* ---------------------------------------------------------------------------------------------------
+ * CUDA runtime (libanvil_cuda; optional). Streams and addresses travel as int64. Every launch checks
+ * cudaGetLastError; async errors surface at the next synchronizing call.
+ * ------------------------------------------------------------------------------------------------- */
+/* Number of usable devices into *count; a failure (no driver, no device) returns ANVIL_E_CUDA with the
+   exact reason in anvil_last_error(). Never crashes on a machine without a driver. */
+ANVIL_API int anvil_cuda_device_count(int64_t* count);
+/* Name, compute capability (major*10+minor), total memory in bytes. name must hold name_len bytes. */
+ANVIL_API int anvil_cuda_device_info(int64_t device, char* name, int64_t name_len, int64_t* capability,
+                                     int64_t* total_bytes);
+ANVIL_API int anvil_cuda_set_device(int64_t device);
+ANVIL_API int anvil_cuda_stream_create(int64_t* stream);
+ANVIL_API int anvil_cuda_stream_destroy(int64_t stream);
+ANVIL_API int anvil_cuda_stream_synchronize(int64_t stream);
+/* Stream-ordered allocation from the device's memory pool (cudaMallocAsync). */
+ANVIL_API int anvil_cuda_malloc(int64_t bytes, int64_t stream, int64_t* address);
+ANVIL_API int anvil_cuda_free(int64_t address, int64_t stream);
+/* kind: 0 host->device, 1 device->host, 2 device->device. Host memory is pageable; the call is
+   ordered on the stream and d2h synchronizes before returning. */
+ANVIL_API int anvil_cuda_memcpy(int64_t dst, int64_t src, int64_t bytes, int64_t kind, int64_t stream);
+ANVIL_API int anvil_cuda_fill(int64_t dst, int64_t n, int64_t dtype, double value, int64_t stream);
+/* Pool statistics: bytes reserved by the pool and bytes in use. */
+ANVIL_API int anvil_cuda_memory(int64_t* reserved, int64_t* used);
+ANVIL_API int anvil_cuda_eltwise_fwd(const anvil_eltwise_params* p, int64_t dtype, int64_t stream);
+ANVIL_API int anvil_cuda_eltwise_bwd(const anvil_eltwise_params* p, int64_t dtype, int64_t stream);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* ANVIL_ANVIL_H */

@@ -1,0 +1,523 @@
+package ai.anvil.backend;
+
+import ai.anvil.backend.cpu.CpuBackend;
+import ai.anvil.backend.cuda.CudaBackend;
+import ai.anvil.tensor.DType;
+import ai.anvil.tensor.Device;
+import ai.anvil.tensor.Tensor;
+import java.nio.ByteBuffer;
+import java.util.List;
+
+/**
+ * The backend SPI: memory and the closed set of ops a transformer step needs, each forward with its
+ * backward. The public methods here are final and validate every argument (liveness, device, dtype,
+ * shape; DESIGN.md "The native boundary") before calling the device's protected {@code do*}
+ * implementation, which may then assume all of it. Implementations: {@link CpuBackend} (fp32) and
+ * {@link CudaBackend} (fp32 and bf16).
+ *
+ * <p>Output tensors are passed in, never allocated here: autograd owns allocation. "Written" outputs
+ * are overwritten (=); parameter gradients accumulate (+=), as each method says.
+ */
+public abstract class Backend {
+  private final Device device;
+
+  protected Backend(Device device) {
+    this.device = device;
+  }
+
+  /** The backend of a device; throws IllegalStateException when that device is unusable. */
+  public static Backend of(Device device) {
+    return device.isCpu() ? CpuBackend.instance() : CudaBackend.forDevice(device.index());
+  }
+
+  public final Device device() {
+    return device;
+  }
+
+  /** Whether floating-point tensors of this dtype are supported (CPU: F32; CUDA: F32 and BF16). */
+  public abstract boolean supports(DType dtype);
+
+  // ---- memory (called by tensor.Storage and Tensor; not by user code) ---------------------------
+
+  /** Allocates bytes of device memory; throws AnvilException when out of memory. */
+  public abstract long allocate(long bytes);
+
+  public abstract void free(long address);
+
+  /** Copies src (a direct buffer of exactly dst.bytes() bytes, native order) into dst. */
+  public final void copyFromHost(Tensor dst, ByteBuffer src) {
+    Checks.present("copyFromHost", "dst", dst, device);
+    hostBuffer("copyFromHost", src, dst.bytes());
+    doCopyFromHost(dst, src);
+  }
+
+  /** Copies src into dst (a direct buffer of exactly src.bytes() bytes). Synchronizes. */
+  public final void copyToHost(Tensor src, ByteBuffer dst) {
+    Checks.present("copyToHost", "src", src, device);
+    hostBuffer("copyToHost", dst, src.bytes());
+    doCopyToHost(src, dst);
+  }
+
+  /** dst = src, same shape and dtype, same device. */
+  public final void copy(Tensor src, Tensor dst) {
+    Checks.present("copy", "src", src, device);
+    Checks.present("copy", "dst", dst, device);
+    Checks.shape("copy", "dst", dst, src.shape());
+    Checks.sameDtype("copy", src, "dst", dst);
+    doCopy(src, dst);
+  }
+
+  /** Every element of t = value (any dtype; I32 takes the integer part). */
+  public final void fill(Tensor t, double value) {
+    Checks.present("fill", "t", t, device);
+    doFill(t, value);
+  }
+
+  /** Waits for all queued work of this device (a no-op on the CPU). */
+  public abstract void synchronize();
+
+  private static void hostBuffer(String op, ByteBuffer buffer, long bytes) {
+    if (buffer == null || !buffer.isDirect()) throw new IllegalArgumentException(op + ": host buffer must be direct");
+    if (buffer.capacity() != bytes) {
+      throw new IllegalArgumentException(op + ": host buffer has " + buffer.capacity() + " bytes, tensor " + bytes);
+    }
+  }
+
+  protected abstract void doCopyFromHost(Tensor dst, ByteBuffer src);
+
+  protected abstract void doCopyToHost(Tensor src, ByteBuffer dst);
+
+  protected abstract void doCopy(Tensor src, Tensor dst);
+
+  protected abstract void doFill(Tensor t, double value);
+
+  // ---- matmul -----------------------------------------------------------------------------------
+
+  /**
+   * c = alpha * op(a) @ op(b) + bias [+ c when accumulate].
+   * a: (m,k), or (k,m) when transA; b: (k,n), or (n,k) when transB (a Linear's (out,in) weight);
+   * either may carry a leading batch dimension (a 2-D operand is broadcast over the batch), and then c
+   * is (batch,m,n), else (m,n). bias: (n) or null.
+   */
+  public final void matmul(Tensor a, Tensor b, Tensor bias, Tensor c, boolean transA, boolean transB,
+                           double alpha, boolean accumulate) {
+    MatmulShape s = MatmulShape.of("matmul", a, b, c, transA, transB);
+    checkFloat("matmul", a, b, c);
+    Checks.optional("matmul", "bias", bias, device);
+    Checks.sameDtype("matmul", a, "bias", bias);
+    if (bias != null) Checks.shape("matmul", "bias", bias, s.n());
+    Checks.finite("matmul", "alpha", alpha);
+    Checks.distinct("matmul", "c", c, a, b, bias);
+    doMatmul(s, a, b, bias, c, alpha, accumulate);
+  }
+
+  /**
+   * Backward of {@link #matmul}: da (= or += when accumulateDa) in a's layout; db (+= when
+   * accumulateDb, else =) in b's layout; dbias (+=) = column sums of dc. Any of da, db, dbias may be null.
+   */
+  public final void matmulBackward(Tensor a, Tensor b, Tensor dc, Tensor da, Tensor db, Tensor dbias,
+                                   boolean transA, boolean transB, double alpha, boolean accumulateDa,
+                                   boolean accumulateDb) {
+    MatmulShape s = MatmulShape.of("matmulBackward", a, b, dc, transA, transB);
+    checkFloat("matmulBackward", a, b, dc);
+    Checks.optional("matmulBackward", "da", da, device);
+    Checks.optional("matmulBackward", "db", db, device);
+    Checks.optional("matmulBackward", "dbias", dbias, device);
+    Checks.shape("matmulBackward", "da", da, a.shape());
+    Checks.shape("matmulBackward", "db", db, b.shape());
+    if (dbias != null) Checks.shape("matmulBackward", "dbias", dbias, s.n());
+    Checks.sameDtype("matmulBackward", a, "da", da);
+    Checks.dtype("matmulBackward", "db", db, DType.F32);
+    Checks.dtype("matmulBackward", "dbias", dbias, DType.F32);
+    Checks.finite("matmulBackward", "alpha", alpha);
+    Checks.distinct("matmulBackward", "da", da, a, b, dc);
+    Checks.distinct("matmulBackward", "db", db, a, b, dc);
+    doMatmulBackward(s, a, b, dc, da, db, dbias, alpha, accumulateDa, accumulateDb);
+  }
+
+  protected abstract void doMatmul(MatmulShape s, Tensor a, Tensor b, Tensor bias, Tensor c, double alpha,
+                                   boolean accumulate);
+
+  protected abstract void doMatmulBackward(MatmulShape s, Tensor a, Tensor b, Tensor dc, Tensor da, Tensor db,
+                                           Tensor dbias, double alpha, boolean accumulateDa,
+                                           boolean accumulateDb);
+
+  // ---- elementwise ------------------------------------------------------------------------------
+
+  /** out = a + b (same shapes). out may be a or b. */
+  public final void add(Tensor a, Tensor b, Tensor out) {
+    sameShapeFloat("add", a, b, out);
+    doEltwise(Eltwise.ADD, a, b, out, 1.0);
+  }
+
+  /** out = a * b (same shapes). out may be a or b. */
+  public final void mul(Tensor a, Tensor b, Tensor out) {
+    sameShapeFloat("mul", a, b, out);
+    doEltwise(Eltwise.MUL, a, b, out, 1.0);
+  }
+
+  /** out = alpha * a. out may be a. */
+  public final void scale(Tensor a, double alpha, Tensor out) {
+    sameShapeFloat("scale", a, null, out);
+    Checks.finite("scale", "alpha", alpha);
+    doEltwise(Eltwise.SCALE, a, null, out, alpha);
+  }
+
+  /** out += alpha * a (gradient sums, clipping). */
+  public final void axpy(double alpha, Tensor a, Tensor out) {
+    sameShapeFloat("axpy", a, null, out);
+    Checks.finite("axpy", "alpha", alpha);
+    doEltwise(Eltwise.AXPY, a, null, out, alpha);
+  }
+
+  /** Backward of add: da = dout, db = dout (+= when accumulate); either may be null. */
+  public final void addBackward(Tensor dout, Tensor da, Tensor db, boolean accumulate) {
+    sameShapeFloat("addBackward", dout, da, db);
+    doEltwiseBackward(Eltwise.ADD, null, null, dout, da, db, 1.0, accumulate);
+  }
+
+  /** Backward of mul: da = dout * b, db = dout * a (+= when accumulate); either may be null. */
+  public final void mulBackward(Tensor a, Tensor b, Tensor dout, Tensor da, Tensor db, boolean accumulate) {
+    sameShapeFloat("mulBackward", a, b, dout);
+    sameShapeFloat("mulBackward", a, da, db);
+    Checks.distinct("mulBackward", "da", da, a, b, dout);
+    Checks.distinct("mulBackward", "db", db, a, b, dout);
+    doEltwiseBackward(Eltwise.MUL, a, b, dout, da, db, 1.0, accumulate);
+  }
+
+  /** Backward of scale: da = alpha * dout (+= when accumulate). */
+  public final void scaleBackward(Tensor dout, double alpha, Tensor da, boolean accumulate) {
+    sameShapeFloat("scaleBackward", dout, da, null);
+    doEltwiseBackward(Eltwise.SCALE, null, null, dout, da, null, alpha, accumulate);
+  }
+
+  /** The ops of {@code anvil_eltwise_params}; codes match ANVIL_ADD.. in anvil.h. */
+  public enum Eltwise {
+    ADD,
+    MUL,
+    SCALE,
+    AXPY
+  }
+
+  protected abstract void doEltwise(Eltwise op, Tensor a, Tensor b, Tensor out, double alpha);
+
+  protected abstract void doEltwiseBackward(Eltwise op, Tensor a, Tensor b, Tensor dout, Tensor da, Tensor db,
+                                            double alpha, boolean accumulate);
+
+  // ---- gelu -------------------------------------------------------------------------------------
+
+  /** y = gelu(x); tanh form (GPT-2) when tanh, else the exact erf form (BERT). */
+  public final void gelu(Tensor x, Tensor y, boolean tanh) {
+    sameShapeFloat("gelu", x, y, null);
+    doGelu(x, y, tanh);
+  }
+
+  /** dx = dy * gelu'(x) (+= when accumulate). */
+  public final void geluBackward(Tensor x, Tensor dy, Tensor dx, boolean tanh, boolean accumulate) {
+    sameShapeFloat("geluBackward", x, dy, dx);
+    Checks.distinct("geluBackward", "dx", dx, x);
+    doGeluBackward(x, dy, dx, tanh, accumulate);
+  }
+
+  protected abstract void doGelu(Tensor x, Tensor y, boolean tanh);
+
+  protected abstract void doGeluBackward(Tensor x, Tensor dy, Tensor dx, boolean tanh, boolean accumulate);
+
+  // ---- layernorm --------------------------------------------------------------------------------
+
+  /**
+   * Normalizes over the last dim: x (..., C) -> y (..., C); weight, bias (C), bias nullable; mean and
+   * rstd (rows) fp32, both null or both given (needed for backward).
+   */
+  public final void layerNorm(Tensor x, Tensor weight, Tensor bias, Tensor y, Tensor mean, Tensor rstd,
+                              double eps) {
+    String op = "layerNorm";
+    sameShapeFloat(op, x, y, null);
+    long cols = lastDim(op, x);
+    param(op, "weight", weight, cols, x);
+    if (bias != null) param(op, "bias", bias, cols, x);
+    if ((mean == null) != (rstd == null)) throw new IllegalArgumentException(op + ": give both mean and rstd, or neither");
+    stats(op, mean, rstd, x.shape().rows());
+    if (!(eps > 0)) throw new IllegalArgumentException(op + ": eps must be > 0, got " + eps);
+    Checks.distinct(op, "y", y, x, weight, bias);
+    doLayerNorm(x, weight, bias, y, mean, rstd, eps);
+  }
+
+  /** dx (=); dweight (+=); dbias (+=, nullable). */
+  public final void layerNormBackward(Tensor x, Tensor weight, Tensor mean, Tensor rstd, Tensor dy, Tensor dx,
+                                      Tensor dweight, Tensor dbias) {
+    String op = "layerNormBackward";
+    sameShapeFloat(op, x, dy, dx);
+    long cols = lastDim(op, x);
+    param(op, "weight", weight, cols, x);
+    param(op, "dweight", dweight, cols, null);
+    Checks.dtype(op, "dweight", dweight, DType.F32);
+    if (dbias != null) param(op, "dbias", dbias, cols, null);
+    Checks.dtype(op, "dbias", dbias, DType.F32);
+    if (mean == null || rstd == null) throw new IllegalArgumentException(op + ": mean and rstd are required");
+    stats(op, mean, rstd, x.shape().rows());
+    Checks.distinct(op, "dx", dx, x, dy, weight);
+    doLayerNormBackward(x, weight, mean, rstd, dy, dx, dweight, dbias);
+  }
+
+  protected abstract void doLayerNorm(Tensor x, Tensor weight, Tensor bias, Tensor y, Tensor mean, Tensor rstd,
+                                      double eps);
+
+  protected abstract void doLayerNormBackward(Tensor x, Tensor weight, Tensor mean, Tensor rstd, Tensor dy,
+                                              Tensor dx, Tensor dweight, Tensor dbias);
+
+  // ---- softmax ----------------------------------------------------------------------------------
+
+  /** y = softmax(scale * x) over the last dim. */
+  public final void softmax(Tensor x, Tensor y, double scale) {
+    sameShapeFloat("softmax", x, y, null);
+    lastDim("softmax", x);
+    Checks.finite("softmax", "scale", scale);
+    doSoftmax(x, y, scale);
+  }
+
+  /** dx (=) = scale * y * (dy - sum(dy * y)). */
+  public final void softmaxBackward(Tensor y, Tensor dy, Tensor dx, double scale) {
+    sameShapeFloat("softmaxBackward", y, dy, dx);
+    lastDim("softmaxBackward", y);
+    Checks.finite("softmaxBackward", "scale", scale);
+    Checks.distinct("softmaxBackward", "dx", dx, y);
+    doSoftmaxBackward(y, dy, dx, scale);
+  }
+
+  protected abstract void doSoftmax(Tensor x, Tensor y, double scale);
+
+  protected abstract void doSoftmaxBackward(Tensor y, Tensor dy, Tensor dx, double scale);
+
+  // ---- attention --------------------------------------------------------------------------------
+
+  /**
+   * Multi-head scaled dot-product attention (see {@link AttentionSpec} for the layout). q (B,Tq,Wq),
+   * k (B,Tk,Wk), v (B,Tk,Wv); keyMask I32 (B,Tk) or null; out (B,Tq,H*D) written; lse F32 (B,H,Tq)
+   * written, or null when no backward follows.
+   */
+  public final void attention(AttentionSpec spec, Tensor q, Tensor k, Tensor v, Tensor keyMask, Tensor out,
+                              Tensor lse) {
+    AttentionShape s = AttentionShape.of("attention", spec, q, k, v, keyMask, out, lse, device);
+    checkFloat("attention", q, k, v);
+    Checks.sameDtype("attention", q, "out", out);
+    Checks.distinct("attention", "out", out, q, k, v);
+    doAttention(s, q, k, v, keyMask, out, lse);
+  }
+
+  /**
+   * dq, dk, dv written (=), shaped like q, k, v; when q, k, v are blocks of one packed tensor, dq, dk, dv
+   * may be one packed gradient tensor too.
+   */
+  public final void attentionBackward(AttentionSpec spec, Tensor q, Tensor k, Tensor v, Tensor keyMask,
+                                      Tensor out, Tensor lse, Tensor dout, Tensor dq, Tensor dk, Tensor dv) {
+    String op = "attentionBackward";
+    AttentionShape s = AttentionShape.of(op, spec, q, k, v, keyMask, out, lse, device);
+    if (lse == null) throw new IllegalArgumentException(op + ": lse from the forward pass is required");
+    checkFloat(op, q, k, v);
+    Checks.present(op, "dout", dout, device);
+    Checks.shape(op, "dout", dout, out.shape());
+    Checks.present(op, "dq", dq, device);
+    Checks.present(op, "dk", dk, device);
+    Checks.present(op, "dv", dv, device);
+    Checks.shape(op, "dq", dq, q.shape());
+    Checks.shape(op, "dk", dk, k.shape());
+    Checks.shape(op, "dv", dv, v.shape());
+    for (Tensor g : new Tensor[] {dout, dq, dk, dv}) Checks.sameDtype(op, q, "gradient", g);
+    Checks.distinct(op, "dq", dq, q, k, v, out, dout);
+    Checks.distinct(op, "dk", dk, q, k, v, out, dout);
+    Checks.distinct(op, "dv", dv, q, k, v, out, dout);
+    doAttentionBackward(s, q, k, v, keyMask, out, lse, dout, dq, dk, dv);
+  }
+
+  protected abstract void doAttention(AttentionShape s, Tensor q, Tensor k, Tensor v, Tensor keyMask, Tensor out,
+                                      Tensor lse);
+
+  protected abstract void doAttentionBackward(AttentionShape s, Tensor q, Tensor k, Tensor v, Tensor keyMask,
+                                              Tensor out, Tensor lse, Tensor dout, Tensor dq, Tensor dk,
+                                              Tensor dv);
+
+  // ---- embedding --------------------------------------------------------------------------------
+
+  /** out (..., D) = table[ids] for ids I32 (...), table (V, D). Out-of-range ids raise AnvilException. */
+  public final void embedding(Tensor ids, Tensor table, Tensor out) {
+    String op = "embedding";
+    Checks.present(op, "ids", ids, device);
+    Checks.dtype(op, "ids", ids, DType.I32);
+    Checks.present(op, "table", table, device);
+    Checks.rank(op, "table", table, 2);
+    checkFloat(op, table, null, null);
+    Checks.present(op, "out", out, device);
+    Checks.sameDtype(op, table, "out", out);
+    Checks.numel(op, "out", out, ids.numel() * table.dim(1));
+    if (out.rank() == 0 || out.dim(-1) != table.dim(1)) {
+      throw new IllegalArgumentException(op + ": out " + out.shape() + " must end in the table width " + table.dim(1));
+    }
+    doEmbedding(ids, table, out);
+  }
+
+  /** dtable[ids[i]] += dout[i] (scatter-add). */
+  public final void embeddingBackward(Tensor ids, Tensor dout, Tensor dtable) {
+    String op = "embeddingBackward";
+    Checks.present(op, "ids", ids, device);
+    Checks.dtype(op, "ids", ids, DType.I32);
+    Checks.present(op, "dtable", dtable, device);
+    Checks.rank(op, "dtable", dtable, 2);
+    Checks.dtype(op, "dtable", dtable, DType.F32);
+    Checks.present(op, "dout", dout, device);
+    checkFloat(op, dout, null, null);
+    Checks.numel(op, "dout", dout, ids.numel() * dtable.dim(1));
+    doEmbeddingBackward(ids, dout, dtable);
+  }
+
+  protected abstract void doEmbedding(Tensor ids, Tensor table, Tensor out);
+
+  protected abstract void doEmbeddingBackward(Tensor ids, Tensor dout, Tensor dtable);
+
+  // ---- cross-entropy ----------------------------------------------------------------------------
+
+  /**
+   * Fused log-softmax + NLL. logits (..., Vpad) whose first vocab columns are real; targets I32 (...);
+   * losses F32 (rows) or null; loss F32 (1) = sum(losses) / normalizer. Targets equal to ignoreIndex
+   * give no loss; other targets outside [0, vocab) raise AnvilException.
+   */
+  public final void crossEntropy(Tensor logits, Tensor targets, int vocab, int ignoreIndex, double normalizer,
+                                 Tensor losses, Tensor loss) {
+    String op = "crossEntropy";
+    long rows = ceShapes(op, logits, targets, vocab, normalizer);
+    Checks.optional(op, "losses", losses, device);
+    Checks.dtype(op, "losses", losses, DType.F32);
+    Checks.numel(op, "losses", losses, rows);
+    Checks.present(op, "loss", loss, device);
+    Checks.dtype(op, "loss", loss, DType.F32);
+    Checks.numel(op, "loss", loss, 1);
+    doCrossEntropy(logits, targets, vocab, ignoreIndex, normalizer, losses, loss);
+  }
+
+  /** dlogits (=) = (softmax - onehot) * grad / normalizer; zero on ignored rows and padding. */
+  public final void crossEntropyBackward(Tensor logits, Tensor targets, int vocab, int ignoreIndex,
+                                         double normalizer, double grad, Tensor dlogits) {
+    String op = "crossEntropyBackward";
+    ceShapes(op, logits, targets, vocab, normalizer);
+    Checks.finite(op, "grad", grad);
+    Checks.present(op, "dlogits", dlogits, device);
+    Checks.shape(op, "dlogits", dlogits, logits.shape());
+    Checks.sameDtype(op, logits, "dlogits", dlogits);
+    Checks.distinct(op, "dlogits", dlogits, logits);
+    doCrossEntropyBackward(logits, targets, vocab, ignoreIndex, normalizer, grad, dlogits);
+  }
+
+  private long ceShapes(String op, Tensor logits, Tensor targets, int vocab, double normalizer) {
+    Checks.present(op, "logits", logits, device);
+    checkFloat(op, logits, null, null);
+    Checks.present(op, "targets", targets, device);
+    Checks.dtype(op, "targets", targets, DType.I32);
+    long width = lastDim(op, logits);
+    long rows = logits.shape().rows();
+    Checks.numel(op, "targets", targets, rows);
+    if (vocab <= 0 || vocab > width) {
+      throw new IllegalArgumentException(op + ": vocab " + vocab + " must be in [1, " + width + "] for logits "
+          + logits.shape());
+    }
+    if (!(normalizer > 0) || !Double.isFinite(normalizer)) {
+      throw new IllegalArgumentException(op + ": normalizer must be > 0 (the token count), got " + normalizer);
+    }
+    return rows;
+  }
+
+  protected abstract void doCrossEntropy(Tensor logits, Tensor targets, int vocab, int ignoreIndex,
+                                         double normalizer, Tensor losses, Tensor loss);
+
+  protected abstract void doCrossEntropyBackward(Tensor logits, Tensor targets, int vocab, int ignoreIndex,
+                                                 double normalizer, double grad, Tensor dlogits);
+
+  // ---- optimizer --------------------------------------------------------------------------------
+
+  /**
+   * One in-place AdamW update of every listed parameter (fp32), with its fp32 gradient and moments m,
+   * v of the same shape; decay[i] says whether weight decay applies to tensor i. Frozen parameters
+   * are simply not listed.
+   */
+  public final void adamw(List<Tensor> params, List<Tensor> grads, List<Tensor> m, List<Tensor> v,
+                          boolean[] decay, AdamWStep step) {
+    String op = "adamw";
+    int n = params.size();
+    if (grads.size() != n || m.size() != n || v.size() != n || decay.length != n) {
+      throw new IllegalArgumentException(op + ": params, grads, m, v and decay must have equal lengths, got "
+          + n + ", " + grads.size() + ", " + m.size() + ", " + v.size() + ", " + decay.length);
+    }
+    if (step == null) throw new IllegalArgumentException(op + ": step must not be null");
+    for (int i = 0; i < n; i++) {
+      Tensor p = params.get(i);
+      Checks.present(op, "params[" + i + "]", p, device);
+      Checks.dtype(op, "params[" + i + "]", p, DType.F32);
+      for (Tensor t : new Tensor[] {grads.get(i), m.get(i), v.get(i)}) {
+        Checks.present(op, "state of params[" + i + "]", t, device);
+        Checks.dtype(op, "state of params[" + i + "]", t, DType.F32);
+        Checks.shape(op, "state of params[" + i + "]", t, p.shape());
+      }
+    }
+    if (n > 0) doAdamw(params, grads, m, v, decay, step);
+  }
+
+  /** sqrt(sum of squares) over all listed fp32 tensors, accumulated in fp64. Synchronizes. */
+  public final double gradNorm(List<Tensor> grads) {
+    for (int i = 0; i < grads.size(); i++) {
+      Checks.present("gradNorm", "grads[" + i + "]", grads.get(i), device);
+      Checks.dtype("gradNorm", "grads[" + i + "]", grads.get(i), DType.F32);
+    }
+    return grads.isEmpty() ? 0.0 : doGradNorm(grads);
+  }
+
+  protected abstract void doAdamw(List<Tensor> params, List<Tensor> grads, List<Tensor> m, List<Tensor> v,
+                                  boolean[] decay, AdamWStep step);
+
+  protected abstract double doGradNorm(List<Tensor> grads);
+
+  // ---- shared checks ----------------------------------------------------------------------------
+
+  private void checkFloat(String op, Tensor a, Tensor b, Tensor c) {
+    for (Tensor t : new Tensor[] {a, b, c}) {
+      if (t == null) continue;
+      if (t.dtype() == DType.I32 || !supports(t.dtype())) {
+        throw new IllegalArgumentException(op + ": " + t.dtype() + " tensors are not supported on " + device
+            + " (got " + t.shape() + ")");
+      }
+    }
+    if (b != null) Checks.sameDtype(op, a, "second input", b);
+    if (c != null) Checks.sameDtype(op, a, "output", c);
+  }
+
+  /** a, b, c present on this device, float, same shape and dtype (b, c nullable). */
+  private void sameShapeFloat(String op, Tensor a, Tensor b, Tensor c) {
+    Checks.present(op, "first argument", a, device);
+    Checks.optional(op, "second argument", b, device);
+    Checks.optional(op, "third argument", c, device);
+    checkFloat(op, a, b, c);
+    Checks.shape(op, "second argument", b, a.shape());
+    Checks.shape(op, "third argument", c, a.shape());
+  }
+
+  private static long lastDim(String op, Tensor x) {
+    if (x.rank() == 0 || x.dim(-1) == 0) {
+      throw new IllegalArgumentException(op + ": needs a non-empty last dimension, got " + x.shape());
+    }
+    return x.dim(-1);
+  }
+
+  private void param(String op, String name, Tensor t, long cols, Tensor like) {
+    Checks.present(op, name, t, device);
+    Checks.shape(op, name, t, cols);
+    if (like != null) Checks.sameDtype(op, like, name, t);
+  }
+
+  private void stats(String op, Tensor mean, Tensor rstd, long rows) {
+    if (mean == null) return;
+    Checks.present(op, "mean", mean, device);
+    Checks.present(op, "rstd", rstd, device);
+    Checks.dtype(op, "mean", mean, DType.F32);
+    Checks.dtype(op, "rstd", rstd, DType.F32);
+    Checks.numel(op, "mean", mean, rows);
+    Checks.numel(op, "rstd", rstd, rows);
+  }
+}

@@ -1,0 +1,54 @@
+package ai.anvil.bind;
+
+import org.bytedeco.javacpp.BytePointer;
+import org.bytedeco.javacpp.Loader;
+import org.bytedeco.javacpp.annotation.Cast;
+import org.bytedeco.javacpp.annotation.Platform;
+
+/**
+ * JNI binding of the CUDA half of {@code anvil.h} (libanvil_cuda, which links cudart statically and
+ * needs libanvil_cpu for its error slot). Loading it may fail on a machine without a CUDA build: only
+ * {@code backend.cuda.CudaRuntime} touches this class, once, inside a probe that catches that.
+ */
+@Platform(include = "anvil/anvil.h", link = {"anvil_cpu", "anvil_cuda"})
+public final class AnvilCuda {
+  static {
+    Loader.load();
+  }
+
+  private AnvilCuda() {}
+
+  public static native int anvil_cuda_device_count(@Cast("int64_t*") long[] count);
+
+  public static native int anvil_cuda_device_info(
+      long device,
+      @Cast("char*") BytePointer name,
+      long nameLen,
+      @Cast("int64_t*") long[] capability,
+      @Cast("int64_t*") long[] totalBytes);
+
+  public static native int anvil_cuda_set_device(long device);
+
+  public static native int anvil_cuda_stream_create(@Cast("int64_t*") long[] stream);
+
+  public static native int anvil_cuda_stream_destroy(long stream);
+
+  public static native int anvil_cuda_stream_synchronize(long stream);
+
+  public static native int anvil_cuda_malloc(long bytes, long stream, @Cast("int64_t*") long[] address);
+
+  public static native int anvil_cuda_free(long address, long stream);
+
+  public static native int anvil_cuda_memcpy(long dst, long src, long bytes, long kind, long stream);
+
+  public static native int anvil_cuda_fill(long dst, long n, long dtype, double value, long stream);
+
+  public static native int anvil_cuda_memory(
+      @Cast("int64_t*") long[] reserved, @Cast("int64_t*") long[] used);
+
+  public static native int anvil_cuda_eltwise_fwd(
+      @Cast("const anvil_eltwise_params*") long p, long dtype, long stream);
+
+  public static native int anvil_cuda_eltwise_bwd(
+      @Cast("const anvil_eltwise_params*") long p, long dtype, long stream);
+}
