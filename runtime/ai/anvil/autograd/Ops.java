@@ -1,0 +1,242 @@
+package ai.anvil.autograd;
+
+import ai.anvil.autograd.Tape.Slot;
+import ai.anvil.backend.AttentionSpec;
+import ai.anvil.backend.Backend;
+import ai.anvil.tensor.DType;
+import ai.anvil.tensor.Tensor;
+
+/**
+ * The differentiable ops: each allocates its output in the current scope, runs the backend's forward
+ * kernel, and (when a tape records and an input needs grad) records a rule that calls the matching
+ * backward kernel. Forward and backward of each op sit side by side.
+ */
+public final class Ops {
+  private Ops() {}
+
+  private static Backend backend(Tensor t) {
+    return Backend.of(t.device());
+  }
+
+  // ---- linear / matmul ----------------------------------------------------------------------------
+
+  /** x (..., in) @ weight^T + bias -> (..., out); weight (out, in) as in PyTorch; bias (out) or null. */
+  public static Tensor linear(Tensor x, Tensor weight, Tensor bias) {
+    if (x.rank() < 1 || weight.rank() != 2 || x.dim(-1) != weight.dim(1)) {
+      throw new IllegalArgumentException("linear: input " + x.shape() + " does not match weight " + weight.shape()
+          + " (expected (..., " + (weight.rank() == 2 ? weight.dim(1) : "in") + "))");
+    }
+    long in = weight.dim(1), out = weight.dim(0);
+    long rows = x.numel() / in;
+    long[] outDims = x.dims();
+    outDims[outDims.length - 1] = out;
+    Tensor x2 = x.reshape(rows, in);
+    Tensor y = Tensor.empty(x.dtype(), x.device(), outDims);
+    Tensor y2 = y.reshape(rows, out);
+    backend(x).matmul(x2, weight, bias, y2, false, true, 1.0, false);
+    Tape.maybeRecord(y, (dy, grads) -> {
+      Slot dx = grads.slot(x), dw = grads.slot(weight), db = grads.slot(bias);
+      if (dw != null && !dw.accumulate()) throw new IllegalStateException("linear: weight gradient must accumulate");
+      Tensor dy2 = dy.reshape(rows, out);
+      Tensor dx2 = dx == null ? null : dx.buffer().reshape(rows, in);
+      Tensor dbias = db == null ? null : db.buffer();
+      if (db != null && !db.accumulate()) backend(x).fill(dbias, 0.0);
+      backend(x).matmulBackward(x2, weight, dy2, dx2, dw == null ? null : dw.buffer(), dbias, false, true, 1.0,
+          dx != null && dx.accumulate(), true);
+    }, x, weight, bias);
+    return y;
+  }
+
+  /** c = op(a) @ op(b), batched when either is 3-D (see Backend.matmul). */
+  public static Tensor matmul(Tensor a, Tensor b, boolean transA, boolean transB) {
+    long m = transA ? a.dim(-1) : a.dim(-2);
+    long n = transB ? b.dim(-2) : b.dim(-1);
+    boolean batched = a.rank() == 3 || b.rank() == 3;
+    long batch = a.rank() == 3 ? a.dim(0) : (b.rank() == 3 ? b.dim(0) : 1);
+    Tensor c = batched ? Tensor.empty(a.dtype(), a.device(), batch, m, n) : Tensor.empty(a.dtype(), a.device(), m, n);
+    backend(a).matmul(a, b, null, c, transA, transB, 1.0, false);
+    Tape.maybeRecord(c, (dc, grads) -> {
+      Slot da = grads.slot(a), db = grads.slot(b);
+      backend(a).matmulBackward(a, b, dc, da == null ? null : da.buffer(), db == null ? null : db.buffer(), null,
+          transA, transB, 1.0, da != null && da.accumulate(), db != null && db.accumulate());
+    }, a, b);
+    return c;
+  }
+
+  // ---- elementwise --------------------------------------------------------------------------------
+
+  /** a + b, same shapes. */
+  public static Tensor add(Tensor a, Tensor b) {
+    Tensor out = Tensor.empty(a.dtype(), a.device(), a.dims());
+    backend(a).add(a, b, out);
+    Tape.maybeRecord(out, (d, grads) -> {
+      for (Tensor x : new Tensor[] {a, b}) {
+        Slot s = grads.slot(x);
+        if (s != null) backend(a).addBackward(d, s.buffer(), null, s.accumulate());
+      }
+    }, a, b);
+    return out;
+  }
+
+  /** a * b, same shapes. */
+  public static Tensor mul(Tensor a, Tensor b) {
+    Tensor out = Tensor.empty(a.dtype(), a.device(), a.dims());
+    backend(a).mul(a, b, out);
+    Tape.maybeRecord(out, (d, grads) -> {
+      Slot sa = grads.slot(a);
+      if (sa != null) backend(a).mulBackward(a, b, d, sa.buffer(), null, sa.accumulate());
+      Slot sb = grads.slot(b);
+      if (sb != null) backend(a).mulBackward(a, b, d, null, sb.buffer(), sb.accumulate());
+    }, a, b);
+    return out;
+  }
+
+  /** alpha * a. */
+  public static Tensor scale(Tensor a, double alpha) {
+    Tensor out = Tensor.empty(a.dtype(), a.device(), a.dims());
+    backend(a).scale(a, alpha, out);
+    Tape.maybeRecord(out, (d, grads) -> {
+      Slot s = grads.slot(a);
+      if (s != null) backend(a).scaleBackward(d, alpha, s.buffer(), s.accumulate());
+    }, a);
+    return out;
+  }
+
+  /** The same values with another shape; the gradient flows back reshaped. */
+  public static Tensor reshape(Tensor a, long... dims) {
+    Tensor out = a.reshape(dims);
+    Tape.maybeRecord(out, (d, grads) -> {
+      Slot s = grads.slot(a);
+      if (s == null) return;
+      Tensor dv = d.reshape(a.dims());
+      if (s.accumulate()) backend(a).axpy(1.0, dv, s.buffer());
+      else backend(a).copy(dv, s.buffer());
+    }, a);
+    return out;
+  }
+
+  // ---- activations and norms ----------------------------------------------------------------------
+
+  /** gelu(x): tanh approximation (GPT-2) when tanh, else exact erf (BERT). */
+  public static Tensor gelu(Tensor x, boolean tanh) {
+    Tensor y = Tensor.empty(x.dtype(), x.device(), x.dims());
+    backend(x).gelu(x, y, tanh);
+    Tape.maybeRecord(y, (dy, grads) -> {
+      Slot s = grads.slot(x);
+      if (s != null) backend(x).geluBackward(x, dy, s.buffer(), tanh, s.accumulate());
+    }, x);
+    return y;
+  }
+
+  /** LayerNorm over the last dim with weight and bias (bias may be null). */
+  public static Tensor layerNorm(Tensor x, Tensor weight, Tensor bias, double eps) {
+    Tensor y = Tensor.empty(x.dtype(), x.device(), x.dims());
+    long rows = x.shape().rows();
+    boolean record = Tape.active() != null;
+    Tensor mean = record ? Tensor.empty(DType.F32, x.device(), rows) : null;
+    Tensor rstd = record ? Tensor.empty(DType.F32, x.device(), rows) : null;
+    backend(x).layerNorm(x, weight, bias, y, mean, rstd, eps);
+    boolean recorded = Tape.maybeRecord(y, (dy, grads) -> {
+      Slot dw = grads.slot(weight), db = grads.slot(bias);
+      Tensor dweight = dw != null ? dw.buffer() : Tensor.zeros(DType.F32, x.device(), weight.dims());
+      if (dw != null && !dw.accumulate()) backend(x).fill(dweight, 0.0);
+      Tensor dbias = db == null ? null : db.buffer();
+      if (db != null && !db.accumulate()) backend(x).fill(dbias, 0.0);
+      if (grads.wants(x)) {
+        grads.write(x, dx -> backend(x).layerNormBackward(x, weight, mean, rstd, dy, dx, dweight, dbias));
+      } else {
+        try (Tensor scratch = Tensor.empty(x.dtype(), x.device(), x.dims())) {
+          backend(x).layerNormBackward(x, weight, mean, rstd, dy, scratch, dweight, dbias);
+        }
+      }
+    }, x, weight, bias);
+    if (!recorded && mean != null) {
+      mean.close();
+      rstd.close();
+    }
+    return y;
+  }
+
+  /** softmax(scale * x) over the last dim. */
+  public static Tensor softmax(Tensor x, double scale) {
+    Tensor y = Tensor.empty(x.dtype(), x.device(), x.dims());
+    backend(x).softmax(x, y, scale);
+    Tape.maybeRecord(y, (dy, grads) -> grads.write(x, dx -> backend(x).softmaxBackward(y, dy, dx, scale)), x);
+    return y;
+  }
+
+  // ---- attention ----------------------------------------------------------------------------------
+
+  /**
+   * Multi-head attention over (B, T, W) token rows (see {@link AttentionSpec} for columns); keyMask
+   * I32 (B, Tk) or null. Returns (B, Tq, H*D). When q, k and v are the same packed tensor, the backward
+   * writes one packed gradient.
+   */
+  public static Tensor attention(AttentionSpec spec, Tensor q, Tensor k, Tensor v, Tensor keyMask) {
+    Tensor out = Tensor.empty(q.dtype(), q.device(), q.dim(0), q.dim(1), spec.width());
+    boolean record = Tape.active() != null;
+    Tensor lse = record ? Tensor.empty(DType.F32, q.device(), q.dim(0), spec.heads(), q.dim(1)) : null;
+    backend(q).attention(spec, q, k, v, keyMask, out, lse);
+    boolean recorded = Tape.maybeRecord(out, (dout, grads) -> {
+      if (q == k && k == v) {
+        grads.write(q, d -> backend(q).attentionBackward(spec, q, k, v, keyMask, out, lse, dout, d, d, d));
+        return;
+      }
+      // Separate inputs: gradients into fresh buffers, then into each input's slot.
+      try (Tensor dq = Tensor.empty(q.dtype(), q.device(), q.dims());
+           Tensor dk = Tensor.empty(k.dtype(), k.device(), k.dims());
+           Tensor dv = Tensor.empty(v.dtype(), v.device(), v.dims())) {
+        backend(q).attentionBackward(spec, q, k, v, keyMask, out, lse, dout, dq, dk, dv);
+        for (Tensor[] pair : new Tensor[][] {{q, dq}, {k, dk}, {v, dv}}) {
+          Slot s = grads.slot(pair[0]);
+          if (s == null) continue;
+          if (s.accumulate()) backend(q).axpy(1.0, pair[1], s.buffer());
+          else backend(q).copy(pair[1], s.buffer());
+        }
+      }
+    }, q, k, v);
+    if (!recorded && lse != null) lse.close();
+    return out;
+  }
+
+  // ---- embedding and loss -------------------------------------------------------------------------
+
+  /** table[ids]: ids I32 (...), table (V, D) -> (..., D). */
+  public static Tensor embedding(Tensor ids, Tensor table) {
+    long[] dims = new long[ids.rank() + 1];
+    System.arraycopy(ids.dims(), 0, dims, 0, ids.rank());
+    dims[ids.rank()] = table.dim(1);
+    Tensor out = Tensor.empty(table.dtype(), table.device(), dims);
+    backend(table).embedding(ids, table, out);
+    Tape.maybeRecord(out, (d, grads) -> {
+      Slot s = grads.slot(table);
+      if (s == null) return;
+      if (!s.accumulate()) backend(table).fill(s.buffer(), 0.0);
+      backend(table).embeddingBackward(ids, d, s.buffer());
+    }, table);
+    return out;
+  }
+
+  /**
+   * Mean cross-entropy as a one-element F32 tensor: sum of per-token losses / normalizer. logits
+   * (..., Vpad) with the first vocab columns real; targets I32 (...); ignoreIndex tokens count for
+   * nothing. normalizer is the non-ignored token count of the whole accumulation window (DESIGN.md).
+   */
+  public static Tensor crossEntropy(Tensor logits, Tensor targets, int vocab, int ignoreIndex, double normalizer) {
+    Tensor loss = Tensor.empty(DType.F32, logits.device(), 1);
+    backend(logits).crossEntropy(logits, targets, vocab, ignoreIndex, normalizer, null, loss);
+    Tape.maybeRecord(loss, (dl, grads) -> {
+      double g = dl.item();
+      grads.write(logits, d -> backend(logits).crossEntropyBackward(logits, targets, vocab, ignoreIndex, normalizer,
+          g, d));
+    }, logits);
+    return loss;
+  }
+
+  /** Number of targets that are not ignoreIndex: the normalizer of a single-batch mean. */
+  public static long countTargets(Tensor targets, int ignoreIndex) {
+    long n = 0;
+    for (int t : targets.toIntArray()) if (t != ignoreIndex) n++;
+    return n;
+  }
+}
