@@ -78,7 +78,7 @@ final class Checks {
   static void distinct(String op, String outName, Tensor out, Tensor... inputs) {
     if (out == null) return;
     for (Tensor in : inputs) {
-      if (in != null && in != out && overlaps(in, out)) {
+      if (in != null && overlaps(in, out)) {
         throw new IllegalArgumentException(op + ": " + outName + " overlaps an input");
       }
     }
