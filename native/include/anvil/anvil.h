@@ -168,7 +168,8 @@ ANVIL_API int anvil_cpu_softmax_bwd(const anvil_softmax_params* p);
  *   Token rows: element (b, t, h, d) of q lives at q + b*q_batch_stride + t*q_row_stride + h*head_dim + d,
  *   and likewise for k, v, out (o_* strides). So q, k, v may be column blocks of one packed qkv row
  *   (B, T, 3C) or separate (B, T, C) tensors. dq/dk/dv share q/k/v's strides; dout shares out's.
- *   lse (batch, heads, q_len) fp32 contiguous: log-sum-exp of the scaled, masked scores, kept for bwd.
+ *   lse (batch, heads, q_len) fp32 contiguous: log-sum-exp of the scaled, masked scores, kept for bwd;
+ *   lse may be 0 in fwd when no bwd will follow (inference).
  *   key_mask: int32 (batch, k_len), nonzero = may be attended; 0 = none masked.
  *   causal: query i sees keys j <= i + (k_len - q_len) (bottom-right alignment, DESIGN.md).
  *   A query that sees no key outputs zeros (lse = -inf) and gets zero gradients.
