@@ -206,6 +206,21 @@ public final class Tensor implements AutoCloseable {
     Backend.of(device()).copyFromHost(this, staging);
   }
 
+  /**
+   * Overwrites this tensor with the raw bytes of a direct buffer in native byte order, whose
+   * capacity is exactly {@link #bytes()} (elements in this tensor's dtype).
+   */
+  public void copyFrom(ByteBuffer src) {
+    checkAlive("copyFrom");
+    Backend.of(device()).copyFromHost(this, src);
+  }
+
+  /** Copies this tensor's raw bytes into a direct buffer of exactly {@link #bytes()} capacity. */
+  public void copyTo(ByteBuffer dst) {
+    checkAlive("copyTo");
+    Backend.of(device()).copyToHost(this, dst);
+  }
+
   /** The values as floats (BF16 widened); reads device memory, so it synchronizes. */
   public float[] toFloatArray() {
     checkAlive("toFloatArray");

@@ -84,6 +84,21 @@ class TensorTest {
   }
 
   @Test
+  void copiesThroughDirectBuffers() {
+    java.nio.ByteBuffer buf = java.nio.ByteBuffer.allocateDirect(12).order(java.nio.ByteOrder.nativeOrder());
+    buf.asFloatBuffer().put(new float[] {1, 2, 3});
+    try (Tensor t = Tensor.empty(DType.F32, Device.CPU, 3)) {
+      t.copyFrom(buf);
+      assertArrayEquals(new float[] {1, 2, 3}, t.toFloatArray());
+      java.nio.ByteBuffer out = java.nio.ByteBuffer.allocateDirect(12).order(java.nio.ByteOrder.nativeOrder());
+      t.copyTo(out);
+      assertEquals(3f, out.asFloatBuffer().get(2));
+      assertThrows(IllegalArgumentException.class, () -> t.copyFrom(java.nio.ByteBuffer.allocateDirect(8)));
+      assertThrows(IllegalArgumentException.class, () -> t.copyFrom(java.nio.ByteBuffer.allocate(12)));
+    }
+  }
+
+  @Test
   void devicesParse() {
     assertEquals(Device.CPU, Device.parse("cpu"));
     assertEquals(Device.cuda(1), Device.parse("cuda:1"));
