@@ -12,7 +12,7 @@ import org.bytedeco.javacpp.annotation.Platform;
  * <p>Nothing here validates anything: callers are the backend classes, which check every argument
  * first. Do not call these from anywhere else.
  */
-@Platform(include = "anvil/anvil.h", link = "anvil_cpu")
+@Platform(include = "anvil/anvil.h", link = "anvil_cpu", preload = "gomp@.1")
 public final class AnvilCpu {
   static {
     Loader.load();
