@@ -1,0 +1,235 @@
+package ai.anvil.train;
+
+import ai.anvil.io.AtomicFiles;
+import ai.anvil.io.Json;
+import java.io.IOException;
+import java.lang.reflect.Constructor;
+import java.lang.reflect.InvocationTargetException;
+import java.lang.reflect.RecordComponent;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.LinkedHashMap;
+import java.util.Map;
+
+/**
+ * Everything a pre-training run is told: data, model size, optimization, evaluation, where to write.
+ * Each component is one {@code pretrain} flag ({@code --batch-size}) and one JSON key
+ * ({@code batch_size}); a JSON file given with {@code --config} sets any of them, and flags on the command
+ * line win over the file. {@link #defaults()} is the cpu-small recipe of issue 3 (char-level KJV, about
+ * two minutes on two cores).
+ *
+ * @param corpus text file to train on; null for the KJV embedded in the jar
+ * @param tokenizer {@code char} (vocabulary from the corpus), {@code gpt2}, or a tokenizer.json path
+ * @param minLr cosine floor; null means lr / 10
+ * @param gradAccum micro-batches of batchSize rows per optimizer step
+ * @param gradClip global-norm clip; 0 turns clipping off
+ * @param evalInterval steps between evaluations (and checkpoints); the last step always evaluates
+ * @param evalIters val batches, fixed for the whole run, each evaluation averages over
+ * @param patience evaluations without a new best val loss before stopping early; 0 never stops early
+ * @param threads CPU threads; 0 keeps the backend's default
+ * @param resume checkpoint folder (or run folder holding one) to continue from; null starts fresh
+ * @param sampleTokens tokens of text generated at the end of the run (0: none)
+ */
+public record TrainConfig(
+    String corpus,
+    String tokenizer,
+    int nLayer,
+    int nHead,
+    int nEmbd,
+    int blockSize,
+    boolean bias,
+    double dropout,
+    int batchSize,
+    int gradAccum,
+    double lr,
+    Double minLr,
+    int warmupSteps,
+    int maxSteps,
+    double beta1,
+    double beta2,
+    double eps,
+    double gradClip,
+    double weightDecay,
+    int evalInterval,
+    int evalIters,
+    int patience,
+    long seed,
+    String device,
+    int threads,
+    String out,
+    String resume,
+    int sampleTokens) {
+
+  public TrainConfig {
+    if (tokenizer == null || tokenizer.isBlank()) throw new IllegalArgumentException("tokenizer must be char, gpt2 or a file");
+    positive("n_layer", nLayer);
+    positive("n_head", nHead);
+    positive("n_embd", nEmbd);
+    positive("block_size", blockSize);
+    positive("batch_size", batchSize);
+    positive("grad_accum", gradAccum);
+    positive("max_steps", maxSteps);
+    positive("eval_interval", evalInterval);
+    positive("eval_iters", evalIters);
+    if (nEmbd % nHead != 0) throw new IllegalArgumentException("n_embd " + nEmbd + " must be a multiple of n_head " + nHead);
+    if (!(dropout >= 0 && dropout < 1)) throw new IllegalArgumentException("dropout must be in [0, 1), got " + dropout);
+    if (!(lr > 0) || !Double.isFinite(lr)) throw new IllegalArgumentException("lr must be > 0, got " + lr);
+    if (minLr != null && !(minLr >= 0 && minLr <= lr)) throw new IllegalArgumentException("min_lr must be in [0, lr], got " + minLr);
+    if (warmupSteps < 0) throw new IllegalArgumentException("warmup_steps must be >= 0, got " + warmupSteps);
+    if (!(gradClip >= 0)) throw new IllegalArgumentException("grad_clip must be >= 0 (0: off), got " + gradClip);
+    if (!(weightDecay >= 0)) throw new IllegalArgumentException("weight_decay must be >= 0, got " + weightDecay);
+    if (!(beta1 >= 0 && beta1 < 1) || !(beta2 >= 0 && beta2 < 1)) {
+      throw new IllegalArgumentException("betas must be in [0, 1), got " + beta1 + ", " + beta2);
+    }
+    if (!(eps > 0)) throw new IllegalArgumentException("eps must be > 0, got " + eps);
+    if (patience < 0) throw new IllegalArgumentException("patience must be >= 0 (0: off), got " + patience);
+    if (threads < 0) throw new IllegalArgumentException("threads must be >= 0 (0: default), got " + threads);
+    if (sampleTokens < 0) throw new IllegalArgumentException("sample_tokens must be >= 0, got " + sampleTokens);
+    if (device == null || device.isBlank()) throw new IllegalArgumentException("device must be cpu, cuda, cuda:N or auto");
+    if (out == null || out.isBlank()) throw new IllegalArgumentException("out must name a folder");
+  }
+
+  private static void positive(String name, long value) {
+    if (value < 1) throw new IllegalArgumentException(name + " must be >= 1, got " + value);
+  }
+
+  /** The cpu-small recipe: 4 layers, 4 heads, 128 wide, context 64, batch 12, 2000 steps on char-level KJV. */
+  public static TrainConfig defaults() {
+    return new TrainConfig(null, "char", 4, 4, 128, 64, true, 0.0, 12, 1, 1e-3, null, 100, 2000, 0.9, 0.99, 1e-8,
+        1.0, 0.1, 250, 50, 0, 1337, "auto", 0, "runs/pretrain", null, 400);
+  }
+
+  /** The cosine floor: min_lr, or lr / 10 when unset. */
+  public double minLrOrDefault() {
+    return minLr != null ? minLr : lr / 10;
+  }
+
+  public LrSchedule schedule() {
+    return new LrSchedule(lr, minLrOrDefault(), warmupSteps, maxSteps);
+  }
+
+  /** Tokens per optimizer step: batch x accumulation x context. */
+  public long tokensPerStep() {
+    return (long) batchSize * gradAccum * blockSize;
+  }
+
+  // ---- JSON ---------------------------------------------------------------------------------------
+
+  /** Every component under its JSON key, in declaration order. */
+  public Map<String, Object> toMap() {
+    Map<String, Object> out = new LinkedHashMap<>();
+    try {
+      for (RecordComponent c : TrainConfig.class.getRecordComponents()) out.put(key(c.getName()), c.getAccessor().invoke(this));
+    } catch (ReflectiveOperationException e) {
+      throw new IllegalStateException(e);
+    }
+    return out;
+  }
+
+  public String toJson() {
+    return Json.writePretty(toMap());
+  }
+
+  /**
+   * This config with the given keys replaced (JSON keys, snake_case). Unknown keys and values of the
+   * wrong type are errors naming the key.
+   */
+  public TrainConfig with(Map<String, ?> overrides) {
+    RecordComponent[] comps = TrainConfig.class.getRecordComponents();
+    Map<String, Object> values = toMap();
+    for (Map.Entry<String, ?> e : overrides.entrySet()) {
+      if (!values.containsKey(e.getKey())) {
+        throw new IllegalArgumentException("unknown training setting '" + e.getKey() + "'; known: " + values.keySet());
+      }
+      values.put(e.getKey(), e.getValue());
+    }
+    Object[] args = new Object[comps.length];
+    Class<?>[] types = new Class<?>[comps.length];
+    for (int i = 0; i < comps.length; i++) {
+      types[i] = comps[i].getType();
+      args[i] = convert(key(comps[i].getName()), values.get(key(comps[i].getName())), types[i]);
+    }
+    try {
+      Constructor<TrainConfig> ctor = TrainConfig.class.getDeclaredConstructor(types);
+      return ctor.newInstance(args);
+    } catch (InvocationTargetException e) {
+      if (e.getCause() instanceof RuntimeException r) throw r;
+      throw new IllegalStateException(e.getCause());
+    } catch (ReflectiveOperationException e) {
+      throw new IllegalStateException(e);
+    }
+  }
+
+  /** The defaults overlaid with a JSON file's keys. */
+  public static TrainConfig load(Path file) throws IOException {
+    return defaults().with(read(file));
+  }
+
+  /** The keys of a JSON config file (for overlaying on something other than the defaults). */
+  public static Map<String, Object> read(Path file) throws IOException {
+    try {
+      return Json.parseObject(Files.readString(file, StandardCharsets.UTF_8));
+    } catch (IllegalArgumentException e) {
+      throw new IllegalArgumentException(file + ": " + e.getMessage(), e);
+    }
+  }
+
+  /** Writes this config as pretty JSON, atomically. */
+  public void save(Path file) throws IOException {
+    AtomicFiles.writeString(file, toJson());
+  }
+
+  /** camelCase component name -> snake_case key. */
+  static String key(String component) {
+    StringBuilder b = new StringBuilder();
+    for (char c : component.toCharArray()) {
+      if (Character.isUpperCase(c)) b.append('_').append(Character.toLowerCase(c));
+      else b.append(c);
+    }
+    return b.toString();
+  }
+
+  private static Object convert(String key, Object value, Class<?> type) {
+    if (value == null) {
+      if (type.isPrimitive()) throw new IllegalArgumentException("'" + key + "' must not be null");
+      return null;
+    }
+    try {
+      if (type == String.class) {
+        if (value instanceof String) return value;
+      } else if (type == boolean.class) {
+        if (value instanceof Boolean) return value;
+        if (value instanceof String s && (s.equals("true") || s.equals("false"))) return Boolean.parseBoolean(s);
+      } else if (type == int.class) {
+        return Math.toIntExact(integral(value));
+      } else if (type == long.class) {
+        return integral(value);
+      } else if (type == double.class || type == Double.class) {
+        if (value instanceof Number n) return n.doubleValue();
+        if (value instanceof String s) return Double.parseDouble(s);
+      }
+    } catch (ArithmeticException | NumberFormatException e) {
+      // falls through to the error below
+    }
+    throw new IllegalArgumentException("'" + key + "' must be " + describe(type) + ", got " + value);
+  }
+
+  private static long integral(Object value) {
+    if (value instanceof Number n) {
+      double d = n.doubleValue();
+      if (n instanceof Long || n instanceof Integer) return n.longValue();
+      if (d == Math.rint(d) && Math.abs(d) < 9e15) return (long) d;
+    } else if (value instanceof String s) {
+      return Long.parseLong(s.trim());
+    }
+    throw new NumberFormatException();
+  }
+
+  private static String describe(Class<?> type) {
+    if (type == String.class) return "a string";
+    if (type == boolean.class) return "true or false";
+    if (type == int.class || type == long.class) return "an integer";
+    return "a number";
+  }
+}

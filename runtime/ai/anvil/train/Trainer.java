@@ -1,0 +1,278 @@
+package ai.anvil.train;
+
+import ai.anvil.autograd.Tape;
+import ai.anvil.backend.Backend;
+import ai.anvil.nn.Module;
+import ai.anvil.tensor.Device;
+import ai.anvil.tensor.Scope;
+import ai.anvil.tensor.Tensor;
+import ai.anvil.train.TrainListener.EvalReport;
+import ai.anvil.train.TrainListener.StepReport;
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * The training loop: AdamW with a warmup-cosine schedule, global-norm gradient clipping, gradient
+ * accumulation, periodic evaluation on a fixed set of val batches, early stopping, checkpoints.
+ *
+ * <p>One step: zero the gradients; draw gradAccum micro-batches; count the non-ignored targets of the
+ * whole window (the normalizer, so the k micro-batch losses sum to the window's mean and the summed
+ * gradients equal those of one batch k times larger); forward and backward each micro-batch in a scope
+ * of its own; if the loss or the gradient norm is not finite, skip the update and log it; else clip
+ * (scale = clip / (norm + 1e-6) when norm exceeds clip, as torch.nn.utils.clip_grad_norm_) and update.
+ * Every temporary of a step lives in that step's {@link Scope}, so memory stays flat across steps.
+ */
+public final class Trainer implements AutoCloseable {
+  private static final Logger log = LoggerFactory.getLogger(Trainer.class);
+
+  /** Saves a checkpoint of the trainer's current state; returns the folder written. */
+  @FunctionalInterface
+  public interface Checkpointer {
+    Path save(Trainer trainer) throws IOException;
+  }
+
+  /** How a {@link #fit()} ended. */
+  public record Result(long steps, double finalValLoss, double bestValLoss, double tokensPerSecond,
+                       double trainSeconds, long skipped, boolean stoppedEarly, Path checkpoint) {}
+
+  private final Module model;
+  private final Objective objective;
+  private final TrainConfig config;
+  private final BatchSource train;
+  private final List<Batch> evalBatches;
+  private final RandomState random;
+  private final AdamW optimizer;
+  private final LrSchedule schedule;
+  private final Device device;
+  private TrainListener listener = new TrainListener() {};
+  private Checkpointer checkpointer;
+  private TrainState state;
+  private Path lastCheckpoint;
+  // This session's throughput: tokens and seconds since construction or restore.
+  private long sessionTokens;
+  private double sessionSeconds;
+
+  /**
+   * @param val the source of the evaluation batches: the first evalIters it yields are drawn now and
+   *     reused by every evaluation
+   */
+  public Trainer(Module model, Objective objective, TrainConfig config, BatchSource train, BatchSource val,
+                 RandomState random) {
+    this.model = model;
+    this.objective = objective;
+    this.config = config;
+    this.train = train;
+    this.random = random == null ? RandomState.NONE : random;
+    this.schedule = config.schedule();
+    this.optimizer = new AdamW(model.namedParameters(), config.beta1(), config.beta2(), config.eps(), config.weightDecay());
+    this.device = model.parameters().isEmpty() ? Device.CPU : model.parameters().get(0).value().device();
+    List<Batch> fixed = new ArrayList<>();
+    for (int i = 0; i < config.evalIters(); i++) fixed.add(val.next());
+    this.evalBatches = List.copyOf(fixed);
+    this.state = TrainState.initial(train.cursor(), this.random.randomState());
+  }
+
+  public Trainer listener(TrainListener listener) {
+    this.listener = listener == null ? new TrainListener() {} : listener;
+    return this;
+  }
+
+  /** Called after every evaluation and at the end of {@link #fit()}; null saves nothing. */
+  public Trainer checkpointer(Checkpointer checkpointer) {
+    this.checkpointer = checkpointer;
+    return this;
+  }
+
+  public Module model() {
+    return model;
+  }
+
+  public AdamW optimizer() {
+    return optimizer;
+  }
+
+  public TrainConfig config() {
+    return config;
+  }
+
+  /** The state to save now (cursor and RNG as of this moment). */
+  public TrainState state() {
+    return new TrainState(state.step(), state.bestValLoss(), state.lastValLoss(), state.evalsWithoutImprovement(),
+        state.trainSeconds(), state.tokens(), state.skipped(), train.cursor(), random.randomState());
+  }
+
+  /** Continues from a saved state; the optimizer moments are restored separately (checkpoint loader). */
+  public void restore(TrainState saved) {
+    train.restore(saved.dataCursor());
+    random.restoreRandomState(saved.rng());
+    optimizer.setSteps(saved.step() - saved.skipped());
+    this.state = saved;
+    sessionTokens = 0;
+    sessionSeconds = 0;
+  }
+
+  /** Runs steps until max steps or an early stop; evaluates and checkpoints along the way. */
+  public Result fit() {
+    long maxSteps = config.maxSteps();
+    listener.onStart(state.step(), maxSteps, model.parameterCount(true), config.tokensPerStep());
+    boolean early = false;
+    while (state.step() < maxSteps) {
+      step();
+      long done = state.step();
+      if (done % config.evalInterval() == 0 || done == maxSteps) {
+        evaluate();
+        if (done < maxSteps) saveCheckpoint();
+        if (config.patience() > 0 && state.evalsWithoutImprovement() >= config.patience()) {
+          early = true;
+          log.info("early stop at step {}: val loss has not improved on {} for {} evaluations", done,
+              state.bestValLoss(), state.evalsWithoutImprovement());
+          listener.onEarlyStop(done, state.bestValLoss());
+          break;
+        }
+      }
+    }
+    if (Double.isNaN(state.lastValLoss())) evaluate();
+    saveCheckpoint();
+    return new Result(state.step(), state.lastValLoss(), state.bestValLoss(), tokensPerSecond(), state.trainSeconds(),
+        state.skipped(), early, lastCheckpoint);
+  }
+
+  /** One optimizer step; returns its mean training loss (NaN or infinite when skipped). */
+  public double step() {
+    long index = state.step();
+    long start = System.nanoTime();
+    double lr = schedule.at(index);
+    double loss = 0;
+    double norm = Double.NaN;
+    String skip = null;
+    int ignore = objective.ignoreIndex();
+    try (Scope ignored = Scope.open()) {
+      model.train(true);
+      model.zeroGrad();
+      List<Batch> micro = new ArrayList<>(config.gradAccum());
+      long normalizer = 0;
+      for (int i = 0; i < config.gradAccum(); i++) {
+        Batch b = train.next();
+        micro.add(b);
+        normalizer += b.countTargets(ignore);
+      }
+      if (normalizer == 0) {
+        skip = "every target of the window is ignored";
+      } else {
+        for (Batch b : micro) loss += forwardBackward(b, normalizer);
+        if (!Double.isFinite(loss)) {
+          skip = "loss is " + loss;
+        } else {
+          norm = Backend.of(device).gradNorm(optimizer.gradients());
+          if (!Double.isFinite(norm)) skip = "gradient norm is " + norm;
+        }
+      }
+      if (skip == null) {
+        double scale = config.gradClip() > 0 && norm > config.gradClip() ? config.gradClip() / (norm + 1e-6) : 1.0;
+        optimizer.step(lr, scale);
+      }
+      Backend.of(device).synchronize();
+    }
+    double seconds = (System.nanoTime() - start) / 1e9;
+    long tokens = config.tokensPerStep();
+    sessionTokens += tokens;
+    sessionSeconds += seconds;
+    state = new TrainState(index + 1, state.bestValLoss(), state.lastValLoss(), state.evalsWithoutImprovement(),
+        state.trainSeconds() + seconds, state.tokens() + tokens, state.skipped() + (skip == null ? 0 : 1),
+        state.dataCursor(), state.rng());
+    if (skip != null) {
+      log.warn("step {} skipped: {} (lr {})", index + 1, skip, lr);
+      listener.onSkip(index + 1, skip);
+    } else {
+      listener.onStep(new StepReport(index + 1, config.maxSteps(), loss, lr, norm, state.tokens(), state.trainSeconds(),
+          tokensPerSecond()));
+    }
+    return skip == null ? loss : (Double.isFinite(loss) ? Double.NaN : loss);
+  }
+
+  private double forwardBackward(Batch b, long normalizer) {
+    try (Scope ignored = Scope.open(); Tape tape = Tape.record()) {
+      Tensor inputs = Tensor.ofInts(b.inputs(), device, b.rows(), b.cols());
+      Tensor targets = Tensor.ofInts(b.targets(), device, b.rows(), b.cols());
+      Tensor loss = objective.loss(inputs, targets, normalizer);
+      double value = loss.item();
+      // A non-finite forward loss makes the gradients meaningless: skip the backward too.
+      if (Double.isFinite(value)) tape.backward(loss);
+      return value;
+    }
+  }
+
+  /** Mean loss over the fixed val batches; updates the best loss and the patience count. */
+  public EvalReport evaluate() {
+    long start = System.nanoTime();
+    double valLoss = meanLoss(evalBatches);
+    double best = state.bestValLoss();
+    int without = state.evalsWithoutImprovement();
+    if (Double.isNaN(best) || valLoss < best) {
+      best = valLoss;
+      without = 0;
+    } else {
+      without++;
+    }
+    state = new TrainState(state.step(), best, valLoss, without, state.trainSeconds(), state.tokens(), state.skipped(),
+        state.dataCursor(), state.rng());
+    EvalReport report = new EvalReport(state.step(), valLoss, Math.exp(valLoss), best, (System.nanoTime() - start) / 1e9);
+    listener.onEval(report);
+    return report;
+  }
+
+  /** The mean over batches of each batch's mean token loss, with no gradients and dropout off. */
+  public double meanLoss(List<Batch> batches) {
+    if (batches.isEmpty()) throw new IllegalArgumentException("meanLoss: no batches");
+    double sum = 0;
+    int counted = 0;
+    model.train(false);
+    try (Tape.NoGrad ng = Tape.noGrad()) {
+      for (Batch b : batches) {
+        long n = b.countTargets(objective.ignoreIndex());
+        if (n == 0) continue;
+        try (Scope ignored = Scope.open()) {
+          Tensor inputs = Tensor.ofInts(b.inputs(), device, b.rows(), b.cols());
+          Tensor targets = Tensor.ofInts(b.targets(), device, b.rows(), b.cols());
+          sum += objective.loss(inputs, targets, n).item();
+          counted++;
+        }
+      }
+    } finally {
+      model.train(true);
+    }
+    if (counted == 0) throw new IllegalArgumentException("meanLoss: every target of every batch is ignored");
+    return sum / counted;
+  }
+
+  /** The fixed evaluation batches. */
+  public List<Batch> evalBatches() {
+    return evalBatches;
+  }
+
+  /** Tokens per second of training (evaluation and checkpoints left out) in this session. */
+  public double tokensPerSecond() {
+    return sessionSeconds > 0 ? sessionTokens / sessionSeconds : 0.0;
+  }
+
+  private void saveCheckpoint() {
+    if (checkpointer == null) return;
+    try {
+      lastCheckpoint = checkpointer.save(this);
+      listener.onCheckpoint(state.step(), lastCheckpoint);
+    } catch (IOException e) {
+      throw new UncheckedIOException("checkpoint at step " + state.step() + " failed; the previous one is intact", e);
+    }
+  }
+
+  /** Frees the optimizer state (the model belongs to the caller). */
+  @Override
+  public void close() {
+    optimizer.close();
+  }
+}
