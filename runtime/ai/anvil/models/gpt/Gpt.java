@@ -1,0 +1,338 @@
+package ai.anvil.models.gpt;
+
+import ai.anvil.autograd.Dropout;
+import ai.anvil.autograd.Ops;
+import ai.anvil.autograd.Tape;
+import ai.anvil.backend.AttentionSpec;
+import ai.anvil.backend.Backend;
+import ai.anvil.nn.Embedding;
+import ai.anvil.nn.Init;
+import ai.anvil.nn.LayerNorm;
+import ai.anvil.nn.Linear;
+import ai.anvil.nn.Module;
+import ai.anvil.tensor.DType;
+import ai.anvil.tensor.Device;
+import ai.anvil.tensor.Scope;
+import ai.anvil.tensor.Tensor;
+import java.util.concurrent.atomic.AtomicLong;
+
+/**
+ * GPT-2: token and learned position embeddings, nLayer pre-LN blocks (causal self-attention, then a
+ * tanh-GELU MLP of width 4C, each added to the residual stream), a final LayerNorm and a language-model
+ * head that shares the token table when embeddings are tied.
+ *
+ * <p>Parameters carry Hugging Face GPT-2 names ({@code transformer.wte.weight},
+ * {@code transformer.h.0.attn.c_attn.weight}, ..., {@code lm_head.weight} only when untied) in
+ * PyTorch's (out, in) layout; {@link GptCheckpoint} converts to and from GPT-2's files. The token table
+ * has {@link GptConfig#paddedVocab()} rows; the padding rows start at zero and get no gradient (the
+ * loss ignores their logits), so they stay zero.
+ *
+ * <p>Two forward paths: {@link #logits}/{@link #loss} for training and scoring (recorded by a tape, with
+ * dropout while training), and {@link #forward(Tensor, KvCache)} for decoding with a {@link KvCache}
+ * (inference only, never recorded). Both give the same logits for the same context. The weights are
+ * only read by either path, so any number of threads may decode concurrently with one model, each
+ * with its own cache and Scope.
+ */
+public final class Gpt extends Module {
+  /** Targets with this value are not scored by {@link #loss}. */
+  public static final int IGNORE_INDEX = -1;
+
+  private final GptConfig config;
+  private final Device device;
+  private final Transformer transformer;
+  private final Linear lmHead;
+  private final AttentionSpec packedSpec;
+  private final AttentionSpec splitSpec;
+  private volatile long dropoutSeed;
+  private final AtomicLong dropoutDraws = new AtomicLong();
+
+  /** A freshly initialized model (GPT-2 init: N(0, 0.02), residual projections N(0, 0.02/sqrt(2L))). */
+  public Gpt(GptConfig config, long seed, Device device) {
+    this.config = config;
+    this.device = device;
+    Init init = new Init(seed);
+    this.dropoutSeed = init.nextSeed();
+    this.transformer = child("transformer", new Transformer(config, init, device));
+    if (config.tiedEmbeddings()) {
+      this.lmHead = null;
+    } else {
+      this.lmHead = child("lm_head", new Linear(config.nEmbd(), config.paddedVocab(), false, 0.02, init, device));
+      zeroPaddingRows(lmHead.weight(), config.vocabSize());
+    }
+    this.packedSpec = AttentionSpec.packed(config.nHead(), config.headDim(), true);
+    this.splitSpec = AttentionSpec.of(config.nHead(), config.headDim(), true);
+  }
+
+  public GptConfig config() {
+    return config;
+  }
+
+  public Device device() {
+    return device;
+  }
+
+  /** The token table (paddedVocab, C). */
+  public Tensor tokenEmbedding() {
+    return transformer.wte.weight();
+  }
+
+  /** The language-model head weight (paddedVocab, C): the token table itself when tied. */
+  public Tensor lmHeadWeight() {
+    return lmHead == null ? transformer.wte.weight() : lmHead.weight();
+  }
+
+  // ---- training and scoring -----------------------------------------------------------------------
+
+  /** ids I32 (B, T), T <= blockSize -> logits (B, T, paddedVocab); columns past vocabSize are padding. */
+  public Tensor logits(Tensor ids) {
+    return Ops.linear(hidden(ids), lmHeadWeight(), null);
+  }
+
+  /** The final hidden states: ids (B, T) -> (B, T, C) after ln_f. */
+  public Tensor hidden(Tensor ids) {
+    checkIds("logits", ids, 0);
+    long b = ids.dim(0), t = ids.dim(1);
+    Tensor x = Ops.add(Ops.embedding(ids, transformer.wte.weight()),
+        Ops.embedding(positions(b, t, 0), transformer.wpe.weight()));
+    x = dropout(x);
+    for (Block block : transformer.blocks) x = block.forward(x, this);
+    return transformer.lnF.forward(x);
+  }
+
+  /**
+   * Cross-entropy of next-token prediction: ids, targets I32 (B, T); targets equal to
+   * {@link #IGNORE_INDEX} count for nothing. Returns a one-element tensor, the sum of token losses
+   * divided by normalizer (the scored-token count of the whole accumulation window, DESIGN.md).
+   */
+  public Tensor loss(Tensor ids, Tensor targets, double normalizer) {
+    if (!targets.shape().equals(ids.shape())) {
+      throw new IllegalArgumentException("Gpt.loss: targets " + targets.shape() + " differ from ids " + ids.shape());
+    }
+    return Ops.crossEntropy(logits(ids), targets, config.vocabSize(), IGNORE_INDEX, normalizer);
+  }
+
+  // ---- decoding with a KV cache -------------------------------------------------------------------
+
+  /** A cache for batch rows of up to capacity positions (capacity <= blockSize); the caller closes it. */
+  public KvCache newCache(int batch, int capacity) {
+    if (capacity > config.blockSize()) {
+      throw new IllegalArgumentException("KvCache capacity " + capacity + " exceeds block size " + config.blockSize());
+    }
+    return new KvCache(config.nLayer(), batch, capacity, config.nEmbd(), tokenEmbedding().dtype(), device);
+  }
+
+  /**
+   * Runs ids (B, T) at positions [cache.length(), cache.length() + T), appends their keys and values to
+   * the cache and returns their logits (B, T, paddedVocab). A prompt (prefill) and a single new token
+   * are the same call. Inference only: nothing is recorded by a tape.
+   */
+  public Tensor forward(Tensor ids, KvCache cache) {
+    try (Tape.NoGrad ignored = Tape.noGrad(); Scope scope = Scope.open()) {
+      Tensor x = transformer.lnF.forward(decode(ids, cache));
+      return scope.keep(Ops.linear(x, lmHeadWeight(), null));
+    }
+  }
+
+  /**
+   * Like {@link #forward(Tensor, KvCache)} but returns only the logits of the last position of each row,
+   * (B, paddedVocab): the head runs on B rows instead of B*T, which is what sampling needs.
+   */
+  public Tensor forwardLast(Tensor ids, KvCache cache) {
+    try (Tape.NoGrad ignored = Tape.noGrad(); Scope scope = Scope.open()) {
+      Tensor x = decode(ids, cache);
+      long b = x.dim(0), t = x.dim(1), c = x.dim(2);
+      Tensor last = x;
+      if (t > 1) {
+        last = Tensor.empty(x.dtype(), x.device(), b, 1, c);
+        Backend be = Backend.of(device);
+        for (long i = 0; i < b; i++) {
+          be.copy(x.slice(i, i + 1).reshape(t, c).slice(t - 1, t), last.slice(i, i + 1).reshape(1, c));
+        }
+      }
+      Tensor logits = Ops.linear(transformer.lnF.forward(last), lmHeadWeight(), null);
+      return scope.keep(logits.reshape(b, config.paddedVocab()));
+    }
+  }
+
+  /** Embeddings and blocks over the cache: ids (B, T) -> residual stream (B, T, C); advances the cache. */
+  private Tensor decode(Tensor ids, KvCache cache) {
+    cache.checkOpen();
+    if (cache.layers() != config.nLayer() || cache.width() != config.nEmbd()) {
+      throw new IllegalArgumentException("KvCache of " + cache.layers() + " layers x " + cache.width()
+          + " does not belong to this model (" + config.nLayer() + " x " + config.nEmbd() + ")");
+    }
+    int start = cache.length();
+    checkIds("forward", ids, start);
+    long b = ids.dim(0), t = ids.dim(1);
+    if (b != cache.batch()) throw new IllegalArgumentException("forward: ids " + ids.shape() + " for a cache of batch " + cache.batch());
+    if (start + t > cache.capacity()) {
+      throw new IllegalArgumentException("forward: " + t + " tokens at position " + start + " overflow the cache capacity "
+          + cache.capacity());
+    }
+    for (int id : ids.toIntArray()) {
+      if (id < 0 || id >= config.vocabSize()) {
+        throw new IllegalArgumentException("forward: token id " + id + " outside the vocabulary [0, " + config.vocabSize() + ")");
+      }
+    }
+    Tensor x = Ops.add(Ops.embedding(ids, transformer.wte.weight()),
+        Ops.embedding(positions(b, t, start), transformer.wpe.weight()));
+    for (int l = 0; l < transformer.blocks.length; l++) x = transformer.blocks[l].forward(x, cache, l, splitSpec);
+    cache.advance((int) t);
+    return x;
+  }
+
+  // ---- helpers ------------------------------------------------------------------------------------
+
+  private void checkIds(String op, Tensor ids, int start) {
+    if (ids.rank() != 2 || ids.dtype() != DType.I32 || ids.dim(1) < 1) {
+      throw new IllegalArgumentException(op + ": ids must be I32 (B, T) with T >= 1, got " + ids.shape() + " " + ids.dtype());
+    }
+    if (start + ids.dim(1) > config.blockSize()) {
+      throw new IllegalArgumentException(op + ": positions up to " + (start + ids.dim(1)) + " exceed the block size "
+          + config.blockSize());
+    }
+  }
+
+  /** I32 (B, T) holding start, start+1, ... in every row. */
+  private Tensor positions(long b, long t, int start) {
+    int[] pos = new int[Math.toIntExact(b * t)];
+    for (int i = 0; i < pos.length; i++) pos[i] = start + (int) (i % t);
+    return Tensor.ofInts(pos, device, b, t);
+  }
+
+  /** Residual/embedding dropout: only while training and while a tape records (never in decoding). */
+  Tensor dropout(Tensor x) {
+    if (config.dropout() == 0 || !isTraining() || Tape.active() == null) return x;
+    return Dropout.apply(x, config.dropout(), mix(dropoutSeed, dropoutDraws.getAndIncrement()));
+  }
+
+  /**
+   * The dropout random state: {seed, masks drawn so far}. Saved with a training checkpoint and given
+   * back to {@link #restoreRandomState}, a resumed run draws the same masks as an uninterrupted one.
+   */
+  public long[] randomState() {
+    return new long[] {dropoutSeed, dropoutDraws.get()};
+  }
+
+  public void restoreRandomState(long[] state) {
+    if (state.length != 2) throw new IllegalArgumentException("Gpt random state has 2 words, got " + state.length);
+    dropoutSeed = state[0];
+    dropoutDraws.set(state[1]);
+  }
+
+  private static long mix(long seed, long n) {
+    long z = seed + (n + 1) * 0x9E3779B97F4A7C15L;
+    z = (z ^ (z >>> 30)) * 0xBF58476D1CE4E5B9L;
+    z = (z ^ (z >>> 27)) * 0x94D049BB133111EBL;
+    return z ^ (z >>> 31);
+  }
+
+  static void zeroPaddingRows(Tensor table, int vocab) {
+    if (table.dim(0) == vocab) return;
+    try (Tensor pad = table.slice(vocab, table.dim(0))) {
+      pad.detachFromScope();
+      Backend.of(table.device()).fill(pad, 0.0);
+    }
+  }
+
+  // ---- modules ------------------------------------------------------------------------------------
+
+  /** A plain container, for the "attn", "mlp" and "h" levels of the names. */
+  static final class Group extends Module {
+    <M extends Module> M add(String name, M module) {
+      return child(name, module);
+    }
+  }
+
+  static final class Transformer extends Module {
+    final Embedding wte;
+    final Embedding wpe;
+    final Block[] blocks;
+    final LayerNorm lnF;
+
+    Transformer(GptConfig c, Init init, Device device) {
+      wte = child("wte", new Embedding(c.paddedVocab(), c.nEmbd(), 0.02, init, device));
+      zeroPaddingRows(wte.weight(), c.vocabSize());
+      wpe = child("wpe", new Embedding(c.blockSize(), c.nEmbd(), 0.02, init, device));
+      Group h = child("h", new Group());
+      blocks = new Block[c.nLayer()];
+      for (int i = 0; i < blocks.length; i++) blocks[i] = h.add(Integer.toString(i), new Block(c, init, device));
+      lnF = child("ln_f", new LayerNorm(c.nEmbd(), c.bias(), c.layerNormEps(), device));
+    }
+  }
+
+  /** One pre-LN block: x + attn(ln_1(x)), then + mlp(ln_2(.)). */
+  static final class Block extends Module {
+    private final LayerNorm ln1;
+    private final Linear cAttn;
+    private final Linear attnProj;
+    private final LayerNorm ln2;
+    private final Linear cFc;
+    private final Linear mlpProj;
+    // Row blocks of c_attn (q, k, v weights (C, C) and biases (C)) for the cached path, which writes k
+    // and v straight into the cache. Views of the parameters, so loading weights updates them too.
+    private final Tensor[] qkvWeights = new Tensor[3];
+    private final Tensor[] qkvBiases = new Tensor[3];
+
+    Block(GptConfig c, Init init, Device device) {
+      double projStd = 0.02 / Math.sqrt(2.0 * c.nLayer());
+      long w = c.nEmbd();
+      ln1 = child("ln_1", new LayerNorm(w, c.bias(), c.layerNormEps(), device));
+      Group attn = child("attn", new Group());
+      cAttn = attn.add("c_attn", new Linear(w, 3 * w, c.bias(), 0.02, init, device));
+      attnProj = attn.add("c_proj", new Linear(w, w, c.bias(), projStd, init, device));
+      ln2 = child("ln_2", new LayerNorm(w, c.bias(), c.layerNormEps(), device));
+      Group mlp = child("mlp", new Group());
+      cFc = mlp.add("c_fc", new Linear(w, 4 * w, c.bias(), 0.02, init, device));
+      mlpProj = mlp.add("c_proj", new Linear(4 * w, w, c.bias(), projStd, init, device));
+      for (int i = 0; i < 3; i++) {
+        qkvWeights[i] = cAttn.weight().slice(i * w, (i + 1) * w).detachFromScope();
+        qkvBiases[i] = cAttn.bias() == null ? null : cAttn.bias().slice(i * w, (i + 1) * w).detachFromScope();
+      }
+    }
+
+    /** Training/scoring path: x (B, T, C) -> (B, T, C), recorded when a tape is active. */
+    Tensor forward(Tensor x, Gpt model) {
+      Tensor qkv = cAttn.forward(ln1.forward(x));                                    // (B, T, 3C)
+      Tensor a = Ops.attention(model.packedSpec, qkv, qkv, qkv, null);               // (B, T, C)
+      x = Ops.add(x, model.dropout(attnProj.forward(a)));
+      Tensor h = Ops.gelu(cFc.forward(ln2.forward(x)), true);                        // (B, T, 4C)
+      return Ops.add(x, model.dropout(mlpProj.forward(h)));
+    }
+
+    /**
+     * Cached path: x (B, T, C) at positions [p, p+T) with p = cache.length(). Writes k, v of the new
+     * positions into cache rows [p, p+T) of every batch row, then attends over rows [0, p+T).
+     */
+    Tensor forward(Tensor x, KvCache cache, int layer, AttentionSpec spec) {
+      long b = x.dim(0), t = x.dim(1), c = x.dim(2);
+      long p = cache.length(), cap = cache.capacity();
+      Backend be = Backend.of(x.device());
+      Tensor h = ln1.forward(x);
+      Tensor q = Ops.linear(h, qkvWeights[0], qkvBiases[0]);                          // (B, T, C)
+      Tensor a = Tensor.empty(x.dtype(), x.device(), b, t, c);
+      Tensor keyRows = cache.keyRows(layer), valueRows = cache.valueRows(layer);
+      for (long i = 0; i < b; i++) {
+        Tensor hi = (b == 1 ? h : h.slice(i, i + 1)).reshape(t, c);
+        long base = i * cap;
+        be.matmul(hi, qkvWeights[1], qkvBiases[1], keyRows.slice(base + p, base + p + t), false, true, 1.0, false);
+        be.matmul(hi, qkvWeights[2], qkvBiases[2], valueRows.slice(base + p, base + p + t), false, true, 1.0, false);
+        Tensor keys = keyRows.slice(base, base + p + t).reshape(1, p + t, c);
+        Tensor values = valueRows.slice(base, base + p + t).reshape(1, p + t, c);
+        be.attention(spec, b == 1 ? q : q.slice(i, i + 1), keys, values, null, b == 1 ? a : a.slice(i, i + 1), null);
+      }
+      x = Ops.add(x, attnProj.forward(a));
+      Tensor m = Ops.gelu(cFc.forward(ln2.forward(x)), true);
+      return Ops.add(x, mlpProj.forward(m));
+    }
+
+    @Override
+    public void close() {
+      for (int i = 0; i < 3; i++) {
+        qkvWeights[i].close();
+        if (qkvBiases[i] != null) qkvBiases[i].close();
+      }
+      super.close();
+    }
+  }
+}

@@ -1,0 +1,145 @@
+package ai.anvil.models.gpt;
+
+import ai.anvil.tensor.DType;
+import ai.anvil.tensor.Device;
+import ai.anvil.tensor.Tensor;
+
+/**
+ * The keys and values of every layer for the positions decoded so far, so a new token attends to the
+ * past without recomputing it. Per layer, K and V are (B, capacity, C) tensors owned by this cache
+ * (not by any Scope) and freed by {@link #close()}. All B rows advance together: position p of every
+ * row holds token p of that row.
+ *
+ * <p>A cache belongs to one decoding sequence (one thread at a time); the model it came from is only
+ * read, so many caches may decode concurrently against one model.
+ */
+public final class KvCache implements AutoCloseable {
+  private final int layers;
+  private final int batch;
+  private final int capacity;
+  private final int width;
+  private final Tensor[] keys;
+  private final Tensor[] values;
+  private final Tensor[] keyRows;
+  private final Tensor[] valueRows;
+  private int length;
+  private boolean closed;
+
+  KvCache(int layers, int batch, int capacity, int width, DType dtype, Device device) {
+    if (batch < 1 || capacity < 1) {
+      throw new IllegalArgumentException("KvCache: batch and capacity must be >= 1, got " + batch + ", " + capacity);
+    }
+    this.layers = layers;
+    this.batch = batch;
+    this.capacity = capacity;
+    this.width = width;
+    this.keys = new Tensor[layers];
+    this.values = new Tensor[layers];
+    this.keyRows = new Tensor[layers];
+    this.valueRows = new Tensor[layers];
+    try {
+      for (int l = 0; l < layers; l++) {
+        keys[l] = Tensor.zeros(dtype, device, batch, capacity, width).detachFromScope();
+        values[l] = Tensor.zeros(dtype, device, batch, capacity, width).detachFromScope();
+        keyRows[l] = keys[l].reshape((long) batch * capacity, width).detachFromScope();
+        valueRows[l] = values[l].reshape((long) batch * capacity, width).detachFromScope();
+      }
+    } catch (RuntimeException e) {
+      close();
+      throw e;
+    }
+  }
+
+  public int layers() {
+    return layers;
+  }
+
+  public int batch() {
+    return batch;
+  }
+
+  /** The most positions this cache holds. */
+  public int capacity() {
+    return capacity;
+  }
+
+  /** Positions filled so far: the next token goes to position length(). */
+  public int length() {
+    return length;
+  }
+
+  /** Positions still free. */
+  public int remaining() {
+    return capacity - length;
+  }
+
+  /** Forgets every position (the memory is kept for the next sequence). */
+  public void reset() {
+    length = 0;
+  }
+
+  /** Keeps the first n positions and forgets the rest (rewinding a speculative or rejected suffix). */
+  public void truncate(int n) {
+    if (n < 0 || n > length) throw new IllegalArgumentException("KvCache.truncate(" + n + ") with length " + length);
+    length = n;
+  }
+
+  /** Native bytes held. */
+  public long bytes() {
+    long n = 0;
+    for (Tensor k : keys) if (k != null) n += 2 * k.bytes();
+    return n;
+  }
+
+  /** Layer l's K (B, capacity, C); rows past length() are stale. */
+  public Tensor keys(int layer) {
+    checkOpen();
+    return keys[layer];
+  }
+
+  /** Layer l's V (B, capacity, C). */
+  public Tensor values(int layer) {
+    checkOpen();
+    return values[layer];
+  }
+
+  /** Layer l's K as (B * capacity, C) rows: row b * capacity + p is position p of batch row b. */
+  Tensor keyRows(int layer) {
+    checkOpen();
+    return keyRows[layer];
+  }
+
+  Tensor valueRows(int layer) {
+    checkOpen();
+    return valueRows[layer];
+  }
+
+  int width() {
+    return width;
+  }
+
+  /** Marks n more positions as filled (after every layer has written them). */
+  void advance(int n) {
+    if (n < 0 || length + n > capacity) {
+      throw new IllegalStateException("KvCache: advancing " + n + " from " + length + " exceeds capacity " + capacity);
+    }
+    length += n;
+  }
+
+  void checkOpen() {
+    if (closed) throw new IllegalStateException("KvCache is closed");
+  }
+
+  public boolean isClosed() {
+    return closed;
+  }
+
+  @Override
+  public void close() {
+    if (closed) return;
+    closed = true;
+    for (Tensor[] ts : new Tensor[][] {keyRows, valueRows, keys, values}) {
+      for (Tensor t : ts) if (t != null) t.close();
+    }
+  }
+}
