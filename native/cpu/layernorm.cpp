@@ -1,0 +1,180 @@
+// layernorm.cpp: layer normalization over the last dim, forward and backward.
+//   fwd: x (rows, cols), weight (cols), bias (cols) or 0 -> y (rows, cols) written;
+//        mean (rows), rstd (rows) written when not 0 (saved for bwd)
+//        y = (x - mean) * rstd * weight + bias,  rstd = 1 / sqrt(var + eps), var biased (/cols)
+//   bwd: x, weight, mean, rstd, dy (rows, cols) -> dx (rows, cols) written (=);
+//        dweight (cols) += sum_rows dy * xhat;  dbias (cols) += sum_rows dy (when not 0)
+//        dx = rstd * (dy w - mean_cols(dy w) - xhat * mean_cols(dy w xhat)),  xhat = (x - mean) rstd
+//
+// Numerics: the row statistics are two-pass in fp64 (the row is in L1 by then, so it costs no memory
+// traffic); y and dx are fp32. Determinism: rows are independent in fwd and in dx. The dweight/dbias
+// column sums go through fp64 partial sums over fixed blocks of rows, whose size depends on `rows` only,
+// summed in block order: the result is bit-identical for every thread count, and race-free.
+#include <omp.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <new>
+#include <vector>
+
+#include "common.h"
+
+ANVIL_PARAMS_CHECK(anvil_layernorm_params, ANVIL_LAYERNORM_SLOTS);
+
+using namespace anvil;
+
+namespace {
+
+constexpr int64_t kParallelMin = 1 << 15;
+// Row blocks of the backward's column sums: at most kMaxBlocks of at least kMinBlockRows rows each,
+// so the partial buffers stay small (kMaxBlocks * cols doubles each) and still feed many threads.
+constexpr int64_t kMaxBlocks = 64;
+constexpr int64_t kMinBlockRows = 16;
+
+struct RowStats {
+  float mean, rstd;
+};
+
+// x (cols) -> y (cols); returns the row's mean and rstd.
+ANVIL_MULTIVERSION
+RowStats layernorm_row(const float* x, const float* weight, const float* bias, float* y, int64_t cols,
+                       double eps) {
+  double sum = 0.0;
+#pragma omp simd reduction(+ : sum)
+  for (int64_t j = 0; j < cols; j++) sum += x[j];
+  const double mean = sum / static_cast<double>(cols);
+  double squares = 0.0;
+#pragma omp simd reduction(+ : squares)
+  for (int64_t j = 0; j < cols; j++) {
+    double d = static_cast<double>(x[j]) - mean;
+    squares += d * d;
+  }
+  const float m = static_cast<float>(mean);
+  const float rstd = static_cast<float>(1.0 / std::sqrt(squares / static_cast<double>(cols) + eps));
+  if (bias) {
+    for (int64_t j = 0; j < cols; j++) y[j] = (x[j] - m) * rstd * weight[j] + bias[j];
+  } else {
+    for (int64_t j = 0; j < cols; j++) y[j] = (x[j] - m) * rstd * weight[j];
+  }
+  return {m, rstd};
+}
+
+// One row of the backward: dx (cols) written; dweight/dbias partials (cols, fp64) accumulated.
+ANVIL_MULTIVERSION
+void layernorm_row_bwd(const float* x, const float* weight, const float* dy, float mean, float rstd,
+                       float* dx, double* dweight, double* dbias, int64_t cols) {
+  double sum_dxhat = 0.0, sum_dxhat_xhat = 0.0;
+#pragma omp simd reduction(+ : sum_dxhat, sum_dxhat_xhat)
+  for (int64_t j = 0; j < cols; j++) {
+    float xhat = (x[j] - mean) * rstd;
+    float dxhat = dy[j] * weight[j];
+    sum_dxhat += dxhat;
+    sum_dxhat_xhat += static_cast<double>(dxhat) * xhat;
+  }
+  const float a = static_cast<float>(sum_dxhat / static_cast<double>(cols));
+  const float b = static_cast<float>(sum_dxhat_xhat / static_cast<double>(cols));
+  for (int64_t j = 0; j < cols; j++) {
+    float xhat = (x[j] - mean) * rstd;
+    dx[j] = rstd * (dy[j] * weight[j] - a - xhat * b);
+    dweight[j] += static_cast<double>(dy[j]) * xhat;
+  }
+  if (dbias) {
+    for (int64_t j = 0; j < cols; j++) dbias[j] += dy[j];
+  }
+}
+
+// target[j] += sum over blocks of partial[block][j], blocks in order; columns [begin, end).
+ANVIL_MULTIVERSION
+void add_block_sums(float* target, const double* partial, int64_t blocks, int64_t cols, int64_t begin,
+                    int64_t end) {
+  constexpr int64_t kTile = 256;
+  double sum[kTile];
+  for (int64_t j0 = begin; j0 < end; j0 += kTile) {
+    const int64_t width = std::min(kTile, end - j0);
+    for (int64_t k = 0; k < width; k++) sum[k] = 0.0;
+    for (int64_t b = 0; b < blocks; b++) {
+      const double* row = partial + b * cols + j0;
+      for (int64_t k = 0; k < width; k++) sum[k] += row[k];
+    }
+    for (int64_t k = 0; k < width; k++) target[j0 + k] += static_cast<float>(sum[k]);
+  }
+}
+
+int check(const anvil_layernorm_params* p, const char* op) {
+  if (p->rows < 0 || p->cols < 1) {
+    return fail(ANVIL_E_INVALID, "%s: shape (%lld, %lld) needs rows >= 0 and cols >= 1", op,
+                (long long)p->rows, (long long)p->cols);
+  }
+  if (!(p->eps >= 0.0)) return fail(ANVIL_E_INVALID, "%s: eps %g must be >= 0", op, p->eps);
+  return ANVIL_OK;
+}
+
+}  // namespace
+
+extern "C" int anvil_cpu_layernorm_fwd(const anvil_layernorm_params* p) {
+  if (int code = check(p, "layernorm_fwd")) return code;
+  const float* x = ptr<const float>(p->x);
+  const float* weight = ptr<const float>(p->weight);
+  const float* bias = ptr<const float>(p->bias);
+  float* y = ptr<float>(p->y);
+  float* mean = ptr<float>(p->mean);
+  float* rstd = ptr<float>(p->rstd);
+  const int64_t rows = p->rows, cols = p->cols;
+#pragma omp parallel for schedule(static) if (rows > 1 && rows * cols > kParallelMin)
+  for (int64_t r = 0; r < rows; r++) {
+    RowStats s = layernorm_row(x + r * cols, weight, bias, y + r * cols, cols, p->eps);
+    if (mean) mean[r] = s.mean;
+    if (rstd) rstd[r] = s.rstd;
+  }
+  return ANVIL_OK;
+}
+
+extern "C" int anvil_cpu_layernorm_bwd(const anvil_layernorm_params* p) {
+  if (int code = check(p, "layernorm_bwd")) return code;
+  const float* x = ptr<const float>(p->x);
+  const float* weight = ptr<const float>(p->weight);
+  const float* mean = ptr<const float>(p->mean);
+  const float* rstd = ptr<const float>(p->rstd);
+  const float* dy = ptr<const float>(p->dy);
+  float* dx = ptr<float>(p->dx);
+  float* dweight = ptr<float>(p->dweight);
+  float* dbias = ptr<float>(p->dbias);
+  const int64_t rows = p->rows, cols = p->cols;
+  if (rows == 0) return ANVIL_OK;
+
+  const int64_t block_rows = std::max(kMinBlockRows, (rows + kMaxBlocks - 1) / kMaxBlocks);
+  const int64_t blocks = (rows + block_rows - 1) / block_rows;
+  std::vector<double> partial_weight, partial_bias;
+  try {
+    partial_weight.assign(static_cast<size_t>(blocks * cols), 0.0);
+    if (dbias) partial_bias.assign(static_cast<size_t>(blocks * cols), 0.0);
+  } catch (const std::bad_alloc&) {
+    return fail(ANVIL_E_NOMEM, "layernorm_bwd: no memory for %lld x %lld partial sums",
+                (long long)blocks, (long long)cols);
+  }
+  double* pw = partial_weight.data();
+  double* pb = dbias ? partial_bias.data() : nullptr;
+  const bool parallel = rows * cols > kParallelMin;
+
+#pragma omp parallel for schedule(static) if (parallel && blocks > 1)
+  for (int64_t b = 0; b < blocks; b++) {
+    const int64_t end = std::min(rows, (b + 1) * block_rows);
+    for (int64_t r = b * block_rows; r < end; r++) {
+      layernorm_row_bwd(x + r * cols, weight, dy + r * cols, mean[r], rstd[r], dx + r * cols,
+                        pw + b * cols, pb ? pb + b * cols : nullptr, cols);
+    }
+  }
+
+  // Column ranges in whole cache lines (16 floats), so no two threads write the same line.
+#pragma omp parallel if (parallel && cols >= 32)
+  {
+    const int64_t threads = omp_get_num_threads(), t = omp_get_thread_num();
+    const int64_t lines = (cols + 15) / 16;
+    const int64_t begin = std::min(cols, lines * t / threads * 16);
+    const int64_t end = std::min(cols, lines * (t + 1) / threads * 16);
+    add_block_sums(dweight, pw, blocks, cols, begin, end);
+    if (dbias) add_block_sums(dbias, pb, blocks, cols, begin, end);
+  }
+  return ANVIL_OK;
+}
