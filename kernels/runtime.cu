@@ -1,8 +1,69 @@
 // runtime.cu: device query, streams, the stream-ordered allocator (cudaMallocAsync on the device's
-// default memory pool, kept from trimming so freed blocks are reused) and copies.
+// default memory pool, kept from trimming so freed blocks are reused), copies, events for timing, and
+// the device error word that kernels raise when they refuse an argument (see common.cuh).
+#include <atomic>
+#include <mutex>
+
 #include "common.cuh"
 
 using namespace anvil;
+
+namespace {
+
+// One word of mapped, pinned host memory shared by every device (portable): kernels store a bit into
+// it through its device address; the host reads it after a synchronize, at no copy cost.
+struct ErrorWord {
+  unsigned int* host = nullptr;
+  unsigned int* device = nullptr;
+  cudaError_t status = cudaSuccess;
+};
+
+ErrorWord make_error_word() {
+  ErrorWord w;
+  void* host = nullptr;
+  w.status = cudaHostAlloc(&host, sizeof(unsigned int), cudaHostAllocMapped | cudaHostAllocPortable);
+  if (w.status != cudaSuccess) return w;
+  w.host = static_cast<unsigned int*>(host);
+  *w.host = 0;
+  void* device = nullptr;
+  w.status = cudaHostGetDevicePointer(&device, host, 0);
+  if (w.status == cudaSuccess) w.device = static_cast<unsigned int*>(device);
+  return w;
+}
+
+ErrorWord& error_word() {
+  static std::once_flag once;
+  static ErrorWord word;
+  std::call_once(once, [] { word = make_error_word(); });
+  return word;
+}
+
+// After a synchronize: turns raised bits into ANVIL_E_INVALID (and clears them).
+int check_device_errors() {
+  ErrorWord& w = error_word();
+  if (!w.host) return ANVIL_OK;
+  unsigned int bits = __atomic_exchange_n(w.host, 0u, __ATOMIC_SEQ_CST);
+  if (bits == 0) return ANVIL_OK;
+  char message[256];
+  snprintf(message, sizeof(message), "a CUDA kernel refused its input since the last synchronize:%s%s",
+           (bits & ANVIL_DEVERR_EMBEDDING_ID) ? " embedding token id outside [0, vocab);" : "",
+           (bits & ANVIL_DEVERR_TARGET) ? " cross-entropy target outside [0, vocab) and not ignore_index;" : "");
+  return anvil_set_error(ANVIL_E_INVALID, message);
+}
+
+}  // namespace
+
+namespace anvil {
+unsigned int* device_error_word() {
+  ErrorWord& w = error_word();
+  if (!w.device) {
+    cuda_fail(w.status == cudaSuccess ? cudaErrorUnknown : w.status, "device error word (cudaHostAlloc mapped)",
+              __FILE__, __LINE__);
+    return nullptr;
+  }
+  return w.device;
+}
+}  // namespace anvil
 
 extern "C" {
 
@@ -33,6 +94,11 @@ ANVIL_API int anvil_cuda_set_device(int64_t device) {
   return ANVIL_OK;
 }
 
+ANVIL_API int anvil_cuda_use_device(int64_t device) {
+  ANVIL_CUDA_CHECK(cudaSetDevice(static_cast<int>(device)));
+  return ANVIL_OK;
+}
+
 ANVIL_API int anvil_cuda_stream_create(int64_t* stream) {
   cudaStream_t s;
   ANVIL_CUDA_CHECK(cudaStreamCreateWithFlags(&s, cudaStreamNonBlocking));
@@ -47,12 +113,20 @@ ANVIL_API int anvil_cuda_stream_destroy(int64_t stream) {
 
 ANVIL_API int anvil_cuda_stream_synchronize(int64_t stream) {
   ANVIL_CUDA_CHECK(cudaStreamSynchronize(as_stream(stream)));
-  return ANVIL_OK;
+  return check_device_errors();
 }
 
 ANVIL_API int anvil_cuda_malloc(int64_t bytes, int64_t stream, int64_t* address) {
   void* memory = nullptr;
-  ANVIL_CUDA_CHECK(cudaMallocAsync(&memory, static_cast<size_t>(bytes > 0 ? bytes : 1), as_stream(stream)));
+  *address = 0;
+  cudaError_t status = cudaMallocAsync(&memory, static_cast<size_t>(bytes > 0 ? bytes : 1), as_stream(stream));
+  if (status == cudaErrorMemoryAllocation) {
+    cudaGetLastError();  // not sticky; clear it so the next launch check does not report it
+    char message[160];
+    snprintf(message, sizeof(message), "cudaMallocAsync of %lld bytes: out of device memory", (long long)bytes);
+    return anvil_set_error(ANVIL_E_NOMEM, message);
+  }
+  ANVIL_CUDA_CHECK(status);
   *address = static_cast<int64_t>(reinterpret_cast<uintptr_t>(memory));
   return ANVIL_OK;
 }
@@ -70,8 +144,9 @@ ANVIL_API int anvil_cuda_memcpy(int64_t dst, int64_t src, int64_t bytes, int64_t
   cudaStream_t s = as_stream(stream);
   ANVIL_CUDA_CHECK(cudaMemcpyAsync(dptr<void>(dst), dptr<void>(src), static_cast<size_t>(bytes), kinds[kind], s));
   // Pageable host memory: wait so the host buffer may be reused or read at once.
-  if (kind != 2) ANVIL_CUDA_CHECK(cudaStreamSynchronize(s));
-  return ANVIL_OK;
+  if (kind == 2) return ANVIL_OK;
+  ANVIL_CUDA_CHECK(cudaStreamSynchronize(s));
+  return kind == 1 ? check_device_errors() : ANVIL_OK;
 }
 
 ANVIL_API int anvil_cuda_memory(int64_t* reserved, int64_t* used) {
@@ -85,6 +160,32 @@ ANVIL_API int anvil_cuda_memory(int64_t* reserved, int64_t* used) {
   *reserved = static_cast<int64_t>(r);
   *used = static_cast<int64_t>(u);
   return ANVIL_OK;
+}
+
+ANVIL_API int anvil_cuda_event_create(int64_t* event) {
+  cudaEvent_t e;
+  ANVIL_CUDA_CHECK(cudaEventCreate(&e));
+  *event = static_cast<int64_t>(reinterpret_cast<uintptr_t>(e));
+  return ANVIL_OK;
+}
+
+ANVIL_API int anvil_cuda_event_destroy(int64_t event) {
+  ANVIL_CUDA_CHECK(cudaEventDestroy(reinterpret_cast<cudaEvent_t>(static_cast<uintptr_t>(event))));
+  return ANVIL_OK;
+}
+
+ANVIL_API int anvil_cuda_event_record(int64_t event, int64_t stream) {
+  ANVIL_CUDA_CHECK(cudaEventRecord(reinterpret_cast<cudaEvent_t>(static_cast<uintptr_t>(event)), as_stream(stream)));
+  return ANVIL_OK;
+}
+
+ANVIL_API int anvil_cuda_event_elapsed(int64_t start, int64_t end, double* milliseconds) {
+  cudaEvent_t e = reinterpret_cast<cudaEvent_t>(static_cast<uintptr_t>(end));
+  ANVIL_CUDA_CHECK(cudaEventSynchronize(e));
+  float ms = 0;
+  ANVIL_CUDA_CHECK(cudaEventElapsedTime(&ms, reinterpret_cast<cudaEvent_t>(static_cast<uintptr_t>(start)), e));
+  *milliseconds = ms;
+  return check_device_errors();
 }
 
 }  // extern "C"

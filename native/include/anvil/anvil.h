@@ -272,6 +272,40 @@ ANVIL_API int anvil_cuda_fill(int64_t dst, int64_t n, int64_t dtype, double valu
 ANVIL_API int anvil_cuda_memory(int64_t* reserved, int64_t* used);
 ANVIL_API int anvil_cuda_eltwise_fwd(const anvil_eltwise_params* p, int64_t dtype, int64_t stream);
 ANVIL_API int anvil_cuda_eltwise_bwd(const anvil_eltwise_params* p, int64_t dtype, int64_t stream);
+/* Binds the calling thread to a device (cudaSetDevice only; anvil_cuda_set_device also sets up the pool). */
+ANVIL_API int anvil_cuda_use_device(int64_t device);
+/* CUDA events for timing: record on a stream; elapsed waits for `end` and gives the milliseconds. */
+ANVIL_API int anvil_cuda_event_create(int64_t* event);
+ANVIL_API int anvil_cuda_event_destroy(int64_t event);
+ANVIL_API int anvil_cuda_event_record(int64_t event, int64_t stream);
+ANVIL_API int anvil_cuda_event_elapsed(int64_t start, int64_t end, double* milliseconds);
+
+/* The ops on CUDA: the params structs and contracts of the CPU functions above, queued on `stream`.
+ * dtype (ANVIL_F32 or ANVIL_BF16) is the type of the activation tensors; what stays fp32 always:
+ *   matmul: db, dbias (a, b, bias, c, dc, da are dtype)     layernorm: mean, rstd, dweight, dbias
+ *   attention: lse                                          embedding: dtable (ids int32)
+ *   cross_entropy: losses, loss (targets int32)             adamw, grad_norm: everything (no dtype)
+ * Math is fp32 (fp64 for grad_norm) whatever the storage. An input a kernel refuses (an id or target out
+ * of range) cannot fail the launch: the kernel skips it and the next synchronizing call
+ * (anvil_cuda_stream_synchronize, a device-to-host anvil_cuda_memcpy) returns ANVIL_E_INVALID.
+ * adamw reads its tensor lists on the host during the call; grad_norm writes *out on the host and
+ * synchronizes the stream. */
+ANVIL_API int anvil_cuda_matmul_fwd(const anvil_matmul_params* p, int64_t dtype, int64_t stream);
+ANVIL_API int anvil_cuda_matmul_bwd(const anvil_matmul_params* p, int64_t dtype, int64_t stream);
+ANVIL_API int anvil_cuda_gelu_fwd(const anvil_gelu_params* p, int64_t dtype, int64_t stream);
+ANVIL_API int anvil_cuda_gelu_bwd(const anvil_gelu_params* p, int64_t dtype, int64_t stream);
+ANVIL_API int anvil_cuda_layernorm_fwd(const anvil_layernorm_params* p, int64_t dtype, int64_t stream);
+ANVIL_API int anvil_cuda_layernorm_bwd(const anvil_layernorm_params* p, int64_t dtype, int64_t stream);
+ANVIL_API int anvil_cuda_softmax_fwd(const anvil_softmax_params* p, int64_t dtype, int64_t stream);
+ANVIL_API int anvil_cuda_softmax_bwd(const anvil_softmax_params* p, int64_t dtype, int64_t stream);
+ANVIL_API int anvil_cuda_attention_fwd(const anvil_attention_params* p, int64_t dtype, int64_t stream);
+ANVIL_API int anvil_cuda_attention_bwd(const anvil_attention_params* p, int64_t dtype, int64_t stream);
+ANVIL_API int anvil_cuda_embedding_fwd(const anvil_embedding_params* p, int64_t dtype, int64_t stream);
+ANVIL_API int anvil_cuda_embedding_bwd(const anvil_embedding_params* p, int64_t dtype, int64_t stream);
+ANVIL_API int anvil_cuda_cross_entropy_fwd(const anvil_cross_entropy_params* p, int64_t dtype, int64_t stream);
+ANVIL_API int anvil_cuda_cross_entropy_bwd(const anvil_cross_entropy_params* p, int64_t dtype, int64_t stream);
+ANVIL_API int anvil_cuda_adamw_fwd(const anvil_adamw_params* p, int64_t stream);
+ANVIL_API int anvil_cuda_grad_norm_fwd(const anvil_grad_norm_params* p, int64_t stream);
 
 #ifdef __cplusplus
 }
