@@ -3,6 +3,7 @@
 //   for each listed tensor i (params[i], grads[i], m[i], v[i]: sizes[i] fp32 elements each):
 //     g = grad * grad_scale;  m = b1 m + (1 - b1) g;  v = b2 v + (1 - b2) g^2
 //     p -= lr * wd * p   (when decay[i]);   p -= lr * (m / (1 - b1^step)) / (sqrt(v / (1 - b2^step)) + eps)
+//     computed as p = p (1 - lr wd) - (lr / (1 - b1^step)) m / (sqrt(v) / sqrt(1 - b2^step) + eps)
 //   The tensor lists (anvil_adamw_params) are host arrays, read during the call.
 // Each block owns one chunk of kChunk elements of one tensor; a block finds its tensor by binary search
 // over the launch's block offsets. Memory-bound: 16 bytes read and 12 written per element, in 16-byte
@@ -33,8 +34,14 @@ struct AdamwList {
 };
 static_assert(sizeof(AdamwList) < 3900, "kernel parameters must stay under 4 KiB");
 
+// The step's scalars, folded once in fp64 and rounded to fp32 (as native/cpu/adamw.cpp does, so both
+// devices round alike).
 struct AdamwScalars {
-  float lr, beta1, beta2, eps, weight_decay, grad_scale, bias1, bias2;  // bias*: 1 - beta^step
+  float beta1, one_minus_beta1, beta2, one_minus_beta2, grad_scale;
+  float decay_factor;    // 1 - lr * wd
+  float step_size;       // lr / (1 - beta1^step)
+  float inv_sqrt_bias2;  // 1 / sqrt(1 - beta2^step)
+  float eps;
 };
 
 __device__ __forceinline__ int tensor_of(const int64_t* block_start, int count, int64_t block) {
@@ -50,10 +57,9 @@ __device__ __forceinline__ int tensor_of(const int64_t* block_start, int count, 
 __device__ __forceinline__ void adamw_element(float& p, float g, float& m, float& v, bool decay,
                                               const AdamwScalars& s) {
   g *= s.grad_scale;
-  m = s.beta1 * m + (1.0f - s.beta1) * g;
-  v = s.beta2 * v + (1.0f - s.beta2) * g * g;
-  if (decay) p -= s.lr * s.weight_decay * p;
-  p -= s.lr * (m / s.bias1) / (sqrtf(v / s.bias2) + s.eps);
+  m = s.beta1 * m + s.one_minus_beta1 * g;
+  v = s.beta2 * v + s.one_minus_beta2 * g * g;
+  p = p * (decay ? s.decay_factor : 1.0f) - s.step_size * m / (sqrtf(v) * s.inv_sqrt_bias2 + s.eps);
 }
 
 // params, m, v (n) updated in place from grads (n), for every tensor of the list.
@@ -95,6 +101,7 @@ extern "C" {
 
 ANVIL_API int anvil_cuda_adamw_fwd(const anvil_adamw_params* p, int64_t stream) {
   if (p->count <= 0) return ANVIL_OK;
+  if (p->step < 1) return anvil_set_error(ANVIL_E_INVALID, "cuda adamw: step must be >= 1 (1-based)");
   cudaStream_t s = as_stream(stream);
   const int64_t* params = dptr<const int64_t>(p->params);
   const int64_t* grads = dptr<const int64_t>(p->grads);
@@ -102,14 +109,16 @@ ANVIL_API int anvil_cuda_adamw_fwd(const anvil_adamw_params* p, int64_t stream) 
   const int64_t* vs = dptr<const int64_t>(p->v);
   const int64_t* sizes = dptr<const int64_t>(p->sizes);
   const int64_t* decay = dptr<const int64_t>(p->decay);
-  AdamwScalars scalars{static_cast<float>(p->lr),
-                       static_cast<float>(p->beta1),
-                       static_cast<float>(p->beta2),
-                       static_cast<float>(p->eps),
-                       static_cast<float>(p->weight_decay),
-                       static_cast<float>(p->grad_scale),
-                       static_cast<float>(1.0 - std::pow(p->beta1, static_cast<double>(p->step))),
-                       static_cast<float>(1.0 - std::pow(p->beta2, static_cast<double>(p->step)))};
+  const double step = static_cast<double>(p->step);
+  const AdamwScalars scalars{static_cast<float>(p->beta1),
+                             static_cast<float>(1.0 - p->beta1),
+                             static_cast<float>(p->beta2),
+                             static_cast<float>(1.0 - p->beta2),
+                             static_cast<float>(p->grad_scale),
+                             static_cast<float>(1.0 - p->lr * p->weight_decay),
+                             static_cast<float>(p->lr / (1.0 - std::pow(p->beta1, step))),
+                             static_cast<float>(1.0 / std::sqrt(1.0 - std::pow(p->beta2, step))),
+                             static_cast<float>(p->eps)};
   AdamwList list{};
   auto flush = [&]() -> int {
     if (list.count == 0) return ANVIL_OK;

@@ -51,4 +51,56 @@ public final class AnvilCuda {
 
   public static native int anvil_cuda_eltwise_bwd(
       @Cast("const anvil_eltwise_params*") long p, long dtype, long stream);
+
+  public static native int anvil_cuda_use_device(long device);
+
+  public static native int anvil_cuda_event_create(@Cast("int64_t*") long[] event);
+
+  public static native int anvil_cuda_event_destroy(long event);
+
+  public static native int anvil_cuda_event_record(long event, long stream);
+
+  public static native int anvil_cuda_event_elapsed(long start, long end, double[] milliseconds);
+
+  // ---- ops: params struct address, dtype code of the activations, stream ---------------------------
+
+  public static native int anvil_cuda_matmul_fwd(@Cast("const anvil_matmul_params*") long p, long dtype, long stream);
+
+  public static native int anvil_cuda_matmul_bwd(@Cast("const anvil_matmul_params*") long p, long dtype, long stream);
+
+  public static native int anvil_cuda_gelu_fwd(@Cast("const anvil_gelu_params*") long p, long dtype, long stream);
+
+  public static native int anvil_cuda_gelu_bwd(@Cast("const anvil_gelu_params*") long p, long dtype, long stream);
+
+  public static native int anvil_cuda_layernorm_fwd(
+      @Cast("const anvil_layernorm_params*") long p, long dtype, long stream);
+
+  public static native int anvil_cuda_layernorm_bwd(
+      @Cast("const anvil_layernorm_params*") long p, long dtype, long stream);
+
+  public static native int anvil_cuda_softmax_fwd(@Cast("const anvil_softmax_params*") long p, long dtype, long stream);
+
+  public static native int anvil_cuda_softmax_bwd(@Cast("const anvil_softmax_params*") long p, long dtype, long stream);
+
+  public static native int anvil_cuda_attention_fwd(
+      @Cast("const anvil_attention_params*") long p, long dtype, long stream);
+
+  public static native int anvil_cuda_attention_bwd(
+      @Cast("const anvil_attention_params*") long p, long dtype, long stream);
+
+  public static native int anvil_cuda_embedding_fwd(
+      @Cast("const anvil_embedding_params*") long p, long dtype, long stream);
+
+  public static native int anvil_cuda_embedding_bwd(
+      @Cast("const anvil_embedding_params*") long p, long dtype, long stream);
+
+  public static native int anvil_cuda_cross_entropy_fwd(
+      @Cast("const anvil_cross_entropy_params*") long p, long dtype, long stream);
+
+  public static native int anvil_cuda_cross_entropy_bwd(
+      @Cast("const anvil_cross_entropy_params*") long p, long dtype, long stream);
+
+  public static native int anvil_cuda_adamw_fwd(@Cast("const anvil_adamw_params*") long p, long stream);
+
+  public static native int anvil_cuda_grad_norm_fwd(@Cast("const anvil_grad_norm_params*") long p, long stream);
 }

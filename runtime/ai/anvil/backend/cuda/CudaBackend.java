@@ -1,21 +1,380 @@
 package ai.anvil.backend.cuda;
 
+import ai.anvil.backend.AdamWStep;
+import ai.anvil.backend.AnvilException;
+import ai.anvil.backend.AttentionShape;
 import ai.anvil.backend.Backend;
+import ai.anvil.backend.MatmulShape;
+import ai.anvil.backend.cpu.CpuBackend;
+import ai.anvil.bind.AnvilCpu;
+import ai.anvil.bind.AnvilCuda;
+import ai.anvil.bind.Params;
+import ai.anvil.tensor.DType;
+import ai.anvil.tensor.Device;
+import ai.anvil.tensor.Tensor;
+import java.nio.ByteBuffer;
+import java.util.List;
+import java.util.concurrent.ConcurrentHashMap;
+import org.bytedeco.javacpp.DoublePointer;
+import org.bytedeco.javacpp.LongPointer;
+import org.bytedeco.javacpp.Pointer;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 
 /**
- * Entry point of the CUDA backend. The ops land with the CUDA backend issue; until then this class
- * answers that CUDA is unusable here, with the probe's reason, so every caller falls back or fails
- * clearly.
+ * The CUDA backend of one device: the kernels of libanvil_cuda (kernels/*.cu), all queued on one stream
+ * per device, memory from the device's stream-ordered pool (cudaMallocAsync; freed blocks are kept and
+ * reused). Arguments arrive validated by {@link Backend}; this class lays out the params structs of
+ * anvil.h exactly as {@link CpuBackend} does and adds the dtype of the activations (F32 or BF16; what
+ * stays fp32 is listed in anvil.h).
+ *
+ * <p>Work is asynchronous: a call returns once its kernels are queued. Java reads device memory only
+ * through {@link #copyToHost}, {@link #gradNorm} and {@link #synchronize}, which wait. A kernel that
+ * refuses an input it cannot check cheaply from Java (an embedding id or a cross-entropy target out of
+ * range) skips it, and the next of those waiting calls throws an {@link AnvilException} naming it.
+ *
+ * <p>One instance per device, made on first use and kept for the life of the process.
  */
-public final class CudaBackend {
-  private CudaBackend() {}
+public final class CudaBackend extends Backend {
+  private static final Logger LOG = LoggerFactory.getLogger(CudaBackend.class);
+  private static final ConcurrentHashMap<Integer, CudaBackend> INSTANCES = new ConcurrentHashMap<>();
+  /** The device each thread's CUDA calls currently go to, as far as this class set it (-1: unknown). */
+  private static final ThreadLocal<int[]> BOUND = ThreadLocal.withInitial(() -> new int[] {-1});
 
-  /** The backend of CUDA device index; throws IllegalStateException when CUDA is unusable. */
-  public static Backend forDevice(int index) {
+  private final int index;
+  private final long stream;
+  private final boolean multiDevice;
+
+  private CudaBackend(int index) {
+    super(Device.cuda(index));
+    this.index = index;
+    this.multiDevice = CudaRuntime.deviceCount() > 1;
+    check("setDevice", AnvilCuda.anvil_cuda_set_device(index));
+    BOUND.get()[0] = index;
+    long[] s = new long[1];
+    check("streamCreate", AnvilCuda.anvil_cuda_stream_create(s));
+    this.stream = s[0];
+    LOG.info("CUDA backend on cuda:{}: {}", index, CudaRuntime.describe(index));
+  }
+
+  /** The backend of CUDA device index; throws IllegalStateException when CUDA or that device is unusable. */
+  public static CudaBackend forDevice(int index) {
+    CudaBackend backend = INSTANCES.get(index);
+    if (backend != null) return backend;
     if (!CudaRuntime.isUsable()) {
       throw new IllegalStateException("CUDA device " + index + " requested but CUDA is unusable: "
           + CudaRuntime.reason());
     }
-    throw new IllegalStateException("the CUDA backend ops are not built yet (device " + index + ")");
+    if (index < 0 || index >= CudaRuntime.deviceCount()) {
+      throw new IllegalStateException("no CUDA device " + index + " (" + CudaRuntime.deviceCount() + " usable)");
+    }
+    return INSTANCES.computeIfAbsent(index, CudaBackend::new);
+  }
+
+  /** The memory pool of this device: bytes the pool holds from the driver, and bytes handed out now. */
+  public record PoolStats(long reservedBytes, long usedBytes) {}
+
+  public PoolStats poolStats() {
+    bind();
+    long[] reserved = new long[1];
+    long[] used = new long[1];
+    check("poolStats", AnvilCuda.anvil_cuda_memory(reserved, used));
+    return new PoolStats(reserved[0], used[0]);
+  }
+
+  /** The stream every op of this device is queued on (for timing with {@link CudaTimer}). */
+  long stream() {
+    return stream;
+  }
+
+  /** Makes this thread's CUDA calls go to this device; only needed when there are several devices. */
+  void bind() {
+    if (!multiDevice) return;
+    int[] bound = BOUND.get();
+    if (bound[0] != index) {
+      check("useDevice", AnvilCuda.anvil_cuda_use_device(index));
+      bound[0] = index;
+    }
+  }
+
+  static void check(String op, int rc) {
+    if (rc != 0) throw new AnvilException(op, rc, AnvilCpu.anvil_last_error().getString());
+  }
+
+  private static long addr(Tensor t) {
+    return t == null ? 0L : t.address();
+  }
+
+  private static long hostAddress(ByteBuffer buffer) {
+    return new Pointer(buffer).address();  // element 0, whatever the buffer's position
+  }
+
+  @Override
+  public boolean supports(DType dtype) {
+    return dtype == DType.F32 || dtype == DType.BF16;
+  }
+
+  // ---- memory -----------------------------------------------------------------------------------
+
+  @Override
+  public long allocate(long bytes) {
+    bind();
+    long[] address = new long[1];
+    check("allocate", AnvilCuda.anvil_cuda_malloc(bytes, stream, address));
+    return address[0];
+  }
+
+  @Override
+  public void free(long address) {
+    bind();
+    check("free", AnvilCuda.anvil_cuda_free(address, stream));
+  }
+
+  @Override
+  protected void doCopyFromHost(Tensor dst, ByteBuffer src) {
+    bind();
+    check("copyFromHost", AnvilCuda.anvil_cuda_memcpy(dst.address(), hostAddress(src), dst.bytes(), 0, stream));
+  }
+
+  @Override
+  protected void doCopyToHost(Tensor src, ByteBuffer dst) {
+    bind();
+    check("copyToHost", AnvilCuda.anvil_cuda_memcpy(hostAddress(dst), src.address(), src.bytes(), 1, stream));
+  }
+
+  @Override
+  protected void doCopy(Tensor src, Tensor dst) {
+    bind();
+    check("copy", AnvilCuda.anvil_cuda_memcpy(dst.address(), src.address(), src.bytes(), 2, stream));
+  }
+
+  @Override
+  protected void doFill(Tensor t, double value) {
+    bind();
+    check("fill", AnvilCuda.anvil_cuda_fill(t.address(), t.numel(), t.dtype().code(), value, stream));
+  }
+
+  @Override
+  public void synchronize() {
+    bind();
+    check("synchronize", AnvilCuda.anvil_cuda_stream_synchronize(stream));
+  }
+
+  // ---- matmul -----------------------------------------------------------------------------------
+
+  @Override
+  protected void doMatmul(MatmulShape s, Tensor a, Tensor b, Tensor bias, Tensor c, double alpha,
+                          boolean accumulate) {
+    long p = matmulParams(s, a, b, c, bias, null, null, null, null, alpha, accumulate, false, false);
+    bind();
+    check("matmul", AnvilCuda.anvil_cuda_matmul_fwd(p, a.dtype().code(), stream));
+  }
+
+  @Override
+  protected void doMatmulBackward(MatmulShape s, Tensor a, Tensor b, Tensor dc, Tensor da, Tensor db,
+                                  Tensor dbias, double alpha, boolean accumulateDa, boolean accumulateDb) {
+    long p = matmulParams(s, a, b, null, null, dc, da, db, dbias, alpha, false, accumulateDa, accumulateDb);
+    bind();
+    check("matmulBackward", AnvilCuda.anvil_cuda_matmul_bwd(p, a.dtype().code(), stream));
+  }
+
+  private static long matmulParams(MatmulShape s, Tensor a, Tensor b, Tensor c, Tensor bias, Tensor dc, Tensor da,
+                                   Tensor db, Tensor dbias, double alpha, boolean acc, boolean accDa,
+                                   boolean accDb) {
+    return Params.begin()
+        .put(addr(a)).put(addr(b)).put(addr(c)).put(addr(bias))
+        .put(addr(dc)).put(addr(da)).put(addr(db)).put(addr(dbias))
+        .put(s.batch()).put(s.m()).put(s.n()).put(s.k())
+        .put(s.transA()).put(s.transB())
+        .put(s.strideA()).put(s.strideB()).put(s.strideC())
+        .put(acc).put(accDa).put(accDb)
+        .putDouble(alpha)
+        .address(Params.MATMUL);
+  }
+
+  // ---- elementwise, gelu, layernorm, softmax ----------------------------------------------------
+
+  @Override
+  protected void doEltwise(Eltwise op, Tensor a, Tensor b, Tensor out, double alpha) {
+    long p = CpuBackend.eltwiseParams(op, a, b, out, null, null, null, out.numel(), false, alpha);
+    bind();
+    check(op.name().toLowerCase(), AnvilCuda.anvil_cuda_eltwise_fwd(p, out.dtype().code(), stream));
+  }
+
+  @Override
+  protected void doEltwiseBackward(Eltwise op, Tensor a, Tensor b, Tensor dout, Tensor da, Tensor db,
+                                   double alpha, boolean accumulate) {
+    long p = CpuBackend.eltwiseParams(op, a, b, null, dout, da, db, dout.numel(), accumulate, alpha);
+    bind();
+    check(op.name().toLowerCase() + "Backward", AnvilCuda.anvil_cuda_eltwise_bwd(p, dout.dtype().code(), stream));
+  }
+
+  @Override
+  protected void doGelu(Tensor x, Tensor y, boolean tanh) {
+    long p = Params.begin().put(addr(x)).put(addr(y)).put(0L).put(0L).put(x.numel()).put(tanh).put(false)
+        .address(Params.GELU);
+    bind();
+    check("gelu", AnvilCuda.anvil_cuda_gelu_fwd(p, x.dtype().code(), stream));
+  }
+
+  @Override
+  protected void doGeluBackward(Tensor x, Tensor dy, Tensor dx, boolean tanh, boolean accumulate) {
+    long p = Params.begin().put(addr(x)).put(0L).put(addr(dy)).put(addr(dx)).put(x.numel()).put(tanh)
+        .put(accumulate).address(Params.GELU);
+    bind();
+    check("geluBackward", AnvilCuda.anvil_cuda_gelu_bwd(p, x.dtype().code(), stream));
+  }
+
+  @Override
+  protected void doLayerNorm(Tensor x, Tensor weight, Tensor bias, Tensor y, Tensor mean, Tensor rstd, double eps) {
+    long p = Params.begin()
+        .put(addr(x)).put(addr(weight)).put(addr(bias)).put(addr(y)).put(addr(mean)).put(addr(rstd))
+        .put(0L).put(0L).put(0L).put(0L)
+        .put(x.shape().rows()).put(x.dim(-1)).putDouble(eps)
+        .address(Params.LAYERNORM);
+    bind();
+    check("layerNorm", AnvilCuda.anvil_cuda_layernorm_fwd(p, x.dtype().code(), stream));
+  }
+
+  @Override
+  protected void doLayerNormBackward(Tensor x, Tensor weight, Tensor mean, Tensor rstd, Tensor dy, Tensor dx,
+                                     Tensor dweight, Tensor dbias) {
+    long p = Params.begin()
+        .put(addr(x)).put(addr(weight)).put(0L).put(0L).put(addr(mean)).put(addr(rstd))
+        .put(addr(dy)).put(addr(dx)).put(addr(dweight)).put(addr(dbias))
+        .put(x.shape().rows()).put(x.dim(-1)).putDouble(0.0)
+        .address(Params.LAYERNORM);
+    bind();
+    check("layerNormBackward", AnvilCuda.anvil_cuda_layernorm_bwd(p, x.dtype().code(), stream));
+  }
+
+  @Override
+  protected void doSoftmax(Tensor x, Tensor y, double scale) {
+    long p = Params.begin().put(addr(x)).put(addr(y)).put(0L).put(0L).put(x.shape().rows()).put(x.dim(-1))
+        .putDouble(scale).address(Params.SOFTMAX);
+    bind();
+    check("softmax", AnvilCuda.anvil_cuda_softmax_fwd(p, x.dtype().code(), stream));
+  }
+
+  @Override
+  protected void doSoftmaxBackward(Tensor y, Tensor dy, Tensor dx, double scale) {
+    long p = Params.begin().put(0L).put(addr(y)).put(addr(dy)).put(addr(dx)).put(y.shape().rows()).put(y.dim(-1))
+        .putDouble(scale).address(Params.SOFTMAX);
+    bind();
+    check("softmaxBackward", AnvilCuda.anvil_cuda_softmax_bwd(p, y.dtype().code(), stream));
+  }
+
+  // ---- attention --------------------------------------------------------------------------------
+
+  /** The stand-in attention kernel keeps a head row in registers: up to 256 elements. */
+  static final int MAX_HEAD_DIM = 256;
+
+  private static void headDim(String op, AttentionShape s) {
+    if (s.spec().headDim() > MAX_HEAD_DIM) {
+      throw new IllegalArgumentException(op + ": headDim " + s.spec().headDim() + " exceeds " + MAX_HEAD_DIM
+          + ", the most the CUDA attention kernel supports");
+    }
+  }
+
+  @Override
+  protected void doAttention(AttentionShape s, Tensor q, Tensor k, Tensor v, Tensor keyMask, Tensor out,
+                             Tensor lse) {
+    headDim("attention", s);
+    long p = CpuBackend.attentionParams(s, q, k, v, keyMask, out, lse, null, null, null, null);
+    bind();
+    check("attention", AnvilCuda.anvil_cuda_attention_fwd(p, q.dtype().code(), stream));
+  }
+
+  @Override
+  protected void doAttentionBackward(AttentionShape s, Tensor q, Tensor k, Tensor v, Tensor keyMask, Tensor out,
+                                     Tensor lse, Tensor dout, Tensor dq, Tensor dk, Tensor dv) {
+    headDim("attentionBackward", s);
+    long p = CpuBackend.attentionParams(s, q, k, v, keyMask, out, lse, dout, dq, dk, dv);
+    bind();
+    check("attentionBackward", AnvilCuda.anvil_cuda_attention_bwd(p, q.dtype().code(), stream));
+  }
+
+  // ---- embedding, cross-entropy -----------------------------------------------------------------
+
+  @Override
+  protected void doEmbedding(Tensor ids, Tensor table, Tensor out) {
+    long p = Params.begin().put(addr(ids)).put(addr(table)).put(addr(out)).put(0L).put(0L)
+        .put(ids.numel()).put(table.dim(0)).put(table.dim(1)).address(Params.EMBEDDING);
+    bind();
+    check("embedding", AnvilCuda.anvil_cuda_embedding_fwd(p, table.dtype().code(), stream));
+  }
+
+  @Override
+  protected void doEmbeddingBackward(Tensor ids, Tensor dout, Tensor dtable) {
+    long p = Params.begin().put(addr(ids)).put(0L).put(0L).put(addr(dout)).put(addr(dtable))
+        .put(ids.numel()).put(dtable.dim(0)).put(dtable.dim(1)).address(Params.EMBEDDING);
+    bind();
+    check("embeddingBackward", AnvilCuda.anvil_cuda_embedding_bwd(p, dout.dtype().code(), stream));
+  }
+
+  @Override
+  protected void doCrossEntropy(Tensor logits, Tensor targets, int vocab, int ignoreIndex, double normalizer,
+                                Tensor losses, Tensor loss) {
+    long p = Params.begin().put(addr(logits)).put(addr(targets)).put(addr(losses)).put(addr(loss)).put(0L)
+        .put(logits.shape().rows()).put(vocab).put(logits.dim(-1)).put(ignoreIndex)
+        .putDouble(normalizer).putDouble(1.0).address(Params.CROSS_ENTROPY);
+    bind();
+    check("crossEntropy", AnvilCuda.anvil_cuda_cross_entropy_fwd(p, logits.dtype().code(), stream));
+  }
+
+  @Override
+  protected void doCrossEntropyBackward(Tensor logits, Tensor targets, int vocab, int ignoreIndex,
+                                        double normalizer, double grad, Tensor dlogits) {
+    long p = Params.begin().put(addr(logits)).put(addr(targets)).put(0L).put(0L).put(addr(dlogits))
+        .put(logits.shape().rows()).put(vocab).put(logits.dim(-1)).put(ignoreIndex)
+        .putDouble(normalizer).putDouble(grad).address(Params.CROSS_ENTROPY);
+    bind();
+    check("crossEntropyBackward", AnvilCuda.anvil_cuda_cross_entropy_bwd(p, logits.dtype().code(), stream));
+  }
+
+  // ---- optimizer --------------------------------------------------------------------------------
+
+  @Override
+  protected void doAdamw(List<Tensor> params, List<Tensor> grads, List<Tensor> m, List<Tensor> v,
+                         boolean[] decay, AdamWStep step) {
+    int n = params.size();
+    // Host arrays of addresses; the launcher copies them into kernel parameters before returning.
+    try (LongPointer lists = new LongPointer(6L * n)) {
+      for (int i = 0; i < n; i++) {
+        lists.put(i, params.get(i).address());
+        lists.put(n + i, grads.get(i).address());
+        lists.put(2L * n + i, m.get(i).address());
+        lists.put(3L * n + i, v.get(i).address());
+        lists.put(4L * n + i, params.get(i).numel());
+        lists.put(5L * n + i, decay[i] ? 1 : 0);
+      }
+      long base = lists.address();
+      long p = Params.begin()
+          .put(base).put(base + 8L * n).put(base + 16L * n).put(base + 24L * n).put(base + 32L * n)
+          .put(base + 40L * n)
+          .put(n).put(step.step())
+          .putDouble(step.lr()).putDouble(step.beta1()).putDouble(step.beta2()).putDouble(step.eps())
+          .putDouble(step.weightDecay()).putDouble(step.gradScale())
+          .address(Params.ADAMW);
+      bind();
+      check("adamw", AnvilCuda.anvil_cuda_adamw_fwd(p, stream));
+    }
+  }
+
+  @Override
+  protected double doGradNorm(List<Tensor> grads) {
+    int n = grads.size();
+    try (LongPointer lists = new LongPointer(2L * n);
+         DoublePointer out = new DoublePointer(1)) {
+      for (int i = 0; i < n; i++) {
+        lists.put(i, grads.get(i).address());
+        lists.put(n + i, grads.get(i).numel());
+      }
+      long p = Params.begin().put(lists.address()).put(lists.address() + 8L * n).put(n).put(out.address())
+          .address(Params.GRAD_NORM);
+      bind();
+      check("gradNorm", AnvilCuda.anvil_cuda_grad_norm_fwd(p, stream));
+      return out.get(0);
+    }
   }
 }
