@@ -6,9 +6,11 @@
 //        dweight (cols) += sum_rows dy * xhat;  dbias (cols) += sum_rows dy (when not 0)
 //        dx = rstd * (dy w - mean_cols(dy w) - xhat * mean_cols(dy w xhat)),  xhat = (x - mean) rstd
 //
-// Numerics: the row statistics are two-pass in fp64 (the row is in L1 by then, so it costs no memory
-// traffic); y and dx are fp32. Determinism: rows are independent in fwd and in dx. The dweight/dbias
-// column sums go through fp64 partial sums over fixed blocks of rows, whose size depends on `rows` only,
+// Numerics: the row statistics are two-pass in fp64 and xhat is formed in fp64 (the row is in L1 by
+// then, so this costs no memory traffic). The backward recomputes the row mean in fp64 from x rather
+// than reading the saved fp32 one, whose rounding would shift every xhat of a row with |mean| >> std.
+// y and dx are fp32. Determinism: rows are independent in fwd and in dx. The dweight/dbias column
+// sums go through fp64 partial sums over fixed blocks of rows, whose size depends on `rows` only,
 // summed in block order: the result is bit-identical for every thread count, and race-free.
 #include <omp.h>
 
@@ -36,48 +38,62 @@ struct RowStats {
   float mean, rstd;
 };
 
-// x (cols) -> y (cols); returns the row's mean and rstd.
-ANVIL_MULTIVERSION
-RowStats layernorm_row(const float* x, const float* weight, const float* bias, float* y, int64_t cols,
-                       double eps) {
+// Row mean in fp64.
+__attribute__((always_inline)) inline double row_mean(const float* x, int64_t cols) {
   double sum = 0.0;
 #pragma omp simd reduction(+ : sum)
   for (int64_t j = 0; j < cols; j++) sum += x[j];
-  const double mean = sum / static_cast<double>(cols);
+  return sum / static_cast<double>(cols);
+}
+
+// x (cols) -> y (cols); returns the row's mean and rstd. xhat is formed in fp64 from the fp64 mean:
+// with |mean| >> std, x - fp32(mean) would be off by a rounding of the mean in every element.
+ANVIL_MULTIVERSION
+RowStats layernorm_row(const float* x, const float* weight, const float* bias, float* y, int64_t cols,
+                       double eps) {
+  const double mean = row_mean(x, cols);
   double squares = 0.0;
 #pragma omp simd reduction(+ : squares)
   for (int64_t j = 0; j < cols; j++) {
     double d = static_cast<double>(x[j]) - mean;
     squares += d * d;
   }
-  const float m = static_cast<float>(mean);
-  const float rstd = static_cast<float>(1.0 / std::sqrt(squares / static_cast<double>(cols) + eps));
+  const double rstd = 1.0 / std::sqrt(squares / static_cast<double>(cols) + eps);
   if (bias) {
-    for (int64_t j = 0; j < cols; j++) y[j] = (x[j] - m) * rstd * weight[j] + bias[j];
+    for (int64_t j = 0; j < cols; j++) {
+      y[j] = static_cast<float>((static_cast<double>(x[j]) - mean) * rstd) * weight[j] + bias[j];
+    }
   } else {
-    for (int64_t j = 0; j < cols; j++) y[j] = (x[j] - m) * rstd * weight[j];
+    for (int64_t j = 0; j < cols; j++) {
+      y[j] = static_cast<float>((static_cast<double>(x[j]) - mean) * rstd) * weight[j];
+    }
   }
-  return {m, rstd};
+  return {static_cast<float>(mean), static_cast<float>(rstd)};
 }
 
 // One row of the backward: dx (cols) written; dweight/dbias partials (cols, fp64) accumulated.
+// The mean is recomputed in fp64 from x (the row is read anyway) rather than taken from the saved
+// fp32 mean, for the reason above; rstd comes from the forward. dx first holds dxhat = dy * w, so the
+// second sweep subtracts exactly the rounded products that were summed.
 ANVIL_MULTIVERSION
-void layernorm_row_bwd(const float* x, const float* weight, const float* dy, float mean, float rstd,
-                       float* dx, double* dweight, double* dbias, int64_t cols) {
+void layernorm_row_bwd(const float* x, const float* weight, const float* dy, float rstd, float* dx,
+                       double* dweight, double* dbias, int64_t cols) {
+  const double mean = row_mean(x, cols);
   double sum_dxhat = 0.0, sum_dxhat_xhat = 0.0;
 #pragma omp simd reduction(+ : sum_dxhat, sum_dxhat_xhat)
   for (int64_t j = 0; j < cols; j++) {
-    float xhat = (x[j] - mean) * rstd;
+    float xhat = static_cast<float>((static_cast<double>(x[j]) - mean) * rstd);
     float dxhat = dy[j] * weight[j];
+    dx[j] = dxhat;
     sum_dxhat += dxhat;
     sum_dxhat_xhat += static_cast<double>(dxhat) * xhat;
+    dweight[j] += static_cast<double>(dy[j]) * xhat;
   }
   const float a = static_cast<float>(sum_dxhat / static_cast<double>(cols));
   const float b = static_cast<float>(sum_dxhat_xhat / static_cast<double>(cols));
   for (int64_t j = 0; j < cols; j++) {
-    float xhat = (x[j] - mean) * rstd;
-    dx[j] = rstd * (dy[j] * weight[j] - a - xhat * b);
-    dweight[j] += static_cast<double>(dy[j]) * xhat;
+    float xhat = static_cast<float>((static_cast<double>(x[j]) - mean) * rstd);
+    dx[j] = rstd * (dx[j] - a - xhat * b);
   }
   if (dbias) {
     for (int64_t j = 0; j < cols; j++) dbias[j] += dy[j];
@@ -134,7 +150,6 @@ extern "C" int anvil_cpu_layernorm_bwd(const anvil_layernorm_params* p) {
   if (int code = check(p, "layernorm_bwd")) return code;
   const float* x = ptr<const float>(p->x);
   const float* weight = ptr<const float>(p->weight);
-  const float* mean = ptr<const float>(p->mean);
   const float* rstd = ptr<const float>(p->rstd);
   const float* dy = ptr<const float>(p->dy);
   float* dx = ptr<float>(p->dx);
@@ -161,8 +176,8 @@ extern "C" int anvil_cpu_layernorm_bwd(const anvil_layernorm_params* p) {
   for (int64_t b = 0; b < blocks; b++) {
     const int64_t end = std::min(rows, (b + 1) * block_rows);
     for (int64_t r = b * block_rows; r < end; r++) {
-      layernorm_row_bwd(x + r * cols, weight, dy + r * cols, mean[r], rstd[r], dx + r * cols,
-                        pw + b * cols, pb ? pb + b * cols : nullptr, cols);
+      layernorm_row_bwd(x + r * cols, weight, dy + r * cols, rstd[r], dx + r * cols, pw + b * cols,
+                        pb ? pb + b * cols : nullptr, cols);
     }
   }
 
