@@ -45,7 +45,7 @@ namespace {
 constexpr int64_t kBlockQ = 64;   // queries per task / tile
 constexpr int64_t kBlockK = 64;   // keys per tile
 constexpr int kRows = 4;          // rows of the micro-tile
-constexpr int64_t kDotRows = 4;   // query blocks up to this size form scores by dot products
+constexpr int64_t kDotRows = 4;   // up to this many queries (decoding), scores are dot products
 constexpr int64_t kPad = 16;      // packed widths round up to this (a multiple of every vector width)
 constexpr float kNegInf = -std::numeric_limits<float>::infinity();
 
@@ -112,29 +112,29 @@ ANVIL_INLINE V vmax(const V& a, const V& b) {
   return a > b ? a : b;
 }
 
-ANVIL_INLINE float hsum(v4 v) { return (v[0] + v[2]) + (v[1] + v[3]); }
-ANVIL_INLINE float hmax(v4 v) { return std::max(std::max(v[0], v[2]), std::max(v[1], v[3])); }
+ANVIL_INLINE float hsum(const v4& v) { return (v[0] + v[2]) + (v[1] + v[3]); }
+ANVIL_INLINE float hmax(const v4& v) { return std::max(std::max(v[0], v[2]), std::max(v[1], v[3])); }
 template <class V, class H>
 ANVIL_INLINE void halves(const V& v, H* lo, H* hi) {
   __builtin_memcpy(lo, &v, sizeof(H));
   __builtin_memcpy(hi, reinterpret_cast<const char*>(&v) + sizeof(H), sizeof(H));
 }
-ANVIL_INLINE float hsum(v8 v) {
+ANVIL_INLINE float hsum(const v8& v) {
   v4 a, b;
   halves(v, &a, &b);
   return hsum(a + b);
 }
-ANVIL_INLINE float hmax(v8 v) {
+ANVIL_INLINE float hmax(const v8& v) {
   v4 a, b;
   halves(v, &a, &b);
   return hmax(vmax(a, b));
 }
-ANVIL_INLINE float hsum(v16 v) {
+ANVIL_INLINE float hsum(const v16& v) {
   v8 a, b;
   halves(v, &a, &b);
   return hsum(a + b);
 }
-ANVIL_INLINE float hmax(v16 v) {
+ANVIL_INLINE float hmax(const v16& v) {
   v8 a, b;
   halves(v, &a, &b);
   return hmax(vmax(a, b));
@@ -403,7 +403,8 @@ ANVIL_INLINE void fwd_task(const Problem& p, int64_t b, int64_t h, int64_t i_beg
   const float* k = p.k + b * p.kb + h * d;
   const float* v = p.v + b * p.vb + h * d;
   const float c = p.scale * kLog2e;
-  const bool dots = nq_task <= kDotRows;
+  // Decided by Tq, not by the task's share of it: results do not depend on the thread count.
+  const bool dots = p.tq <= kDotRows;
 
   for (int64_t r = 0; r < nq_task; r++) {
     m[r] = kNegInf;

@@ -522,6 +522,28 @@ int main(int argc, char** argv) {
     }
     omp_set_num_threads(max_threads);
     anvil::attention_force_isa("avx512") || anvil::attention_force_isa("avx2");
+    // Bit-identical results whatever the thread count (tasks split work, never a sum).
+    if (max_threads > 1) {
+      for (const Case& c : {Case{16, 6, 130, 130, 64, true, kRandom, true}, Case{2, 3, 65, 200, 32, false, kNone, false}}) {
+        Tensors t = make(c);
+        anvil_attention_params p = params(c, t, 0.125);
+        omp_set_num_threads(1);
+        anvil_cpu_attention_fwd(&p);
+        anvil_cpu_attention_bwd(&p);
+        const std::vector<float> o1 = t.obuf, g1 = t.dqbuf, h1 = t.dkvbuf;
+        omp_set_num_threads(max_threads);
+        anvil_cpu_attention_fwd(&p);
+        anvil_cpu_attention_bwd(&p);
+        ++checks;
+        auto same = [](const std::vector<float>& a, const std::vector<float>& b) {
+          return std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0;
+        };
+        if (!same(o1, t.obuf) || !same(g1, t.dqbuf) || !same(h1, t.dkvbuf)) {
+          ++failures;
+          std::printf("FAIL %s: 1 and %d threads differ\n", describe(c).c_str(), max_threads);
+        }
+      }
+    }
     // The kernel refuses what it can check: a null params, bad sizes, a short row stride, a null tensor.
     anvil_attention_params bad{};
     ++checks;
