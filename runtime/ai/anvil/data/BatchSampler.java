@@ -8,7 +8,7 @@ package ai.anvil.data;
  * <p>Counter-based, so resuming is exact and cheap: row r of batch b takes its offset from
  * SplitMix64(seed, b * batch + r), so the state is just {@link #position()}, the number of batches drawn.
  * The same seed gives the same batches on every machine and JVM. For a fixed evaluation set, use a sampler
- * with its own seed and {@link #seek}(0) before each evaluation.
+ * with its own seed and {@link #seek}(0) before each evaluation. Not thread-safe: one sampler per thread.
  */
 public final class BatchSampler {
     private static final long GOLDEN = 0x9E3779B97F4A7C15L;

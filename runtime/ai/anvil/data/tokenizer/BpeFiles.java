@@ -8,8 +8,10 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.text.Normalizer;
 import java.util.ArrayList;
+import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.regex.Pattern;
 
 /** Reading and writing the files of byte-level BPE vocabularies: GPT-2's pair of files and HF tokenizer.json. */
 final class BpeFiles {
@@ -144,7 +146,7 @@ final class BpeFiles {
                     + " is not supported, only Isolated without invert");
         }
         String regex = pattern.get("Regex") instanceof String r ? r
-                : pattern.get("String") instanceof String s ? java.util.regex.Pattern.quote(s) : null;
+                : pattern.get("String") instanceof String s ? Pattern.quote(s) : null;
         if (regex == null) {
             throw new IllegalArgumentException(src + ": Split.pattern needs Regex or String");
         }
@@ -239,7 +241,7 @@ final class BpeFiles {
     }
 
     private static Map<String, Integer> idsOf(String[] tokens) {
-        Map<String, Integer> ids = new java.util.HashMap<>(tokens.length * 2);
+        Map<String, Integer> ids = new HashMap<>(tokens.length * 2);
         for (int id = 0; id < tokens.length; id++) {
             if (tokens[id] != null) {
                 ids.put(tokens[id], id);

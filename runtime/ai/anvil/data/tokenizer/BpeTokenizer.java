@@ -9,6 +9,7 @@ import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.Collections;
 import java.util.Comparator;
+import java.util.HashMap;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -65,7 +66,7 @@ public final class BpeTokenizer implements Tokenizer {
             size = Math.max(size, a.id() + 1);
         }
         this.tokens = Arrays.copyOf(tokens, size);
-        this.vocab = new java.util.HashMap<>(size * 2);
+        this.vocab = new HashMap<>(size * 2);
         this.tokenBytes = new byte[size][];
         for (int id = 0; id < tokens.length; id++) {
             String t = tokens[id];
@@ -146,6 +147,14 @@ public final class BpeTokenizer implements Tokenizer {
                     + "; run 'anvil fetch gpt2-tokenizer' first");
         }
         return fromGpt2Files(dir.resolve("encoder.json"), dir.resolve("vocab.bpe"));
+    }
+
+    /**
+     * Learns a vocabulary of {@code vocabSize} tokens from {@code corpus}, {@code <|endoftext|>} last; see
+     * {@link BpeTrainer} for the options.
+     */
+    public static BpeTokenizer train(String corpus, int vocabSize) {
+        return BpeTrainer.train(corpus, vocabSize);
     }
 
     @Override

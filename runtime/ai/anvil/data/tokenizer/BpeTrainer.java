@@ -8,6 +8,7 @@ import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.PriorityQueue;
+import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 import java.util.stream.Collectors;
 import org.slf4j.Logger;
@@ -26,6 +27,8 @@ import org.slf4j.LoggerFactory;
  */
 public final class BpeTrainer {
     private static final Logger log = LoggerFactory.getLogger(BpeTrainer.class);
+    private static final long PAIR_MIX = 0x9E3779B97F4A7C15L;
+    private static final long PAIR_UNMIX = 0xF1DE83E19937733DL; // PAIR_MIX * PAIR_UNMIX == 1 (mod 2^64)
 
     private final int vocabSize;
     private final List<String> specialTokens;
@@ -84,7 +87,7 @@ public final class BpeTrainer {
         }
         // Heap entries: {count, pair}; most frequent first, then smaller pair.
         PriorityQueue<long[]> heap = new PriorityQueue<>((a, b) -> a[0] != b[0] ? Long.compare(b[0], a[0])
-                : Long.compare(a[1], b[1]));
+                : Long.compare(unmix(a[1]), unmix(b[1])));
         pairCount.forEach((p, c) -> heap.add(new long[] {c[0], p}));
 
         List<String> tokens = new ArrayList<>(vocabSize);
@@ -111,8 +114,8 @@ public final class BpeTrainer {
             if (current < minFrequency) {
                 break;
             }
-            int a = (int) (top[1] >>> 32);
-            int b = (int) top[1];
+            int a = left(top[1]);
+            int b = right(top[1]);
             String merged = tokens.get(a) + tokens.get(b);
             Integer existing = ids.get(merged);
             int into;
@@ -199,7 +202,7 @@ public final class BpeTrainer {
         if (specialTokens.isEmpty()) {
             segments.add(new int[] {0, corpus.length()});
         } else {
-            java.util.regex.Matcher m = Pattern.compile(specialTokens.stream().map(Pattern::quote)
+            Matcher m = Pattern.compile(specialTokens.stream().map(Pattern::quote)
                     .collect(Collectors.joining("|"))).matcher(corpus);
             int last = 0;
             while (m.find()) {
@@ -215,8 +218,25 @@ public final class BpeTrainer {
         return counts;
     }
 
+    /**
+     * A pair of ids as a map key. The plain {@code a << 32 | b} hashes to {@code a ^ b} in a {@code Long}, which
+     * collides badly, so the key is multiplied by an odd constant (a bijection; {@link #left}, {@link #right}
+     * undo it).
+     */
     private static long pair(int a, int b) {
-        return ((long) a << 32) | (b & 0xffffffffL);
+        return (((long) a << 32) | (b & 0xffffffffL)) * PAIR_MIX;
+    }
+
+    private static long unmix(long key) {
+        return key * PAIR_UNMIX;
+    }
+
+    private static int left(long key) {
+        return (int) (unmix(key) >>> 32);
+    }
+
+    private static int right(long key) {
+        return (int) unmix(key);
     }
 
     /**

@@ -39,7 +39,7 @@ class BpeTrainerTest {
     @Test
     void kjvVocabularyRoundTripsAndCompresses(@TempDir Path dir) throws IOException {
         String kjv = Corpora.embeddedKjv();
-        BpeTokenizer t = BpeTrainer.train(kjv, 2048);
+        BpeTokenizer t = BpeTokenizer.train(kjv, 2048);
         assertEquals(2048, t.vocabSize());
         assertEquals(OptionalInt.of(2047), t.eosId());
         int[] ids = t.encode(kjv);
