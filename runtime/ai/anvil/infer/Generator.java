@@ -61,7 +61,8 @@ public final class Generator {
     }
     StopMatcher matcher = new StopMatcher(tokenizer, stops, config.stopStrings(), stream);
     Sampler sampler = new Sampler(config);
-    int vocab = model.config().vocabSize();
+    // Only ids the tokenizer can decode are ever sampled.
+    int vocab = tokenizer == null ? model.config().vocabSize() : Math.min(model.config().vocabSize(), tokenizer.vocabSize());
     Generation.Finish finish = Generation.Finish.LENGTH;
     if (config.maxTokens() > 0) {
       int capacity = (int) Math.min(block, (long) context.length + config.maxTokens());

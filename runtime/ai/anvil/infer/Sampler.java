@@ -60,7 +60,11 @@ public final class Sampler {
     return p;
   }
 
-  /** Zeroes every token outside the nucleus of mass topP and renormalizes what is left. */
+  /**
+   * Zeroes every token outside the nucleus of mass topP and renormalizes what is left. The nucleus is
+   * the most likely tokens in order of probability (ties: lower id first) up to the first whose
+   * cumulative mass reaches topP.
+   */
   static void nucleus(double[] p, double topP) {
     int v = p.length;
     // Tokens below t hold at most v * t of the mass; with v * t < 1 - topP the nucleus lies wholly
@@ -68,26 +72,32 @@ public final class Sampler {
     double t = (1 - topP) / v * 0.5;
     int n = 0;
     for (double x : p) if (x >= t && x > 0) n++;
-    long[] keys = new long[n];
+    double[] candidates = new double[n];
     n = 0;
-    for (int i = 0; i < v; i++) {
-      // Descending probability, then ascending id: sort (-float bits, id) ascending.
-      if (p[i] >= t && p[i] > 0) keys[n++] = ((long) (Integer.MAX_VALUE - Float.floatToIntBits((float) p[i])) << 32) | i;
-    }
-    Arrays.sort(keys);
-    boolean[] keep = new boolean[v];
+    for (double x : p) if (x >= t && x > 0) candidates[n++] = x;
+    Arrays.sort(candidates);
+    // The probability of the last token the nucleus takes, walking down from the most likely.
+    double last = candidates[0];
     double mass = 0;
-    for (long key : keys) {
-      int i = (int) key;
-      keep[i] = true;
-      mass += p[i];
-      if (mass >= topP) break;
+    for (int i = n - 1; i >= 0; i--) {
+      mass += candidates[i];
+      if (mass >= topP) {
+        last = candidates[i];
+        break;
+      }
+    }
+    // Keep everything above it, then tokens equal to it in id order until the mass is reached.
+    mass = 0;
+    for (int i = 0; i < v; i++) {
+      if (p[i] > last) mass += p[i];
+    }
+    for (int i = 0; i < v; i++) {
+      if (p[i] > last) continue;
+      if (p[i] == last && mass < topP) mass += p[i];
+      else p[i] = 0;
     }
     double sum = 0;
-    for (int i = 0; i < v; i++) {
-      if (!keep[i]) p[i] = 0;
-      sum += p[i];
-    }
+    for (double x : p) sum += x;
     for (int i = 0; i < v; i++) p[i] /= sum;
   }
 

@@ -85,9 +85,16 @@ class GptTest {
       Tensor ids = randomIds(2, 5, 70, 9);
       Tensor logits = model.logits(ids);
       assertArrayEquals(new long[] {2, 5, 128}, logits.dims());
-      Tensor loss = model.loss(ids, ids, 10);
+      Tensor loss = model.loss(ids, randomIds(2, 5, 70, 10), 10);
       // A fresh model predicts near-uniformly: loss close to ln(70).
       assertEquals(Math.log(70), loss.item(), 0.3);
+      // Ignored targets count for nothing; the normalizer divides the sum.
+      int[] t = randomIds(2, 5, 70, 10).toIntArray();
+      double half = model.loss(ids, Tensor.ofInts(t, 2, 5), 5).item();
+      for (int i = 5; i < 10; i++) t[i] = Gpt.IGNORE_INDEX;
+      double firstRow = model.loss(ids, Tensor.ofInts(t, 2, 5), 5).item();
+      assertTrue(firstRow < half);
+      assertEquals(2 * loss.item(), half, 1e-5);
       assertThrows(IllegalArgumentException.class, () -> model.logits(randomIds(1, 17, 70, 1)));
     }
   }
@@ -140,6 +147,87 @@ class GptTest {
         }
       }
     }
+  }
+
+  @Test
+  void lossFallsOnARepeatedPatternAndGenerationContinuesIt() {
+    GptConfig c = GptConfig.of(2, 2, 32, 16, 8);
+    int[] pattern = {0, 3, 1, 4, 2};
+    try (Gpt model = new Gpt(c, 11, CPU)) {
+      List<Parameter> params = model.trainableParameters();
+      List<Tensor> values = new ArrayList<>(), m = new ArrayList<>(), v = new ArrayList<>();
+      boolean[] decay = new boolean[params.size()];
+      for (int i = 0; i < params.size(); i++) {
+        values.add(params.get(i).value());
+        m.add(Tensor.zeros(DType.F32, CPU, params.get(i).value().dims()));
+        v.add(Tensor.zeros(DType.F32, CPU, params.get(i).value().dims()));
+        decay[i] = params.get(i).decay();
+      }
+      SplittableRandom r = new SplittableRandom(4);
+      double first = 0, last = 0;
+      for (int step = 1; step <= 150; step++) {
+        int[] x = new int[4 * 16], y = new int[4 * 16];
+        for (int row = 0; row < 4; row++) {
+          int offset = r.nextInt(pattern.length);
+          for (int t = 0; t < 16; t++) {
+            x[row * 16 + t] = pattern[(offset + t) % pattern.length];
+            y[row * 16 + t] = pattern[(offset + t + 1) % pattern.length];
+          }
+        }
+        try (Scope s = Scope.open(); Tape tape = Tape.record()) {
+          Tensor loss = model.loss(Tensor.ofInts(x, 4, 16), Tensor.ofInts(y, 4, 16), 64);
+          tape.backward(loss);
+          last = loss.item();
+          if (step == 1) first = last;
+        }
+        List<Tensor> grads = new ArrayList<>();
+        for (Parameter p : params) grads.add(p.grad());
+        Backend.of(CPU).adamw(values, grads, m, v, decay, new AdamWStep(1e-2, 0.9, 0.99, 1e-8, 0.1, step, 1.0));
+        model.zeroGrad();
+      }
+      assertEquals(Math.log(8), first, 0.3, "a fresh model is near uniform");
+      assertTrue(last < 0.05, "loss after 150 steps: " + last);
+      // Padding rows of the token table got no gradient: still zero after training (with decay).
+      float[] table = model.tokenEmbedding().toFloatArray();
+      for (int i = 8 * 32; i < table.length; i++) assertEquals(0f, table[i]);
+      // Greedy decoding continues the pattern, beyond one context window too.
+      int[] out = new ai.anvil.infer.Generator(model, null).generate(new int[] {1, 4}, ai.anvil.infer.SamplingConfig.greedy(30), null).tokens();
+      for (int i = 0; i < out.length; i++) assertEquals(pattern[(i + 4) % 5], out[i], "token " + i);
+      m.forEach(Tensor::close);
+      v.forEach(Tensor::close);
+    }
+  }
+
+  @Test
+  void dropoutActsOnlyWhileTrainingUnderATape() {
+    try (Gpt model = new Gpt(SMALL.withDropout(0.5), 1, CPU); Scope s = Scope.open()) {
+      Tensor ids = randomIds(2, 6, 70, 3);
+      float[] plain;
+      try (Tape.NoGrad ng = Tape.noGrad()) {
+        plain = model.logits(ids).toFloatArray();
+      }
+      float[] a, b, again;
+      try (Tape tape = Tape.record()) {
+        model.train(false);
+        assertArrayEquals(plain, model.logits(ids).toFloatArray(), "eval mode: no dropout");
+        model.train(true);
+        long[] state = model.randomState();
+        a = model.logits(ids).toFloatArray();
+        b = model.logits(ids).toFloatArray();
+        model.restoreRandomState(state);
+        again = model.logits(ids).toFloatArray();
+      }
+      assertFalse(java.util.Arrays.equals(plain, a), "training under a tape drops");
+      assertFalse(java.util.Arrays.equals(a, b), "each forward draws new masks");
+      assertArrayEquals(a, again, "restoring the random state repeats the masks");
+    }
+    float[] mask = ai.anvil.autograd.Dropout.mask(100_000, 0.25, 9);
+    int zeros = 0;
+    for (float x : mask) {
+      if (x == 0) zeros++;
+      else assertEquals(1 / 0.75f, x, 1e-6f);
+    }
+    assertEquals(0.25, zeros / 100_000.0, 0.01);
   }
 
   private static int[] columns(int[] flat, int batch, int t, int from, int to) {
