@@ -161,6 +161,14 @@ public record TrainConfig(
     }
   }
 
+  /** This config with keys replaced, given as alternating key, value: {@code with("n_layer", 6, "lr", 3e-4)}. */
+  public TrainConfig with(Object... keyValues) {
+    if (keyValues.length % 2 != 0) throw new IllegalArgumentException("with: keys and values must alternate");
+    Map<String, Object> m = new LinkedHashMap<>();
+    for (int i = 0; i < keyValues.length; i += 2) m.put((String) keyValues[i], keyValues[i + 1]);
+    return with(m);
+  }
+
   /** The defaults overlaid with a JSON file's keys. */
   public static TrainConfig load(Path file) throws IOException {
     return defaults().with(read(file));

@@ -1,0 +1,154 @@
+package ai.anvil.train;
+
+import ai.anvil.backend.cpu.CpuBackend;
+import ai.anvil.data.BatchSampler;
+import ai.anvil.data.Corpora;
+import ai.anvil.data.TokenDataset;
+import ai.anvil.data.fetch.Fetcher;
+import ai.anvil.data.tokenizer.Tokenizer;
+import ai.anvil.data.tokenizer.Tokenizers;
+import ai.anvil.infer.Generator;
+import ai.anvil.infer.SamplingConfig;
+import ai.anvil.models.gpt.Gpt;
+import ai.anvil.models.gpt.GptConfig;
+import ai.anvil.tensor.Device;
+import ai.anvil.train.checkpoint.Checkpoint;
+import ai.anvil.train.report.LossPlot;
+import ai.anvil.train.report.MetricsLog;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.LinkedHashMap;
+import java.util.Map;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * A whole causal-LM pre-training run from a {@link TrainConfig}, as {@code anvil pretrain} runs it: corpus
+ * and tokenizer, a 90/10 token split, a GPT, the {@link Trainer}, checkpoints, metrics and the loss plot
+ * in the out folder, and a text sample at the end. A service can call it as is.
+ *
+ * <pre>
+ *   OUT/
+ *     checkpoint/        the latest checkpoint (Checkpoint): resume from it, or load it in transformers
+ *     metrics.jsonl      one JSON object per step and evaluation (MetricsLog)
+ *     loss.png           train and val loss curves (LossPlot)
+ *     train_config.json  the config of the run
+ *     tokens.shard       the tokenized corpus (TokenShard)
+ * </pre>
+ */
+public final class Pretraining {
+  private static final Logger log = LoggerFactory.getLogger(Pretraining.class);
+
+  /** What a run produced. sample is null when sampleTokens is 0; plot is null when it could not be drawn. */
+  public record Outcome(Trainer.Result result, long parameters, int vocabSize, String tokenizer, Device device,
+                        int threads, Path out, Path metrics, Path plot, String sample) {
+    /** The one-line summary {@code anvil pretrain} prints last. */
+    public Map<String, Object> summary() {
+      Map<String, Object> m = new LinkedHashMap<>();
+      m.put("steps", result.steps());
+      m.put("final_val_loss", result.finalValLoss());
+      m.put("best_val_loss", result.bestValLoss());
+      m.put("tokens_per_s", result.tokensPerSecond());
+      m.put("train_seconds", result.trainSeconds());
+      m.put("params", parameters);
+      m.put("checkpoint", result.checkpoint() == null ? null : result.checkpoint().toString());
+      m.put("skipped_steps", result.skipped());
+      m.put("stopped_early", result.stoppedEarly());
+      m.put("vocab_size", vocabSize);
+      m.put("tokenizer", tokenizer);
+      m.put("device", device.toString());
+      m.put("threads", threads);
+      m.put("metrics", metrics.toString());
+      m.put("plot", plot == null ? null : plot.toString());
+      return m;
+    }
+  }
+
+  private Pretraining() {}
+
+  /** Runs (or, with config.resume(), continues) a pre-training run; progress goes to listener. */
+  public static Outcome run(TrainConfig config, TrainListener listener) throws IOException {
+    if (config.threads() > 0) CpuBackend.setThreads(config.threads());
+    Device device = Device.parse(config.device());
+    Path out = Path.of(config.out());
+    Files.createDirectories(out);
+    Path resume = config.resume() == null ? null : Checkpoint.resolve(Path.of(config.resume()));
+    Path cache = Fetcher.defaultCacheDir();
+
+    String text = config.corpus() == null ? Corpora.embeddedKjv() : Corpora.load(config.corpus(), cache);
+    Tokenizer tokenizer = resume != null ? Checkpoint.loadTokenizer(resume) : Tokenizers.forSpec(config.tokenizer(), text, cache);
+    GptConfig modelConfig = GptConfig.of(config.nLayer(), config.nHead(), config.nEmbd(), config.blockSize(),
+        tokenizer.vocabSize()).withBias(config.bias()).withDropout(config.dropout());
+    if (resume != null) checkSameShape(modelConfig, Checkpoint.modelConfig(resume), resume);
+    config.save(out.resolve("train_config.json"));
+    Path metricsFile = out.resolve("metrics.jsonl");
+    if (resume == null) Files.deleteIfExists(metricsFile);
+
+    try (TokenDataset data = TokenDataset.build(text, tokenizer, out.resolve("tokens.shard"));
+         Gpt gpt = new Gpt(modelConfig, config.seed(), device);
+         Trainer trainer = new Trainer(gpt, gpt::loss, config,
+             new SamplerSource(new BatchSampler(data.train(), config.batchSize(), config.blockSize(), config.seed())),
+             new SamplerSource(new BatchSampler(data.val(), config.batchSize(), config.blockSize(), config.seed() + 1)),
+             randomState(gpt));
+         MetricsLog metrics = new MetricsLog(metricsFile)) {
+      log.info("{} train / {} val tokens, vocabulary {}, model {} ({} parameters) on {}", data.train().size(),
+          data.val().size(), tokenizer.vocabSize(), modelConfig, modelConfig.parameterCount(), device);
+      if (resume != null) {
+        Checkpoint.restore(resume, gpt, trainer);
+        log.info("resumed from {} at step {}", resume, trainer.state().step());
+      }
+      trainer.listener(TrainListener.all(metrics, listener)).checkpointer(t -> Checkpoint.save(out, gpt, tokenizer, t));
+      Trainer.Result result = trainer.fit();
+      metrics.close();
+      Path plot = plot(metricsFile, out.resolve("loss.png"), modelConfig);
+      String sample = config.sampleTokens() > 0 ? sample(gpt, tokenizer, config) : null;
+      return new Outcome(result, modelConfig.parameterCount(), tokenizer.vocabSize(), config.tokenizer(), device,
+          CpuBackend.threads(), out, metricsFile, plot, sample);
+    }
+  }
+
+  /** The model's dropout RNG as the trainer's RandomState. */
+  public static RandomState randomState(Gpt gpt) {
+    return new RandomState() {
+      @Override
+      public long[] randomState() {
+        return gpt.randomState();
+      }
+
+      @Override
+      public void restoreRandomState(long[] state) {
+        gpt.restoreRandomState(state);
+      }
+    };
+  }
+
+  private static void checkSameShape(GptConfig wanted, GptConfig saved, Path dir) {
+    if (wanted.nLayer() != saved.nLayer() || wanted.nHead() != saved.nHead() || wanted.nEmbd() != saved.nEmbd()
+        || wanted.blockSize() != saved.blockSize() || wanted.vocabSize() != saved.vocabSize() || wanted.bias() != saved.bias()) {
+      throw new IllegalArgumentException("the model asked for (" + wanted + ") differs from the checkpoint's (" + saved
+          + ") at " + dir + "; leave the model flags out when resuming");
+    }
+  }
+
+  private static Path plot(Path metricsFile, Path png, GptConfig model) {
+    try {
+      MetricsLog.Curves curves = MetricsLog.read(metricsFile);
+      LossPlot.write(png, curves.train(), curves.val(), String.format("GPT %d layers x %d wide, context %d: loss",
+          model.nLayer(), model.nEmbd(), model.blockSize()));
+      return png;
+    } catch (IOException | RuntimeException | LinkageError e) {
+      // A JVM without AWT or fonts should not fail a finished run over its picture.
+      log.warn("could not draw {}: {}", png, e.toString());
+      return null;
+    }
+  }
+
+  /** A continuation of a new line (or the end-of-text token) at temperature 0.8. */
+  private static String sample(Gpt gpt, Tokenizer tokenizer, TrainConfig config) {
+    String prompt = tokenizer.eosId().isPresent() ? "" : "\n";
+    SamplingConfig sampling = SamplingConfig.sample(config.sampleTokens(), 0.8, config.seed()).withTopK(200);
+    gpt.train(false);
+    return new Generator(gpt, tokenizer).generate(prompt, sampling, null).text();
+  }
+}
