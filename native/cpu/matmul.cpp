@@ -1,0 +1,269 @@
+// matmul.cpp: batched fp32 matrix product, forward and backward, over the blocked kernels of
+// gemm_{avx512,avx2,generic}.cpp, plus sgemm() (gemm.h): run-time kernel choice and threading.
+//
+//   fwd: C[b] (m,n) = alpha * op(A[b]) (m,k) @ op(B[b]) (k,n) + bias (n)  [+ C[b] when accumulate]
+//        op(A) = A stored (m,k), or A^T of A stored (k,m) when trans_a; op(B) likewise, (k,n) or (n,k).
+//   bwd: da (A's storage; =, or += when accumulate_da) = alpha * dC op(B)^T, transposed when trans_a
+//        db (B's storage; +=, or = when !accumulate_db) = alpha * op(A)^T dC, transposed when trans_b
+//        dbias (n) += column sums of dC over every row of every batch item (bias is not scaled)
+//   alpha enters da and db because it scales the forward product (with alpha = 1, the usual case,
+//   these are exactly anvil.h's formulas). A batch stride of 0 broadcasts an input in fwd, and makes
+//   the matching gradient a sum over the batch.
+//
+// Every backward product is one more sgemm with the transposes chosen so that the result lands in the
+// stored layout:  da: (m,k) = dC (m,n) . op(B)^T,   or (k,m) = op(B) (k,n) . dC^T
+//                 db: (k,n) = op(A)^T (k,m) . dC,   or (n,k) = dC^T (n,m) . op(A)
+// A Linear on (batch, T, in) activations with a shared weight (stride_b = 0, rows stored contiguously)
+// folds the batch into the rows: one product of batch*m rows instead of batch small ones.
+#include <omp.h>
+
+#include <atomic>
+#include <cstdlib>
+#include <vector>
+
+#include "common.h"
+#include "gemm.h"
+
+ANVIL_PARAMS_CHECK(anvil_matmul_params, ANVIL_MATMUL_SLOTS);
+
+namespace anvil {
+namespace gemm {
+namespace {
+
+bool cpu_has(Isa isa) {
+#if defined(__x86_64__)
+  __builtin_cpu_init();
+  switch (isa) {
+    case Isa::avx512:
+      return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+             __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl") &&
+             __builtin_cpu_supports("fma") && __builtin_cpu_supports("avx2");
+    case Isa::avx2: return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+    default: return true;
+  }
+#else
+  return isa == Isa::generic || isa == Isa::best;
+#endif
+}
+
+const Kernel* best_kernel() {
+  if (cpu_has(Isa::avx512)) return &avx512_kernel;
+  if (cpu_has(Isa::avx2)) return &avx2_kernel;
+  return &generic_kernel;
+}
+
+std::atomic<const Kernel*> forced{nullptr};
+
+// Below this many flops per thread a product runs on fewer threads: an OpenMP fork/join costs a few
+// microseconds, about what one core does in 2 MFLOP.
+constexpr double kFlopsPerThread = 2.0 * (1 << 20);
+
+// 64-byte aligned scratch for the packed B panel, one per calling thread, grown on demand and kept for
+// the thread's life.
+float* thread_panel(int64_t floats) {
+  struct Buffer {
+    float* data = nullptr;
+    int64_t floats = 0;
+    ~Buffer() { std::free(data); }
+  };
+  thread_local Buffer buffer;
+  if (buffer.floats < floats) {
+    std::free(buffer.data);
+    const size_t bytes = (static_cast<size_t>(floats) * sizeof(float) + 63) / 64 * 64;
+    buffer.data = static_cast<float*>(std::aligned_alloc(64, bytes));
+    buffer.floats = buffer.data ? floats : 0;
+  }
+  return buffer.data;
+}
+
+}  // namespace
+
+const Kernel& active() {
+  static const Kernel* const best = best_kernel();
+  const Kernel* kernel = forced.load(std::memory_order_relaxed);
+  return kernel ? *kernel : *best;
+}
+
+bool force(Isa isa) {
+  if (!cpu_has(isa)) return false;
+  switch (isa) {
+    case Isa::avx512: forced = &avx512_kernel; break;
+    case Isa::avx2: forced = &avx2_kernel; break;
+    case Isa::generic: forced = &generic_kernel; break;
+    case Isa::best: forced = nullptr; break;
+  }
+  return true;
+}
+
+}  // namespace gemm
+
+int sgemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float alpha, const float* a,
+          int64_t lda, const float* b, int64_t ldb, float beta, float* c, int64_t ldc, const float* bias,
+          int threads) {
+  using namespace gemm;
+  if (m <= 0 || n <= 0) return ANVIL_OK;
+  const Kernel& kernel = active();
+  const Args args{trans_a, trans_b, m, n, k, alpha, beta, a, lda, b, ldb, c, ldc, bias};
+
+  int team = threads > 0 ? threads : omp_get_max_threads();
+  if (omp_in_parallel()) team = 1;
+  const double flops = 2.0 * static_cast<double>(m) * static_cast<double>(n) * static_cast<double>(k);
+  const double by_work = flops / kFlopsPerThread;
+  if (by_work < team) team = by_work < 1 ? 1 : static_cast<int>(by_work);
+
+  float* panel = thread_panel(kernel.panel_floats);
+  if (!panel)
+    return fail(ANVIL_E_NOMEM, "sgemm: no memory for %lld floats of packing scratch",
+                (long long)kernel.panel_floats);
+  kernel.run(args, team, panel);
+  return ANVIL_OK;
+}
+
+}  // namespace anvil
+
+using namespace anvil;
+
+namespace {
+
+// One sgemm per batch item: item i reads a + i*stride_a, b + i*stride_b and writes c + i*stride_c.
+// An output with stride 0 (a broadcast input's gradient) sums over the batch: items after the first
+// add (beta 1) and run in order. Otherwise independent items run in parallel, one thread each, when
+// there are enough of them to share the threads out evenly.
+int batched(int64_t batch, bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float alpha,
+            const float* a, int64_t lda, int64_t stride_a, const float* b, int64_t ldb, int64_t stride_b,
+            float beta, float* c, int64_t ldc, int64_t stride_c, const float* bias) {
+  if (batch == 1)
+    return sgemm(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, bias);
+  const int threads = omp_in_parallel() ? 1 : omp_get_max_threads();
+  const double item_flops = 2.0 * static_cast<double>(m) * static_cast<double>(n) * static_cast<double>(k);
+  const bool by_item = stride_c != 0 && threads > 1 && batch >= threads &&
+                       (batch % threads == 0 || batch >= 4 * threads || item_flops < 4e6 * threads);
+  if (!by_item) {
+    for (int64_t i = 0; i < batch; ++i) {
+      const float item_beta = stride_c == 0 && i > 0 ? 1.0f : beta;
+      const int status = sgemm(trans_a, trans_b, m, n, k, alpha, a + i * stride_a, lda, b + i * stride_b,
+                               ldb, item_beta, c + i * stride_c, ldc, bias);
+      if (status) return status;
+    }
+    return ANVIL_OK;
+  }
+  std::atomic<int> status{ANVIL_OK};
+#pragma omp parallel for schedule(static) num_threads(threads)
+  for (int64_t i = 0; i < batch; ++i) {
+    const int code = sgemm(trans_a, trans_b, m, n, k, alpha, a + i * stride_a, lda, b + i * stride_b, ldb,
+                           beta, c + i * stride_c, ldc, bias, 1);
+    if (code) status = code;
+  }
+  if (status != ANVIL_OK) return fail(status, "matmul: no memory for packing scratch");
+  return ANVIL_OK;
+}
+
+// True when a Linear-style batch (shared B, A and C rows stacked contiguously) can run as one product
+// of batch*m rows.
+bool folds(const anvil_matmul_params* p) {
+  return p->batch > 1 && p->stride_b == 0 && !p->trans_a && p->stride_a == p->m * p->k &&
+         p->stride_c == p->m * p->n;
+}
+
+ANVIL_MULTIVERSION
+void add_row(double* sums, const float* row, int64_t n) {
+  for (int64_t j = 0; j < n; ++j) sums[j] += row[j];
+}
+
+// dbias (n) += sums over the rows of dC[i] (m,n) for every batch item i. fp64 partial sums per thread,
+// combined in thread order.
+void add_column_sums(const float* dc, int64_t batch, int64_t stride, int64_t m, int64_t n, float* dbias) {
+  const int64_t rows = batch * m;
+  const int threads = rows * n > (1 << 16) && !omp_in_parallel() ? omp_get_max_threads() : 1;
+  std::vector<double> partial(static_cast<size_t>(threads * n), 0.0);
+#pragma omp parallel num_threads(threads)
+  {
+    const int id = omp_get_thread_num();
+    const int count = omp_get_num_threads();
+    for (int64_t r = rows * id / count; r < rows * (id + 1) / count; ++r)
+      add_row(partial.data() + id * n, dc + (r / m) * stride + (r % m) * n, n);
+  }
+  for (int t = 1; t < threads; ++t)
+    for (int64_t j = 0; j < n; ++j) partial[j] += partial[t * n + j];
+  for (int64_t j = 0; j < n; ++j) dbias[j] += static_cast<float>(partial[j]);
+}
+
+int check(const anvil_matmul_params* p, const char* op) {
+  if (p->batch < 1 || p->m < 0 || p->n < 0 || p->k < 0)
+    return fail(ANVIL_E_INVALID, "%s: bad sizes batch=%lld m=%lld n=%lld k=%lld", op, (long long)p->batch,
+                (long long)p->m, (long long)p->n, (long long)p->k);
+  return ANVIL_OK;
+}
+
+}  // namespace
+
+extern "C" const char* anvil_cpu_gemm_kernel(void) { return gemm::active().name; }
+
+// C[b] (m,n) = alpha * op(A[b]) (m,k) @ op(B[b]) (k,n) + bias (n) [+ C[b]]
+extern "C" int anvil_cpu_matmul_fwd(const anvil_matmul_params* p) {
+  if (int status = check(p, "matmul_fwd")) return status;
+  if (p->batch > 1 && p->stride_c == 0)
+    return fail(ANVIL_E_INVALID, "matmul_fwd: stride_c 0 would write every batch item to one C");
+  if (!p->c || (p->m * p->n * p->k > 0 && (!p->a || !p->b)))
+    return fail(ANVIL_E_INVALID, "matmul_fwd: null a, b or c");
+  const int64_t m = p->m, n = p->n, k = p->k;
+  const int64_t lda = p->trans_a ? m : k, ldb = p->trans_b ? k : n;
+  const float alpha = static_cast<float>(p->alpha), beta = p->accumulate ? 1.0f : 0.0f;
+  const float* a = ptr<const float>(p->a);
+  const float* b = ptr<const float>(p->b);
+  const float* bias = ptr<const float>(p->bias);
+  float* c = ptr<float>(p->c);
+  if (folds(p))
+    return sgemm(false, p->trans_b != 0, p->batch * m, n, k, alpha, a, lda, b, ldb, beta, c, n, bias);
+  return batched(p->batch, p->trans_a != 0, p->trans_b != 0, m, n, k, alpha, a, lda, p->stride_a, b, ldb,
+                 p->stride_b, beta, c, n, p->stride_c, bias);
+}
+
+// da = alpha dC op(B)^T (A's layout), db = alpha op(A)^T dC (B's layout), dbias += colsum(dC).
+extern "C" int anvil_cpu_matmul_bwd(const anvil_matmul_params* p) {
+  if (int status = check(p, "matmul_bwd")) return status;
+  if (!p->dc && (p->da || p->db || p->dbias)) return fail(ANVIL_E_INVALID, "matmul_bwd: null dc");
+  if ((p->da && !p->b) || (p->db && !p->a))
+    return fail(ANVIL_E_INVALID, "matmul_bwd: da needs b and db needs a");
+  const int64_t batch = p->batch, m = p->m, n = p->n, k = p->k;
+  const bool ta = p->trans_a != 0, tb = p->trans_b != 0;
+  const int64_t lda = ta ? m : k, ldb = tb ? k : n;
+  const float alpha = static_cast<float>(p->alpha);
+  const float* a = ptr<const float>(p->a);
+  const float* b = ptr<const float>(p->b);
+  const float* dc = ptr<const float>(p->dc);
+  const bool fold = folds(p);
+
+  if (p->da) {
+    float* da = ptr<float>(p->da);
+    const float beta = p->accumulate_da ? 1.0f : 0.0f;
+    int status;
+    if (fold)  // (batch*m, k) = dC (batch*m, n) . op(B)^T
+      status = sgemm(false, !tb, batch * m, k, n, alpha, dc, n, b, ldb, beta, da, k);
+    else if (!ta)  // (m,k) = dC (m,n) . op(B)^T (n,k)
+      status = batched(batch, false, !tb, m, k, n, alpha, dc, n, p->stride_c, b, ldb, p->stride_b, beta, da,
+                       k, p->stride_a, nullptr);
+    else  // (k,m) = op(B) (k,n) . dC^T (n,m)
+      status = batched(batch, tb, true, k, m, n, alpha, b, ldb, p->stride_b, dc, n, p->stride_c, beta, da, m,
+                       p->stride_a, nullptr);
+    if (status) return status;
+  }
+  if (p->db) {
+    float* db = ptr<float>(p->db);
+    const float beta = p->accumulate_db ? 1.0f : 0.0f;
+    int status;
+    if (fold && !tb)  // (k,n) = A^T (k, batch*m) . dC (batch*m, n)
+      status = sgemm(true, false, k, n, batch * m, alpha, a, k, dc, n, beta, db, n);
+    else if (fold)  // (n,k) = dC^T (n, batch*m) . A (batch*m, k)
+      status = sgemm(true, false, n, k, batch * m, alpha, dc, n, a, k, beta, db, k);
+    else if (!tb)  // (k,n) = op(A)^T (k,m) . dC (m,n)
+      status = batched(batch, !ta, false, k, n, m, alpha, a, lda, p->stride_a, dc, n, p->stride_c, beta, db,
+                       n, p->stride_b, nullptr);
+    else  // (n,k) = dC^T (n,m) . op(A) (m,k)
+      status = batched(batch, true, ta, n, k, m, alpha, dc, n, p->stride_c, a, lda, p->stride_a, beta, db, k,
+                       p->stride_b, nullptr);
+    if (status) return status;
+  }
+  if (p->dbias && m > 0 && n > 0) add_column_sums(dc, batch, p->stride_c, m, n, ptr<float>(p->dbias));
+  return ANVIL_OK;
+}
