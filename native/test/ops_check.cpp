@@ -5,7 +5,8 @@
 //                       (1, 7, 63, 65, 127, 50257-wide cross-entropy rows padded to 50304), 1 and 2
 //                       threads; bit-identical results for 1 and 2 threads; the refusals (bad token id,
 //                       bad target). Then a short timing. Exit 1 on any failure.
-//   ops_check --bench   only the timings, at GPT-2 small training sizes, more repetitions.
+//   ops_check --bench [threads]   only the timings, at GPT-2 small training sizes, more repetitions
+//                       (2 threads unless given), beside this machine's streaming bandwidth.
 //
 // The reference is one template run twice: in fp64 (the truth) and in fp32 (the naive math: libm,
 // float sums in index order), which sets the scale. A tensor passes when its max abs error against
@@ -21,6 +22,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <functional>
 #include <limits>
@@ -120,8 +122,8 @@ double seconds(const std::function<void()>& body, int reps) {
   return best;
 }
 
-void report(const char* what, double bytes, double s) {
-  std::printf("bench %-40s %9.3f ms %8.2f GB/s\n", what, s * 1e3, bytes / s / 1e9);
+void report(const std::string& what, double bytes, double s) {
+  std::printf("bench %-40s %9.3f ms %8.2f GB/s\n", what.c_str(), s * 1e3, bytes / s / 1e9);
 }
 
 // ------------------------------------------------------------------------------------------------ gelu
@@ -644,21 +646,23 @@ void check_grad_norm() {
 }
 
 // ------------------------------------------------------------------------------------------------ bench
-void bench(int reps) {
-  std::printf("bench: %lld threads, GB/s counts each tensor read or written once, best of %d\n",
-              (long long)anvil_cpu_get_threads(), reps);
+// The timings at GPT-2 small training sizes, or with the leading dimensions divided by `shrink` (the
+// short timing after the checks: ~0.3 GB of buffers instead of 2.5 GB).
+void bench(int reps, int64_t shrink) {
+  std::printf("bench: %lld threads, GB/s counts each tensor read or written once, best of %d%s\n",
+              (long long)anvil_cpu_get_threads(), reps, shrink > 1 ? " (shrunk sizes; --bench for full)" : "");
   {  // this machine's memory roofline: a streaming read + write of 2 x 256 MB
-    const int64_t n = 1LL << 26;
+    const int64_t n = (1LL << 26) / shrink;
     std::vector<float> x(n, 1.0f), y(n);
     float* xs = x.data();
     float* ys = y.data();
-    report("roofline y = 2x (256 MB)", 8.0 * n, seconds([&] {
+    report("roofline y = 2x, n=" + std::to_string(n), 8.0 * n, seconds([&] {
 #pragma omp parallel for schedule(static)
              for (int64_t i = 0; i < n; i++) ys[i] = 2.0f * xs[i];
            }, reps));
   }
   {  // GPT-2 small, B*T = 8*1024 tokens
-    const int64_t rows = 8192, cols = 768;
+    const int64_t rows = 8192 / shrink, cols = 768;
     std::vector<float> x = normal(rows * cols, 0, 1), w(cols, 1.0f), b(cols, 0.0f), y(rows * cols),
                        mean(rows), rstd(rows), dy = normal(rows * cols, 0, 1), dx(rows * cols), dw(cols),
                        db(cols);
@@ -666,30 +670,30 @@ void bench(int reps) {
                              addr(mean.data()), addr(rstd.data()), addr(dy.data()), addr(dx.data()),
                              addr(dw.data()), addr(db.data()), rows, cols, 1e-5};
     const double act = 4.0 * rows * cols;
-    report("layernorm_fwd 8192x768", 2 * act, seconds([&] { anvil_cpu_layernorm_fwd(&p); }, reps));
-    report("layernorm_bwd 8192x768", 3 * act, seconds([&] { anvil_cpu_layernorm_bwd(&p); }, reps));
+    report("layernorm_fwd " + std::to_string(rows) + "x768", 2 * act, seconds([&] { anvil_cpu_layernorm_fwd(&p); }, reps));
+    report("layernorm_bwd " + std::to_string(rows) + "x768", 3 * act, seconds([&] { anvil_cpu_layernorm_bwd(&p); }, reps));
   }
   {
-    const int64_t n = 8192LL * 3072;
+    const int64_t n = 8192LL * 3072 / shrink;
     std::vector<float> x = normal(n, 0, 2), y(n), dy = normal(n, 0, 1), dx(n);
     for (int form : {1, 0}) {
       anvil_gelu_params p{addr(x.data()), addr(y.data()), addr(dy.data()), addr(dx.data()), n, form, 0};
-      report(form ? "gelu_fwd tanh 8192x3072" : "gelu_fwd erf 8192x3072", 8.0 * n,
+      report(std::string(form ? "gelu_fwd tanh n=" : "gelu_fwd erf n=") + std::to_string(n), 8.0 * n,
              seconds([&] { anvil_cpu_gelu_fwd(&p); }, reps));
-      report(form ? "gelu_bwd tanh 8192x3072" : "gelu_bwd erf 8192x3072", 12.0 * n,
+      report(std::string(form ? "gelu_bwd tanh n=" : "gelu_bwd erf n=") + std::to_string(n), 12.0 * n,
              seconds([&] { anvil_cpu_gelu_bwd(&p); }, reps));
     }
   }
   {  // attention-sized rows
-    const int64_t rows = 8 * 12 * 256, cols = 1024;
+    const int64_t rows = 8 * 12 * 256 / shrink, cols = 1024;
     std::vector<float> x = normal(rows * cols, 0, 2), y(rows * cols), dy = normal(rows * cols, 0, 1),
                        dx(rows * cols);
     anvil_softmax_params p{addr(x.data()), addr(y.data()), addr(dy.data()), addr(dx.data()), rows, cols, 0.125};
-    report("softmax_fwd 24576x1024", 8.0 * rows * cols, seconds([&] { anvil_cpu_softmax_fwd(&p); }, reps));
-    report("softmax_bwd 24576x1024", 12.0 * rows * cols, seconds([&] { anvil_cpu_softmax_bwd(&p); }, reps));
+    report("softmax_fwd " + std::to_string(rows) + "x1024", 8.0 * rows * cols, seconds([&] { anvil_cpu_softmax_fwd(&p); }, reps));
+    report("softmax_bwd " + std::to_string(rows) + "x1024", 12.0 * rows * cols, seconds([&] { anvil_cpu_softmax_bwd(&p); }, reps));
   }
   {
-    const int64_t n = 8192, vocab = 50304, dim = 768;
+    const int64_t n = 8192 / shrink, vocab = 50304, dim = 768;
     std::vector<int32_t> ids(n);
     std::uniform_int_distribution<int32_t> pick(0, 50256);
     for (auto& id : ids) id = pick(rng);
@@ -697,25 +701,26 @@ void bench(int reps) {
                        dtable(vocab * dim);
     anvil_embedding_params p{addr(ids.data()), addr(table.data()), addr(out.data()), addr(dout.data()),
                              addr(dtable.data()), n, vocab, dim};
-    report("embedding_fwd 8192 of 50304x768", 8.0 * n * dim, seconds([&] { anvil_cpu_embedding_fwd(&p); }, reps));
-    report("embedding_bwd 8192 of 50304x768", 12.0 * n * dim,
+    report("embedding_fwd " + std::to_string(n) + " of 50304x768", 8.0 * n * dim, seconds([&] { anvil_cpu_embedding_fwd(&p); }, reps));
+    report("embedding_bwd " + std::to_string(n) + " of 50304x768", 12.0 * n * dim,
            seconds([&] { anvil_cpu_embedding_bwd(&p); }, reps));
   }
   {
-    const int64_t rows = 1024, vocab = 50257, stride = 50304;
+    const int64_t rows = 1024 / shrink, vocab = 50257, stride = 50304;
     std::vector<float> logits = normal(rows * stride, 0, 3), losses(rows), loss(1), d(rows * stride);
     std::vector<int32_t> targets(rows, 17);
     anvil_cross_entropy_params p{addr(logits.data()), addr(targets.data()), addr(losses.data()),
-                                 addr(loss.data()), addr(d.data()), rows, vocab, stride, -100, 1024.0, 1.0};
-    report("cross_entropy_fwd 1024x50257", 4.0 * rows * vocab,
+                                 addr(loss.data()), addr(d.data()), rows, vocab, stride, -100, double(rows), 1.0};
+    report("cross_entropy_fwd " + std::to_string(rows) + "x50257", 4.0 * rows * vocab,
            seconds([&] { anvil_cpu_cross_entropy_fwd(&p); }, reps));
-    report("cross_entropy_bwd 1024x50257", 8.0 * rows * stride,
+    report("cross_entropy_bwd " + std::to_string(rows) + "x50257", 8.0 * rows * stride,
            seconds([&] { anvil_cpu_cross_entropy_bwd(&p); }, reps));
   }
   {  // GPT-2 small's 124M parameters as 4 tensors
-    AdamState s = adam_state({38597376, 38597376, 38597376, 8601600});
-    const double n = 124.4e6;
-    report("adamw 124M params", 28.0 * n, seconds([&] { adam_call(s, 5, 1e-4, 0.1, 1.0); }, reps));
+    AdamState s = adam_state({38597376 / shrink, 38597376 / shrink, 38597376 / shrink, 8601600 / shrink});
+    double n = 0;
+    for (auto& t : s.p) n += static_cast<double>(t.size());
+    report("adamw " + std::to_string(int64_t(n)) + " params", 28.0 * n, seconds([&] { adam_call(s, 5, 1e-4, 0.1, 1.0); }, reps));
     std::vector<int64_t> addrs, sizes;
     for (auto& g : s.g) {
       addrs.push_back(addr(g.data()));
@@ -723,7 +728,7 @@ void bench(int reps) {
     }
     double out;
     anvil_grad_norm_params p{addr(addrs.data()), addr(sizes.data()), 4, addr(&out)};
-    report("grad_norm 124M", 4.0 * n, seconds([&] { anvil_cpu_grad_norm_fwd(&p); }, reps));
+    report("grad_norm " + std::to_string(int64_t(n)), 4.0 * n, seconds([&] { anvil_cpu_grad_norm_fwd(&p); }, reps));
   }
 }
 
@@ -733,7 +738,8 @@ int main(int argc, char** argv) {
   const bool bench_only = argc > 1 && std::strcmp(argv[1], "--bench") == 0;
   anvil_cpu_set_threads(2);
   if (bench_only) {
-    bench(10);
+    if (argc > 2) anvil_cpu_set_threads(std::atoi(argv[2]));
+    bench(10, 1);
     return 0;
   }
   check_gelu();
@@ -744,6 +750,6 @@ int main(int argc, char** argv) {
   check_adamw();
   check_grad_norm();
   std::printf("%d checks, %d failures\n", checks, failures);
-  if (failures == 0) bench(2);
+  if (failures == 0) bench(3, 8);
   return failures == 0 ? 0 : 1;
 }
