@@ -4,6 +4,7 @@ import ai.anvil.backend.Backend;
 import ai.anvil.tensor.DType;
 import ai.anvil.tensor.Device;
 import ai.anvil.tensor.Tensor;
+import java.util.SplittableRandom;
 import java.util.concurrent.TimeUnit;
 import org.openjdk.jmh.annotations.AuxCounters;
 import org.openjdk.jmh.annotations.Benchmark;
@@ -38,7 +39,7 @@ public class LayerNormBench {
   @Param({"768", "1600"})
   public int cols;
 
-  public int rows = 8 * 1024;
+  private static final int ROWS = 8 * 1024;
 
   private final Backend cpu = Backend.of(Device.CPU);
   private Tensor x, weight, bias, y, mean, rstd, dy, dx, dweight, dbias;
@@ -57,19 +58,19 @@ public class LayerNormBench {
 
   @Setup(Level.Trial)
   public void setUp() {
-    x = Tensor.empty(DType.F32, Device.CPU, rows, cols);
-    dy = Tensor.empty(DType.F32, Device.CPU, rows, cols);
-    float[] values = new float[rows * cols];
-    java.util.SplittableRandom random = new java.util.SplittableRandom(42);
+    x = Tensor.empty(DType.F32, Device.CPU, ROWS, cols);
+    dy = Tensor.empty(DType.F32, Device.CPU, ROWS, cols);
+    float[] values = new float[ROWS * cols];
+    SplittableRandom random = new SplittableRandom(42);
     for (int i = 0; i < values.length; i++) values[i] = (float) random.nextGaussian();
     x.copyFrom(values);
     dy.copyFrom(values);
     weight = Tensor.full(1.0, DType.F32, Device.CPU, cols);
     bias = Tensor.zeros(DType.F32, Device.CPU, cols);
-    y = Tensor.empty(DType.F32, Device.CPU, rows, cols);
-    dx = Tensor.empty(DType.F32, Device.CPU, rows, cols);
-    mean = Tensor.empty(DType.F32, Device.CPU, rows);
-    rstd = Tensor.empty(DType.F32, Device.CPU, rows);
+    y = Tensor.empty(DType.F32, Device.CPU, ROWS, cols);
+    dx = Tensor.empty(DType.F32, Device.CPU, ROWS, cols);
+    mean = Tensor.empty(DType.F32, Device.CPU, ROWS);
+    rstd = Tensor.empty(DType.F32, Device.CPU, ROWS);
     dweight = Tensor.zeros(DType.F32, Device.CPU, cols);
     dbias = Tensor.zeros(DType.F32, Device.CPU, cols);
     cpu.layerNorm(x, weight, bias, y, mean, rstd, 1e-5);
@@ -83,12 +84,12 @@ public class LayerNormBench {
   @Benchmark
   public void forward(Traffic traffic) {
     cpu.layerNorm(x, weight, bias, y, mean, rstd, 1e-5);
-    traffic.bytes += 8L * rows * cols;
+    traffic.bytes += 8L * ROWS * cols;
   }
 
   @Benchmark
   public void backward(Traffic traffic) {
     cpu.layerNormBackward(x, weight, mean, rstd, dy, dx, dweight, dbias);
-    traffic.bytes += 12L * rows * cols;
+    traffic.bytes += 12L * ROWS * cols;
   }
 }

@@ -10,6 +10,7 @@ import ai.anvil.testkit.Poison;
 import ai.anvil.testkit.Random;
 import ai.anvil.testkit.Tolerance;
 import ai.anvil.testkit.reference.GeluReference;
+import java.util.Arrays;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
 
@@ -62,7 +63,7 @@ class GeluOpTest {
       cpu.gelu(tx, y, tanh);
       assertClose("gelu tail y, tanh=" + tanh, GeluReference.forward(x, tanh), y, new Tolerance(1e-35, 1e-5));
       double[] ones = new double[n];
-      java.util.Arrays.fill(ones, 1);
+      Arrays.fill(ones, 1);
       cpu.geluBackward(tx, Random.tensor(ones, n), dx, tanh, false);
       // gelu' crosses 0 near x = -0.75, so the slope is judged absolutely there.
       assertClose("gelu tail slope, tanh=" + tanh, GeluReference.backward(x, ones, tanh), dx,
