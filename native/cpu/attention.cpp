@@ -27,6 +27,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <limits>
+#include <utility>
 
 #include "common.h"
 #include "vmath.h"
@@ -303,27 +304,51 @@ ANVIL_INLINE void key_bias(const Problem& p, int64_t b, int64_t j0, int64_t nk, 
   for (int64_t c = 0; c < n; c++) bias[c] = c < nk && (!mask || mask[c] != 0) ? 0.0f : kNegInf;
 }
 
-// Kt (d, ld) columns [0, n) = keys rows [0, nk) of src transposed, zero past nk. In 16x16 blocks:
-// writing whole columns at once would put every store of a key on another line (4 KiB apart when ld
-// is 1024, all in one L1 set).
+// Stage s of a W x W register transpose swaps bit s of the row index with bit s of the lane index,
+// for the row pair (a, b) = (i, i + s): lo gets a's lanes without bit s and b's shifted in, hi the rest.
+template <int S, class V, size_t... L>
+ANVIL_INLINE void transpose_stage(V& a, V& b, std::index_sequence<L...>) {
+  constexpr int W = sizeof...(L);
+  const V lo = __builtin_shufflevector(a, b, ((L & S) ? W + L - S : L)...);
+  const V hi = __builtin_shufflevector(a, b, ((L & S) ? W + L : L + S)...);
+  a = lo;
+  b = hi;
+}
+
+template <int S, class V>
+ANVIL_INLINE void transpose_stages(V* r) {
+  constexpr int W = Lanes<V>::W;
+  if constexpr (S < W) {
+#pragma GCC unroll 16
+    for (int i = 0; i < W; i++)
+      if ((i & S) == 0) transpose_stage<S>(r[i], r[i + S], std::make_index_sequence<W>{});
+    transpose_stages<2 * S>(r);
+  }
+}
+
+// Kt (d, ld) columns [0, n) = keys rows [0, nk) of src transposed, zero past nk: W x W blocks through
+// registers (log2 W rounds of two-source shuffles), scalar at the ragged edges.
+template <class V>
 ANVIL_INLINE void pack_transposed(const float* src, int64_t rs, int64_t nk, int64_t d, int64_t n, float* kt,
                                   int64_t ld) {
-  constexpr int64_t kTile = 16;
-  for (int64_t c0 = 0; c0 < nk; c0 += kTile) {
-    const int64_t cn = std::min(kTile, nk - c0);
-    for (int64_t e0 = 0; e0 < d; e0 += kTile) {
-      const int64_t en = std::min(kTile, d - e0);
-      if (cn == kTile && en == kTile) {
-        for (int64_t e = 0; e < kTile; e++)
-          for (int64_t c = 0; c < kTile; c++) kt[(e0 + e) * ld + c0 + c] = src[(c0 + c) * rs + e0 + e];
-      } else {
-        for (int64_t e = 0; e < en; e++)
-          for (int64_t c = 0; c < cn; c++) kt[(e0 + e) * ld + c0 + c] = src[(c0 + c) * rs + e0 + e];
-      }
+  constexpr int W = Lanes<V>::W;
+  const int64_t nkv = nk / W * W, dv = d / W * W;
+  for (int64_t c0 = 0; c0 < nkv; c0 += W) {
+    for (int64_t e0 = 0; e0 < dv; e0 += W) {
+      V r[W];
+#pragma GCC unroll 16
+      for (int i = 0; i < W; i++) r[i] = vload<V>(src + (c0 + i) * rs + e0);
+      transpose_stages<1>(r);
+#pragma GCC unroll 16
+      for (int i = 0; i < W; i++) vstore<V>(kt + (e0 + i) * ld + c0, r[i]);
     }
+    for (int64_t e = dv; e < d; e++)
+      for (int64_t c = c0; c < c0 + W; c++) kt[e * ld + c] = src[c * rs + e];
   }
-  for (int64_t e = 0; e < d; e++)
+  for (int64_t e = 0; e < d; e++) {
+    for (int64_t c = nkv; c < nk; c++) kt[e * ld + c] = src[c * rs + e];
     for (int64_t c = nk; c < n; c++) kt[e * ld + c] = 0.0f;
+  }
 }
 
 // S (rows, n) = Q (rows, d) K^T for keys [0, nk) read in place, 0 past nk: one dot product per score,
@@ -425,7 +450,7 @@ ANVIL_INLINE void fwd_task(const Problem& p, int64_t b, int64_t h, int64_t i_beg
       if (!any) continue;
       kbias = bias;
     }
-    if (!dots) pack_transposed(k + j0 * p.kr, p.kr, nk, d, npad, kt, kBlockK);
+    if (!dots) pack_transposed<V>(k + j0 * p.kr, p.kr, nk, d, npad, kt, kBlockK);
     // Query rows in increasing order, 4 at a time: the group's last row sees the most keys.
     for (int64_t r0 = 0; r0 < nq_task; r0 += kRows) {
       const int64_t rows = std::min<int64_t>(kRows, nq_task - r0);
@@ -456,43 +481,35 @@ ANVIL_INLINE void fwd_task(const Problem& p, int64_t b, int64_t h, int64_t i_beg
 }
 
 int64_t bwd_scratch(const Problem& p) {
-  const int64_t tkp = round_up(p.tk, kPad);
-  return 2 * p.d * tkp + tkp + round_up(p.tq, kPad) + 2 * kBlockQ * kBlockK + round_up(kBlockQ * p.d, kPad);
+  return 4 * round_up(p.d * kBlockK, kPad) + kBlockK + round_up(p.tq, kPad) + 2 * kBlockQ * kBlockK +
+         round_up(p.tq * p.d, kPad);
 }
 
-// The backward of one (batch, head): dk/dv rows of this head are written by this call only.
+// The backward of one (batch, head), key blocks outside (FlashAttention-2): each key block's dK and dV
+// accumulate in scratch over the query blocks that see it and are written once; dQ of the whole head
+// accumulates in scratch and is written at the end. dq/dk/dv rows of this head belong to this call.
 template <class V, GemmFn GEMM_SET, GemmFn GEMM_ADD>
 ANVIL_INLINE void bwd_head(const Problem& p, int64_t b, int64_t h, float* ws) {
   const int64_t d = p.d, tq = p.tq, tk = p.tk;
-  const int64_t tkp = round_up(tk, kPad);
-  float* kt = ws;                           // (d, tkp) K^T of the head
-  float* vt = kt + d * tkp;                 // (d, tkp) V^T
-  float* bias = vt + d * tkp;               // (tkp)
-  float* drow = bias + tkp;                 // (tq) rowsum(dO * O)
-  float* ps = drow + round_up(tq, kPad);    // (kBlockQ, kBlockK) P
-  float* ds = ps + kBlockQ * kBlockK;       // (kBlockQ, kBlockK) dP, then dS
-  float* dqt = ds + kBlockQ * kBlockK;      // (kBlockQ, d) dQ of the query block
+  const int64_t tile = round_up(d * kBlockK, kPad);
+  float* kt = ws;                            // (d, kBlockK) K^T of the key block
+  float* vt = kt + tile;                     // (d, kBlockK) V^T
+  float* dkb = vt + tile;                    // (kBlockK, d) dK of the key block
+  float* dvb = dkb + tile;                   // (kBlockK, d) dV
+  float* bias = dvb + tile;                  // (kBlockK)
+  float* drow = bias + kBlockK;              // (tq) rowsum(dO * O)
+  float* ps = drow + round_up(tq, kPad);     // (kBlockQ, kBlockK) P
+  float* ds = ps + kBlockQ * kBlockK;        // (kBlockQ, kBlockK) dP, then dS
+  float* dqh = ds + kBlockQ * kBlockK;       // (tq, d) dQ of the head
   const float* q = p.q + b * p.qb + h * d;
   const float* k = p.k + b * p.kb + h * d;
   const float* v = p.v + b * p.vb + h * d;
   const float* o = p.out + b * p.ob + h * d;
   const float* dout = p.dout + b * p.ob + h * d;
   const float* lse = p.lse + (b * p.heads + h) * tq;
-  float* dq = p.dq + b * p.qb + h * d;
-  float* dk = p.dk + b * p.kb + h * d;
-  float* dv = p.dv + b * p.vb + h * d;
   const float scale = p.scale;
   const float c = scale * kLog2e;
 
-  for (int64_t j = 0; j < tk; j++) {
-    for (int64_t e = 0; e < d; e++) dk[j * p.kr + e] = 0.0f;
-    for (int64_t e = 0; e < d; e++) dv[j * p.vr + e] = 0.0f;
-  }
-  if (tk > 0) {
-    pack_transposed(k, p.kr, tk, d, tkp, kt, tkp);
-    pack_transposed(v, p.vr, tk, d, tkp, vt, tkp);
-  }
-  key_bias(p, b, 0, tk, tkp, bias);
   for (int64_t i = 0; i < tq; i++) {
     float acc = 0.0f;
     const float* orow = o + i * p.orow;
@@ -501,19 +518,25 @@ ANVIL_INLINE void bwd_head(const Problem& p, int64_t b, int64_t h, float* ws) {
     for (int64_t e = 0; e < d; e++) acc += orow[e] * grow[e];
     drow[i] = acc;
   }
+  for (int64_t e = 0; e < tq * d; e++) dqh[e] = 0.0f;
 
-  for (int64_t i0 = 0; i0 < tq; i0 += kBlockQ) {
-    const int64_t nq = std::min(kBlockQ, tq - i0);
-    for (int64_t e = 0; e < nq * d; e++) dqt[e] = 0.0f;
-    int64_t kend = tk;
-    if (p.causal) kend = std::min(kend, i0 + nq + p.offset());
-    for (int64_t j0 = 0; j0 < kend; j0 += kBlockK) {
-      const int64_t nk = std::min(kBlockK, kend - j0);
-      const int64_t npad = round_up(nk, kPad);
-      const float* kbias = p.mask ? bias + j0 : nullptr;
-      // P and dS for every query row of the block; columns past a group's reach are zero.
-      int64_t live = 0;  // queries before the first row that sees a key of this block have P = 0
-      int64_t first_live = nq;
+  for (int64_t j0 = 0; j0 < tk; j0 += kBlockK) {
+    const int64_t nk = std::min(kBlockK, tk - j0);
+    const int64_t npad = round_up(nk, kPad);
+    const float* kbias = nullptr;
+    if (p.mask) {
+      key_bias(p, b, j0, nk, npad, bias);
+      kbias = bias;
+    }
+    pack_transposed<V>(k + j0 * p.kr, p.kr, nk, d, npad, kt, kBlockK);
+    pack_transposed<V>(v + j0 * p.vr, p.vr, nk, d, npad, vt, kBlockK);
+    for (int64_t e = 0; e < nk * d; e++) dkb[e] = dvb[e] = 0.0f;
+    // Under a causal mask, queries before j0 - (Tk - Tq) see none of these keys.
+    const int64_t ifirst = p.causal ? std::max<int64_t>(0, (j0 - p.offset()) / kBlockQ * kBlockQ) : 0;
+    for (int64_t i0 = ifirst; i0 < tq; i0 += kBlockQ) {
+      const int64_t nq = std::min(kBlockQ, tq - i0);
+      // P and dS for every query row of the block (zero where a key is not seen).
+      int64_t first_live = nq;  // rows before it see no key of this block: P = dS = 0
       for (int64_t r0 = 0; r0 < nq; r0 += kRows) {
         const int64_t rows = std::min<int64_t>(kRows, nq - r0);
         const int64_t glim = causal_limit(p, i0 + r0 + rows - 1, j0, nk);
@@ -521,8 +544,8 @@ ANVIL_INLINE void bwd_head(const Problem& p, int64_t b, int64_t h, float* ws) {
         float* prow = ps + r0 * kBlockK;
         float* dsrow = ds + r0 * kBlockK;
         if (ncols > 0) {
-          GEMM_SET(rows, ncols, d, q + (i0 + r0) * p.qr, p.qr, 1, kt + j0, tkp, prow, kBlockK);
-          GEMM_SET(rows, ncols, d, dout + (i0 + r0) * p.orow, p.orow, 1, vt + j0, tkp, dsrow, kBlockK);
+          GEMM_SET(rows, ncols, d, q + (i0 + r0) * p.qr, p.qr, 1, kt, kBlockK, prow, kBlockK);
+          GEMM_SET(rows, ncols, d, dout + (i0 + r0) * p.orow, p.orow, 1, vt, kBlockK, dsrow, kBlockK);
         }
         for (int64_t r = 0; r < rows; r++) {
           const int64_t i = i0 + r0 + r;
@@ -532,11 +555,8 @@ ANVIL_INLINE void bwd_head(const Problem& p, int64_t b, int64_t h, float* ws) {
           grad_row<V>(prow + r * kBlockK, dsrow + r * kBlockK, kbias, ncols, npad, lim, c, li * kLog2e, drow[i],
                       scale);
         }
-        if (ncols > 0) {
-          // dQ (rows, d) += dS (rows, glim) K (glim, d)
-          GEMM_ADD(rows, d, glim, dsrow, kBlockK, 1, k + j0 * p.kr, p.kr, dqt + r0 * d, d);
-          live = r0 + rows;
-        }
+        // dQ (rows, d) += dS (rows, glim) K (glim, d)
+        if (ncols > 0) GEMM_ADD(rows, d, glim, dsrow, kBlockK, 1, k + j0 * p.kr, p.kr, dqh + (i0 + r0) * d, d);
       }
       if (first_live >= nq) continue;
       // dV (keys, d) += P^T dO and dK += dS^T Q, per group of 4 keys from the first query that sees
@@ -545,17 +565,24 @@ ANVIL_INLINE void bwd_head(const Problem& p, int64_t b, int64_t h, float* ws) {
         const int64_t keys = std::min<int64_t>(kRows, nk - c0);
         int64_t r_begin = first_live;
         if (p.causal) r_begin = std::max(r_begin, j0 + c0 - p.offset() - i0);
-        if (r_begin >= live) continue;
-        const int64_t nrows = live - r_begin;
-        GEMM_ADD(keys, d, nrows, ps + r_begin * kBlockK + c0, 1, kBlockK, dout + (i0 + r_begin) * p.orow,
-                 p.orow, dv + (j0 + c0) * p.vr, p.vr);
+        if (r_begin >= nq) continue;
+        const int64_t nrows = nq - r_begin;
+        GEMM_ADD(keys, d, nrows, ps + r_begin * kBlockK + c0, 1, kBlockK, dout + (i0 + r_begin) * p.orow, p.orow,
+                 dvb + c0 * d, d);
         GEMM_ADD(keys, d, nrows, ds + r_begin * kBlockK + c0, 1, kBlockK, q + (i0 + r_begin) * p.qr, p.qr,
-                 dk + (j0 + c0) * p.kr, p.kr);
+                 dkb + c0 * d, d);
       }
     }
-    for (int64_t r = 0; r < nq; r++)
-      for (int64_t e = 0; e < d; e++) dq[(i0 + r) * p.qr + e] = dqt[r * d + e];
+    float* dk = p.dk + b * p.kb + h * d + j0 * p.kr;
+    float* dv = p.dv + b * p.vb + h * d + j0 * p.vr;
+    for (int64_t j = 0; j < nk; j++) {
+      for (int64_t e = 0; e < d; e++) dk[j * p.kr + e] = dkb[j * d + e];
+      for (int64_t e = 0; e < d; e++) dv[j * p.vr + e] = dvb[j * d + e];
+    }
   }
+  float* dq = p.dq + b * p.qb + h * d;
+  for (int64_t i = 0; i < tq; i++)
+    for (int64_t e = 0; e < d; e++) dq[i * p.qr + e] = dqh[i * d + e];
 }
 
 using FwdFn = void (*)(const Problem&, int64_t, int64_t, int64_t, int64_t, float*);
