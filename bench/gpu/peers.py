@@ -1,0 +1,225 @@
+"""PyTorch peers of CudaOpBench: the same ops at the same shapes under the same names, timed the same way
+(CUDA events, warm-up, median of 3..50 runs fitting in ~0.3 s, inputs rotated over copies worth more than
+twice the L2 cache, random inputs). Writes name,shape,peer,ms rows; .ci/gpu joins them with Anvil's.
+
+    python3 bench/gpu/peers.py out.csv
+"""
+import csv
+import math
+import statistics
+import sys
+import time
+
+import torch
+import torch.nn.functional as F
+
+B, T, C, H, V, VP = 8, 1024, 768, 12, 50257, 50304
+DEV = "cuda"
+ROTATE_BYTES = 200 << 20
+rows = []
+
+
+def copies(nbytes):
+    return max(1, min(8, math.ceil(ROTATE_BYTES / nbytes)))
+
+
+def timed(name, shape, peer, fn, warmup=3):
+    """Median milliseconds of fn(i) for rotation index i, GPU time between two events."""
+    try:
+        for i in range(warmup):
+            fn(i)
+        torch.cuda.synchronize()
+        start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+
+        def once(i):
+            start.record()
+            fn(i)
+            end.record()
+            end.synchronize()
+            return start.elapsed_time(end)
+
+        first = once(warmup)
+        n = int(max(3, min(50, math.ceil(300 / max(first, 1e-3)))))
+        ms = statistics.median(once(warmup + 1 + i) for i in range(n))
+    except Exception as e:  # one failing peer must not lose the others
+        print(f"{name} [{peer}]: FAILED {e!r}", flush=True)
+        ms = float("nan")
+    print(f"{name:24s} {shape:28s} {peer:22s} {ms:9.3f} ms", flush=True)
+    rows.append((name, shape, peer, ms))
+
+
+def randn(*dims, dtype=torch.bfloat16, scale=1.0, grad=False):
+    return (torch.randn(*dims, device=DEV, dtype=torch.float32) * scale).to(dtype).requires_grad_(grad)
+
+
+def matmul():
+    m = B * T
+    for n in (3 * C, 4 * C, VP):
+        xs = [randn(m, C) for _ in range(copies(m * C * 2))]
+        w = randn(n, C, scale=0.02)
+        timed("matmul_fwd_bf16", f"{m}x{n}x{C}", "torch.matmul (cuBLAS)", lambda i: F.linear(xs[i % len(xs)], w))
+        if n == 4 * C:
+            dy = randn(m, n)
+
+            def bwd(i):
+                x = xs[i % len(xs)]
+                dy @ w          # dx (m, C)
+                dy.t() @ x      # dw (n, C)
+            timed("matmul_bwd_bf16", f"{m}x{n}x{C}", "torch.matmul (cuBLAS)", bwd)
+
+
+def attention():
+    from torch.nn.attention import SDPBackend, sdpa_kernel
+    d = C // H
+    q, k, v = (randn(B, H, T, d, grad=True) for _ in range(3))
+    dout = randn(B, H, T, d)
+    shape = "B8 H12 T1024 D64 causal"
+    for peer, backend in (("torch sdpa flash", SDPBackend.FLASH_ATTENTION), ("torch sdpa cudnn", SDPBackend.CUDNN_ATTENTION)):
+        try:
+            with sdpa_kernel(backend):
+                timed("attention_fwd_bf16", shape, peer, lambda i: F.scaled_dot_product_attention(q, k, v, is_causal=True))
+                out = F.scaled_dot_product_attention(q, k, v, is_causal=True)
+                timed("attention_bwd_bf16", shape, peer,
+                      lambda i: torch.autograd.grad(out, (q, k, v), dout, retain_graph=True))
+        except Exception as e:
+            print(f"attention [{peer}]: FAILED {e!r}")
+
+
+def layernorm():
+    rows_ = B * T
+    xs = [randn(rows_, C, grad=True) for _ in range(copies(rows_ * C * 2))]
+    w, b = randn(C, grad=True), randn(C, grad=True)
+    timed("layernorm_fwd_bf16", f"{rows_}x{C}", "F.layer_norm", lambda i: F.layer_norm(xs[i % len(xs)], (C,), w, b))
+    y = F.layer_norm(xs[0], (C,), w, b)
+    dy = randn(rows_, C)
+    timed("layernorm_bwd_bf16", f"{rows_}x{C}", "F.layer_norm",
+          lambda i: torch.autograd.grad(y, (xs[0], w, b), dy, retain_graph=True))
+
+
+def gelu():
+    n = B * T * 4 * C
+    xs = [randn(n, grad=True) for _ in range(copies(n * 2))]
+    timed("gelu_fwd_bf16", f"{n}", "F.gelu tanh", lambda i: F.gelu(xs[i % len(xs)], approximate="tanh"))
+    y = F.gelu(xs[0], approximate="tanh")
+    dy = randn(n)
+    timed("gelu_bwd_bf16", f"{n}", "F.gelu tanh", lambda i: torch.autograd.grad(y, xs[0], dy, retain_graph=True))
+
+
+def softmax():
+    rows_ = B * H * T
+    x = randn(rows_, T)
+    timed("softmax_fwd_bf16", f"{rows_}x{T}", "torch.softmax (no scale)", lambda i: torch.softmax(x, -1))
+
+
+def cross_entropy():
+    rows_ = B * T
+    logits = randn(rows_, VP, scale=2.0, grad=True)
+    targets = torch.randint(0, V, (rows_,), device=DEV)
+    timed("cross_entropy_fwd_bf16", f"{rows_}x{VP}", "F.cross_entropy", lambda i: F.cross_entropy(logits, targets))
+    loss = F.cross_entropy(logits, targets)
+    timed("cross_entropy_bwd_bf16", f"{rows_}x{VP}", "F.cross_entropy",
+          lambda i: torch.autograd.grad(loss, logits, retain_graph=True))
+
+
+def embedding():
+    n = B * T
+    ids = torch.randint(0, V, (n,), device=DEV)
+    table = randn(VP, C, scale=0.02, grad=True)
+    timed("embedding_fwd_bf16", f"{n}x{C}", "F.embedding", lambda i: F.embedding(ids, table))
+    out = F.embedding(ids, table)
+    dout = randn(n, C)
+    timed("embedding_bwd_bf16", f"{n}x{C}", "F.embedding", lambda i: torch.autograd.grad(out, table, dout, retain_graph=True))
+
+
+def gpt2_shapes():
+    s = [(VP, C), (1024, C)]
+    for _ in range(12):
+        s += [(C,), (C,), (3 * C, C), (3 * C,), (C, C), (C,), (C,), (C,), (4 * C, C), (4 * C,), (C, 4 * C), (C,)]
+    return s + [(C,), (C,)]
+
+
+def optimizer():
+    params = [torch.nn.Parameter(randn(*s, dtype=torch.float32, scale=0.02)) for s in gpt2_shapes()]
+    for p in params:
+        p.grad = randn(*p.shape, dtype=torch.float32, scale=1e-3)
+    total = sum(p.numel() for p in params)
+    groups = [{"params": [p for p in params if p.dim() == 2], "weight_decay": 0.1},
+              {"params": [p for p in params if p.dim() < 2], "weight_decay": 0.0}]
+    opt = torch.optim.AdamW(groups, lr=6e-4, betas=(0.9, 0.95), eps=1e-8, fused=True)
+    shape = f"{total} params, {len(params)} tensors"
+    timed("adamw_f32", shape, "torch AdamW fused", lambda i: opt.step())
+    grads = [p.grad for p in params]
+    timed("grad_norm_f32", shape, "torch _foreach_norm",
+          lambda i: torch.linalg.vector_norm(torch.stack(torch._foreach_norm(grads))).item())
+
+
+class Block(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.ln_1, self.ln_2 = torch.nn.LayerNorm(C), torch.nn.LayerNorm(C)
+        self.c_attn, self.c_proj = torch.nn.Linear(C, 3 * C), torch.nn.Linear(C, C)
+        self.c_fc, self.mlp_proj = torch.nn.Linear(C, 4 * C), torch.nn.Linear(4 * C, C)
+
+    def forward(self, x):
+        b, t, _ = x.shape
+        q, k, v = self.c_attn(self.ln_1(x)).split(C, dim=2)
+        q, k, v = (z.view(b, t, H, C // H).transpose(1, 2) for z in (q, k, v))
+        y = F.scaled_dot_product_attention(q, k, v, is_causal=True).transpose(1, 2).reshape(b, t, C)
+        x = x + self.c_proj(y)
+        return x + self.mlp_proj(F.gelu(self.c_fc(self.ln_2(x)), approximate="tanh"))
+
+
+class Gpt2(torch.nn.Module):
+    """GPT-2 small as nanoGPT writes it: tied embeddings, vocabulary padded to 50304."""
+
+    def __init__(self):
+        super().__init__()
+        self.wte, self.wpe = torch.nn.Embedding(VP, C), torch.nn.Embedding(1024, C)
+        self.h = torch.nn.ModuleList(Block() for _ in range(12))
+        self.ln_f = torch.nn.LayerNorm(C)
+
+    def forward(self, ids, targets):
+        x = self.wte(ids) + self.wpe(torch.arange(ids.shape[1], device=ids.device))
+        for block in self.h:
+            x = block(x)
+        logits = F.linear(self.ln_f(x), self.wte.weight)
+        return F.cross_entropy(logits.view(-1, VP), targets.view(-1))
+
+
+def gpt_step():
+    b = 4
+    model = Gpt2().to(DEV)
+    opt = torch.optim.AdamW(model.parameters(), lr=6e-4, betas=(0.9, 0.95), eps=1e-8, weight_decay=0.1, fused=True)
+    ids = torch.randint(0, V, (b, T), device=DEV)
+    targets = torch.randint(0, V, (b, T), device=DEV)
+    for peer, autocast in (("torch eager f32", False), ("torch eager bf16 autocast", True)):
+        def step(i):
+            with torch.autocast("cuda", dtype=torch.bfloat16, enabled=autocast):
+                loss = model(ids, targets)
+            loss.backward()
+            opt.step()
+            opt.zero_grad(set_to_none=True)
+        timed("gpt2_step_f32", "B4 T1024 124M", peer, step, warmup=2)
+
+
+def main():
+    out = sys.argv[1] if len(sys.argv) > 1 else "bench-torch.csv"
+    torch.manual_seed(2024)
+    torch.backends.cuda.matmul.allow_tf32 = False  # fp32 means fp32, as in Anvil's fp32 mode
+    print(f"device: {torch.cuda.get_device_name()}  torch {torch.__version__}", flush=True)
+    t0 = time.time()
+    for group in (matmul, attention, layernorm, gelu, softmax, cross_entropy, embedding, optimizer, gpt_step):
+        try:
+            group()
+        except Exception as e:
+            print(f"{group.__name__}: FAILED {e!r}", flush=True)
+        torch.cuda.empty_cache()
+        with open(out, "w", newline="") as f:
+            w = csv.writer(f)
+            w.writerow(("name", "shape", "peer", "ms"))
+            w.writerows(rows)
+    print(f"peers done in {time.time() - t0:.0f} s", flush=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,69 @@
+#!/usr/bin/env bash
+# gpu-bundle.sh: builds here what the GPU check (.ci/gpu) needs on a bare GPU machine that has no Maven,
+# no network and maybe no JDK, into the git-ignored folder .gpu-bundle/ (see shared GPU.md):
+#   jre.tgz        a jlink'ed Java runtime (java.base, java.logging, jdk.unsupported, java.management)
+#   lib/           the Anvil jar (natives for sm_80/sm_90a inside), its runtime jars, the test jars the
+#                  test classes link against, and junit-platform-console-standalone
+#   test-classes/  the compiled tests (benchmarks of bench/java left out: they need OpenBLAS and JMH)
+#   BUNDLE.txt     commit, date, and what is inside
+# Then prints du -sh. The bundle must stay under 64 MiB (it travels with the working tree).
+#
+#   scripts/gpu-bundle.sh            build (mvn -o package -DskipTests) and bundle
+#   scripts/gpu-bundle.sh --no-build bundle what target/ holds now
+set -euo pipefail
+
+root="$(cd "$(dirname "$0")/.." && pwd)"
+out="$root/.gpu-bundle"
+junit_console="org.junit.platform:junit-platform-console-standalone:1.11.4"
+cd "$root"
+
+if [[ "${1:-}" != "--no-build" ]]; then
+  mvn -q -o package -DskipTests
+fi
+jar="$(ls target/anvil-*.jar | grep -v -e sources -e javadoc | head -1)"
+if ! unzip -l "$jar" | grep -q 'linux-x86_64/libanvil_cuda.so'; then
+  echo "gpu-bundle: $jar carries no libanvil_cuda.so (was nvcc found by the build?)" >&2
+  exit 1
+fi
+
+rm -rf "$out"
+mkdir -p "$out/lib" "$out/test-classes"
+
+# 1. The Java runtime, packed (35 MB as a folder, about 19 MB packed).
+jlink --add-modules java.base,java.logging,jdk.unsupported,java.management \
+  --strip-debug --no-header-files --no-man-pages --compress=2 --output "$out/jre"
+tar -C "$out" -czf "$out/jre.tgz" jre
+rm -rf "$out/jre"
+
+# 2. Jars: Anvil, its runtime classpath, the test-scope jars the tests link against (not the benchmark
+#    stack: OpenBLAS, JMH and its helpers), and the JUnit console launcher.
+cp "$jar" "$out/lib/"
+mvn -q -o dependency:build-classpath -Dmdep.includeScope=test -Dmdep.outputFile="$out/test.classpath" >/dev/null
+# (JUnit's own jars are left out too: the console launcher carries them, and two copies of an engine
+# on one classpath stop the launcher.)
+tr ':' '\n' < "$out/test.classpath" | grep -v -e '/openblas/' -e '/jmh' -e '/commons-math3/' -e '/jopt-simple/' \
+  -e '/org/junit/' -e '/opentest4j/' -e '/apiguardian/' \
+  | while read -r dep; do [[ -n "$dep" ]] && cp "$dep" "$out/lib/"; done
+rm "$out/test.classpath"
+if ! mvn -q -o dependency:copy -Dartifact="$junit_console" -DoutputDirectory="$out/lib" >/dev/null 2>&1; then
+  mvn -q dependency:copy -Dartifact="$junit_console" -DoutputDirectory="$out/lib"
+fi
+
+# 3. Test classes (and their resources), without the JMH benchmarks.
+(cd target/test-classes && tar --exclude='./ai/anvil/bench' --exclude='*jmh_generated*' --exclude='./META-INF/BenchmarkList' \
+  -cf - .) | tar -C "$out/test-classes" -xf -
+
+# 4. The peers and the table script come with the working tree (bench/gpu/); record what is here.
+{
+  echo "commit $(git rev-parse HEAD)$(git diff --quiet HEAD -- kernels runtime src/test || echo ' (with local changes)')"
+  echo "built $(date -u +%Y-%m-%dT%H:%M:%SZ) on $(uname -n) with $(java -version 2>&1 | head -1)"
+  echo "nvcc: $(nvcc --version | tail -1)"
+  (cd "$out" && ls -1 lib)
+} > "$out/BUNDLE.txt"
+
+du -sh "$out"
+size=$(du -sm "$out" | cut -f1)
+if (( size >= 64 )); then
+  echo "gpu-bundle: $size MiB is over the 64 MiB limit" >&2
+  exit 1
+fi
