@@ -34,14 +34,38 @@ public final class CpuBackend extends Backend {
     return INSTANCE;
   }
 
-  /** Sets the OpenMP thread count of all CPU kernels (process-wide). */
+  /**
+   * Sets the OpenMP thread count of all CPU kernels, process-wide. OpenMP keeps this setting per OS
+   * thread, so each JVM thread applies the latest value before its next kernel ({@link #begin()}).
+   */
   public static void setThreads(int threads) {
     if (threads < 1) throw new IllegalArgumentException("threads must be >= 1, got " + threads);
     check("setThreads", AnvilCpu.anvil_cpu_set_threads(threads));
+    requestedThreads = threads;
+    appliedThreads.set(threads);
   }
 
+  /** The thread count kernels use (the OpenMP default, the core count, until set). */
   public static int threads() {
+    applyThreads();
     return (int) AnvilCpu.anvil_cpu_get_threads();
+  }
+
+  private static volatile int requestedThreads;
+  private static final ThreadLocal<Integer> appliedThreads = ThreadLocal.withInitial(() -> 0);
+
+  private static void applyThreads() {
+    int wanted = requestedThreads;
+    if (wanted > 0 && appliedThreads.get() != wanted) {
+      check("setThreads", AnvilCpu.anvil_cpu_set_threads(wanted));
+      appliedThreads.set(wanted);
+    }
+  }
+
+  /** Starts the params block of a kernel call on this thread, with this thread's OpenMP setting current. */
+  private static Params begin() {
+    applyThreads();
+    return Params.begin();
   }
 
   /** The GEMM micro-kernel chosen for this CPU at run time. */
@@ -132,7 +156,7 @@ public final class CpuBackend extends Backend {
   private static long matmulParams(MatmulShape s, Tensor a, Tensor b, Tensor c, Tensor bias, Tensor dc, Tensor da,
                                    Tensor db, Tensor dbias, double alpha, boolean acc, boolean accDa,
                                    boolean accDb) {
-    return Params.begin()
+    return begin()
         .put(addr(a)).put(addr(b)).put(addr(c)).put(addr(bias))
         .put(addr(dc)).put(addr(da)).put(addr(db)).put(addr(dbias))
         .put(s.batch()).put(s.m()).put(s.n()).put(s.k())
@@ -166,7 +190,7 @@ public final class CpuBackend extends Backend {
   /** The params of anvil_eltwise_params; shared with the CUDA backend. */
   public static long eltwiseParams(Eltwise op, Tensor a, Tensor b, Tensor out, Tensor dout, Tensor da, Tensor db,
                                    long n, boolean accumulate, double alpha) {
-    return Params.begin()
+    return begin()
         .put(op.ordinal())
         .put(addr(a)).put(addr(b)).put(addr(out))
         .put(addr(dout)).put(addr(da)).put(addr(db))
@@ -178,21 +202,21 @@ public final class CpuBackend extends Backend {
 
   @Override
   protected void doGelu(Tensor x, Tensor y, boolean tanh) {
-    long p = Params.begin().put(addr(x)).put(addr(y)).put(0L).put(0L).put(x.numel()).put(tanh).put(false)
+    long p = begin().put(addr(x)).put(addr(y)).put(0L).put(0L).put(x.numel()).put(tanh).put(false)
         .address(Params.GELU);
     check("gelu", AnvilCpu.anvil_cpu_gelu_fwd(p));
   }
 
   @Override
   protected void doGeluBackward(Tensor x, Tensor dy, Tensor dx, boolean tanh, boolean accumulate) {
-    long p = Params.begin().put(addr(x)).put(0L).put(addr(dy)).put(addr(dx)).put(x.numel()).put(tanh)
+    long p = begin().put(addr(x)).put(0L).put(addr(dy)).put(addr(dx)).put(x.numel()).put(tanh)
         .put(accumulate).address(Params.GELU);
     check("geluBackward", AnvilCpu.anvil_cpu_gelu_bwd(p));
   }
 
   @Override
   protected void doLayerNorm(Tensor x, Tensor weight, Tensor bias, Tensor y, Tensor mean, Tensor rstd, double eps) {
-    long p = Params.begin()
+    long p = begin()
         .put(addr(x)).put(addr(weight)).put(addr(bias)).put(addr(y)).put(addr(mean)).put(addr(rstd))
         .put(0L).put(0L).put(0L).put(0L)
         .put(x.shape().rows()).put(x.dim(-1)).putDouble(eps)
@@ -203,7 +227,7 @@ public final class CpuBackend extends Backend {
   @Override
   protected void doLayerNormBackward(Tensor x, Tensor weight, Tensor mean, Tensor rstd, Tensor dy, Tensor dx,
                                      Tensor dweight, Tensor dbias) {
-    long p = Params.begin()
+    long p = begin()
         .put(addr(x)).put(addr(weight)).put(0L).put(0L).put(addr(mean)).put(addr(rstd))
         .put(addr(dy)).put(addr(dx)).put(addr(dweight)).put(addr(dbias))
         .put(x.shape().rows()).put(x.dim(-1)).putDouble(0.0)
@@ -213,14 +237,14 @@ public final class CpuBackend extends Backend {
 
   @Override
   protected void doSoftmax(Tensor x, Tensor y, double scale) {
-    long p = Params.begin().put(addr(x)).put(addr(y)).put(0L).put(0L).put(x.shape().rows()).put(x.dim(-1))
+    long p = begin().put(addr(x)).put(addr(y)).put(0L).put(0L).put(x.shape().rows()).put(x.dim(-1))
         .putDouble(scale).address(Params.SOFTMAX);
     check("softmax", AnvilCpu.anvil_cpu_softmax_fwd(p));
   }
 
   @Override
   protected void doSoftmaxBackward(Tensor y, Tensor dy, Tensor dx, double scale) {
-    long p = Params.begin().put(0L).put(addr(y)).put(addr(dy)).put(addr(dx)).put(y.shape().rows()).put(y.dim(-1))
+    long p = begin().put(0L).put(addr(y)).put(addr(dy)).put(addr(dx)).put(y.shape().rows()).put(y.dim(-1))
         .putDouble(scale).address(Params.SOFTMAX);
     check("softmaxBackward", AnvilCpu.anvil_cpu_softmax_bwd(p));
   }
@@ -251,7 +275,7 @@ public final class CpuBackend extends Backend {
     long e = q.dtype().bytes();
     long qOff = spec.qColumn() * e, kOff = spec.kColumn() * e, vOff = spec.vColumn() * e;
     long w = spec.width();
-    return Params.begin()
+    return begin()
         .put(addr(q) + qOff).put(addr(k) + kOff).put(addr(v) + vOff).put(addr(out)).put(addr(lse))
         .put(addr(keyMask))
         .put(addr(dout)).put(dq == null ? 0 : addr(dq) + qOff).put(dk == null ? 0 : addr(dk) + kOff)
@@ -267,14 +291,14 @@ public final class CpuBackend extends Backend {
 
   @Override
   protected void doEmbedding(Tensor ids, Tensor table, Tensor out) {
-    long p = Params.begin().put(addr(ids)).put(addr(table)).put(addr(out)).put(0L).put(0L)
+    long p = begin().put(addr(ids)).put(addr(table)).put(addr(out)).put(0L).put(0L)
         .put(ids.numel()).put(table.dim(0)).put(table.dim(1)).address(Params.EMBEDDING);
     check("embedding", AnvilCpu.anvil_cpu_embedding_fwd(p));
   }
 
   @Override
   protected void doEmbeddingBackward(Tensor ids, Tensor dout, Tensor dtable) {
-    long p = Params.begin().put(addr(ids)).put(0L).put(0L).put(addr(dout)).put(addr(dtable))
+    long p = begin().put(addr(ids)).put(0L).put(0L).put(addr(dout)).put(addr(dtable))
         .put(ids.numel()).put(dtable.dim(0)).put(dtable.dim(1)).address(Params.EMBEDDING);
     check("embeddingBackward", AnvilCpu.anvil_cpu_embedding_bwd(p));
   }
@@ -282,7 +306,7 @@ public final class CpuBackend extends Backend {
   @Override
   protected void doCrossEntropy(Tensor logits, Tensor targets, int vocab, int ignoreIndex, double normalizer,
                                 Tensor losses, Tensor loss) {
-    long p = Params.begin().put(addr(logits)).put(addr(targets)).put(addr(losses)).put(addr(loss)).put(0L)
+    long p = begin().put(addr(logits)).put(addr(targets)).put(addr(losses)).put(addr(loss)).put(0L)
         .put(logits.shape().rows()).put(vocab).put(logits.dim(-1)).put(ignoreIndex)
         .putDouble(normalizer).putDouble(1.0).address(Params.CROSS_ENTROPY);
     check("crossEntropy", AnvilCpu.anvil_cpu_cross_entropy_fwd(p));
@@ -291,7 +315,7 @@ public final class CpuBackend extends Backend {
   @Override
   protected void doCrossEntropyBackward(Tensor logits, Tensor targets, int vocab, int ignoreIndex,
                                         double normalizer, double grad, Tensor dlogits) {
-    long p = Params.begin().put(addr(logits)).put(addr(targets)).put(0L).put(0L).put(addr(dlogits))
+    long p = begin().put(addr(logits)).put(addr(targets)).put(0L).put(0L).put(addr(dlogits))
         .put(logits.shape().rows()).put(vocab).put(logits.dim(-1)).put(ignoreIndex)
         .putDouble(normalizer).putDouble(grad).address(Params.CROSS_ENTROPY);
     check("crossEntropyBackward", AnvilCpu.anvil_cpu_cross_entropy_bwd(p));
@@ -313,7 +337,7 @@ public final class CpuBackend extends Backend {
         lists.put(5L * n + i, decay[i] ? 1 : 0);
       }
       long base = lists.address();
-      long p = Params.begin()
+      long p = begin()
           .put(base).put(base + 8L * n).put(base + 16L * n).put(base + 24L * n).put(base + 32L * n)
           .put(base + 40L * n)
           .put(n).put(step.step())
@@ -333,7 +357,7 @@ public final class CpuBackend extends Backend {
         lists.put(i, grads.get(i).address());
         lists.put(n + i, grads.get(i).numel());
       }
-      long p = Params.begin().put(lists.address()).put(lists.address() + 8L * n).put(n).put(out.address())
+      long p = begin().put(lists.address()).put(lists.address() + 8L * n).put(n).put(out.address())
           .address(Params.GRAD_NORM);
       check("gradNorm", AnvilCpu.anvil_cpu_grad_norm_fwd(p));
       return out.get(0);
