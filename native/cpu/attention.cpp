@@ -4,22 +4,26 @@
 //   fwd: out_i = sum_j softmax_j(scale q_i.k_j + mask_ij) v_j ;  lse_i = log sum_j exp(scale q_i.k_j)
 //        over the keys query i sees: key_mask[b][j] != 0 and, when causal, j <= i + (Tk - Tq).
 //        A query that sees no key gets out = 0 and lse = -inf. lse may be 0 (inference, no bwd).
-//   bwd: dq, dk, dv written (=) from q, k, v, out, lse, dout.
+//   bwd: dq, dk, dv written (=) from q, k, v, out, lse, dout; zero for queries/keys that see nothing.
 //
-// Flash style: no (Tq,Tk) matrix exists. The forward runs one task per (batch, head, 64-query block):
-// for each 64-key block it forms the score tile S = Q K^T, updates a running max m and sum l (online
-// softmax), rescales the output accumulator and adds P V. The backward (FlashAttention-2) runs one
-// task per (batch, head), so dk/dv rows belong to one thread and need no atomics: per (query block,
-// key block) it recomputes P = exp(S - lse), dP = dO V^T, dS = P (dP - rowsum(dO*O)) scale, and adds
-// dQ += dS K, dK += dS^T Q, dV += P^T dO.
+// Flash style: no (Tq,Tk) matrix exists, only 64x64 tiles in per-thread scratch.
+//   Forward: one task per (batch, head) — or per 64-query block when there are too few heads to keep
+//   every thread busy. Key blocks outside, query rows inside: each 64-key block of K is transposed
+//   once, then for every 4 queries S = Q K^T, the online softmax (running max m and sum l, in log2
+//   units so that exp is a bare 2^x), a rescale of the output accumulator, and O += P V.
+//   Backward (FlashAttention-2): one task per (batch, head), so dq/dk/dv rows belong to one thread and
+//   need no atomics. Key blocks outside: per (key block, query block) it recomputes P = exp(S - lse),
+//   dP = dO V^T, dS = P (dP - rowsum(dO*O)) scale, adds dQ += dS K (head-wide scratch) and
+//   dK += dS^T Q, dV += P^T dO (key-block scratch, written once when the block is done).
+//   Decoding (Tq <= 4) forms scores by dot products instead of transposing K.
 //
 // Every product is one small GEMM with the same register-tiled micro-kernel (4 rows x up to 64
 // columns of accumulators), written with GCC vector types and compiled three times, for AVX-512,
 // AVX2+FMA and baseline x86-64 (target attributes, chosen once at run time from the CPU's features:
-// target_clones cannot pick a different vector width per clone). K is transposed into a packed tile so
-// scores come out row-major with keys along the vector; V, dO, Q and K are read in place.
-// Causal tiles on the diagonal are trimmed per group of 4 queries (and per group of 4 keys in the
-// backward), so a causal call does about half the work of a full one.
+// target_clones cannot pick a different vector width per clone). Q, V, dO and K rows are read in
+// place; only K^T (and V^T in the backward) are packed, through register transposes. Causal tiles on
+// the diagonal are trimmed per group of 4 queries (and 4 keys in the backward), so a causal call does
+// about half the work of a full one. Results do not depend on the thread count.
 #include <omp.h>
 
 #include <algorithm>
@@ -30,7 +34,6 @@
 #include <utility>
 
 #include "common.h"
-#include "vmath.h"
 
 ANVIL_PARAMS_CHECK(anvil_attention_params, ANVIL_ATTENTION_SLOTS);
 
@@ -251,7 +254,7 @@ ANVIL_INLINE void softmax_row(float* s, const float* bias, int64_t ncols, int64_
   const I lane = iota<V>();
   V mx = ninf;
   for (int32_t c0 = 0; c0 < ncols; c0 += W) {
-    V x = vload<V>(s + c0);
+    V x = vload<V>(s + c0) * c;  // scaled first: a negative scale reverses the order
     if (bias) x += vload<V>(bias + c0);
     mx = vmax(mx, lane + c0 < (int32_t)lim ? x : ninf);
   }
@@ -260,7 +263,7 @@ ANVIL_INLINE void softmax_row(float* s, const float* bias, int64_t ncols, int64_
     for (int32_t c0 = 0; c0 < ncols; c0 += W) vstore<V>(s + c0, V{});
     return;
   }
-  const float mnew = std::max(*m, smax * c);
+  const float mnew = std::max(*m, smax);
   V sum = V{};
   for (int32_t c0 = 0; c0 < ncols; c0 += W) {
     V t = vload<V>(s + c0) * c - mnew;

@@ -213,7 +213,7 @@ Reference<R> reference(const Case& c, const Tensors& t, double scale_d) {
             aabs += std::fabs((R)qi[e] * (R)kj[e]);
           }
           s[j] = acc * scale;
-          sabs[j] = aabs * scale;
+          sabs[j] = aabs * std::fabs(scale);
           mx = std::max(mx, s[j]);
         }
         if (mx == ninf) continue;  // sees nothing: zeros, lse = -inf, zero gradients
@@ -254,7 +254,7 @@ Reference<R> reference(const Case& c, const Tensors& t, double scale_d) {
           const R ds = p[j] * (dp[j] - dsum) * scale;
           // p_ij itself carries an error of (|s_ij| + |lse_i|) ulp: it is exp of their difference.
           const R pw = p[j] * (1 + sabs[j] + std::fabs(r.lse[row]));
-          const R ds_abs = pw * (dpabs[j] + dsum_abs) * scale;
+          const R ds_abs = pw * (dpabs[j] + dsum_abs) * std::fabs(scale);
           const float* kj = t.k.at(b, j) + h * D;
           const int64_t key = ((b * H + h) * Tk + j) * D;
           for (int64_t e = 0; e < D; e++) {
@@ -344,12 +344,13 @@ struct Worst {
   double out = 0, lse = 0, dq = 0, dk = 0, dv = 0;  // max abs error relative to max |ref|
 } worst;
 
-void check_case(const Case& c) {
+void check_case(const Case& c, double scale_factor = 1.0) {
   Tensors t = make(c);
-  const double scale = 1.0 / std::sqrt((double)c.d);
+  const double scale = scale_factor / std::sqrt((double)c.d);
   anvil_attention_params p = params(c, t, scale);
   const std::string label = std::string(anvil::attention_isa()) + " threads=" +
-                            std::to_string(omp_get_max_threads()) + " " + describe(c);
+                            std::to_string(omp_get_max_threads()) + " " + describe(c) +
+                            (scale_factor != 1.0 ? " scale*" + std::to_string(scale_factor) : "");
   if (anvil_cpu_attention_fwd(&p) != 0) {
     ++failures;
     std::printf("FAIL %s: fwd returned an error: %s\n", label.c_str(), anvil_last_error());
@@ -518,6 +519,11 @@ int main(int argc, char** argv) {
         if (threads > max_threads && threads > 1) continue;
         omp_set_num_threads(threads);
         for (const Case& c : cases()) check_case(c);
+        // Any finite scale: 0 makes every score equal, a negative one reverses their order.
+        for (double factor : {0.0, -1.5}) {
+          check_case({2, 2, 65, 65, 32, true, kRandom, true}, factor);
+          check_case({1, 2, 1, 130, 64, false, kNone, false}, factor);
+        }
       }
     }
     omp_set_num_threads(max_threads);
