@@ -46,7 +46,7 @@ namespace {
 
 #define ANVIL_INLINE inline __attribute__((always_inline))
 
-constexpr int64_t kBlockQ = 64;   // queries per task / tile
+constexpr int64_t kBlockQ = 64;   // queries per tile
 constexpr int64_t kBlockK = 64;   // keys per tile
 constexpr int kRows = 4;          // rows of the micro-tile
 constexpr int64_t kDotRows = 4;   // up to this many queries (decoding), scores are dot products
@@ -527,16 +527,21 @@ ANVIL_INLINE void bwd_head(const Problem& p, int64_t b, int64_t h, float* ws) {
     const int64_t nk = std::min(kBlockK, tk - j0);
     const int64_t npad = round_up(nk, kPad);
     const float* kbias = nullptr;
+    bool any = true;  // some key of the block may be attended
     if (p.mask) {
       key_bias(p, b, j0, nk, npad, bias);
+      any = false;
+      for (int64_t e = 0; e < nk; e++) any |= bias[e] == 0.0f;
       kbias = bias;
     }
-    pack_transposed<V>(k + j0 * p.kr, p.kr, nk, d, npad, kt, kBlockK);
-    pack_transposed<V>(v + j0 * p.vr, p.vr, nk, d, npad, vt, kBlockK);
     for (int64_t e = 0; e < nk * d; e++) dkb[e] = dvb[e] = 0.0f;
+    if (any) {
+      pack_transposed<V>(k + j0 * p.kr, p.kr, nk, d, npad, kt, kBlockK);
+      pack_transposed<V>(v + j0 * p.vr, p.vr, nk, d, npad, vt, kBlockK);
+    }
     // Under a causal mask, queries before j0 - (Tk - Tq) see none of these keys.
     const int64_t ifirst = p.causal ? std::max<int64_t>(0, (j0 - p.offset()) / kBlockQ * kBlockQ) : 0;
-    for (int64_t i0 = ifirst; i0 < tq; i0 += kBlockQ) {
+    for (int64_t i0 = any ? ifirst : tq; i0 < tq; i0 += kBlockQ) {
       const int64_t nq = std::min(kBlockQ, tq - i0);
       // P and dS for every query row of the block (zero where a key is not seen).
       int64_t first_live = nq;  // rows before it see no key of this block: P = dS = 0
@@ -612,7 +617,7 @@ struct Kernels {
       fwd_task<VEC, gemm_set, gemm_add>(p, b, h, i0, i1, ws);                                              \
     }                                                                                                      \
     TARGET static void bwd(const Problem& p, int64_t b, int64_t h, float* ws) {                            \
-      bwd_head<VEC, gemm_set, gemm_add>(p, b, h, ws);                                                  \
+      bwd_head<VEC, gemm_set, gemm_add>(p, b, h, ws);                                                      \
     }                                                                                                      \
   };
 
