@@ -35,14 +35,13 @@ struct Args {
   const float* bias;
 };
 
-// A packed, cache-blocked GEMM for one instruction set. run() computes args on a team of `threads`
-// OpenMP threads (1: the calling thread alone) and needs panel_floats floats of 64-byte aligned scratch
-// for the packed B panel the team shares.
+// A packed, cache-blocked GEMM for one instruction set, single-threaded. run() needs panel_floats floats
+// of 64-byte aligned scratch for the packed B panel, owned by the calling thread.
 struct Kernel {
   const char* name;  // "avx512", "avx2", "generic"
   int mr, nr;        // micro-tile: rows of A broadcast, columns of B loaded
   int64_t panel_floats;
-  void (*run)(const Args& args, int threads, float* panel);
+  void (*run)(const Args& args, float* panel);
 };
 
 // One per file gemm_<isa>.cpp, constant-initialized (no code of those files runs before the CPU check);

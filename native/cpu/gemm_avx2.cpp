@@ -75,9 +75,11 @@ struct Traits256 {
   static constexpr MicroTable<Micro256, MR> table{};
   static constexpr const MicroFn* micro = table.fns;
   static constexpr auto pack_bt = pack_bt_scalar<NR>;
+  static constexpr int kDotRows = 0;
+  static constexpr void (*dots)(const anvil::gemm::Args&, const float*, int64_t) = nullptr;
 };
 
-void run(const anvil::gemm::Args& args, int threads, float* panel) { blocked<Traits256>(args, threads, panel); }
+void run(const anvil::gemm::Args& args, float* panel) { blocked<Traits256>(args, panel); }
 
 }  // namespace
 

@@ -127,15 +127,64 @@ void pack_bt512(const float* src, int64_t ldb, int nr, int64_t kc, float* dst) {
   }
 }
 
+// C (M,n) = alpha A (M,k) B^T + beta C + bias for B stored (n,k) and M <= 4: four rows of B at a time,
+// 16 depth steps per load, M x 4 accumulators summed across lanes at the end.
+template <int M>
+void dots512(const anvil::gemm::Args& g, const float* a, int64_t lda) {
+  const int64_t k = g.k, full = k / 16 * 16;
+  const __mmask16 tail = static_cast<__mmask16>((1u << (k - full)) - 1);
+  for (int64_t j = 0; j < g.n; j += 4) {
+    const int jn = static_cast<int>(min_of(4, g.n - j));
+    const float* rows[4];
+    for (int q = 0; q < 4; ++q) rows[q] = g.b + (j + (q < jn ? q : jn - 1)) * g.ldb;  // edge: repeat the last
+    __m512 acc[M][4];
+#pragma GCC unroll 4
+    for (int i = 0; i < M; ++i)
+#pragma GCC unroll 4
+      for (int q = 0; q < 4; ++q) acc[i][q] = _mm512_setzero_ps();
+    for (int64_t p = 0; p <= full; p += 16) {
+      if (p == full && !tail) break;
+      const __mmask16 mask = p < full ? static_cast<__mmask16>(0xFFFF) : tail;
+      __m512 bv[4];
+#pragma GCC unroll 4
+      for (int q = 0; q < 4; ++q) bv[q] = _mm512_maskz_loadu_ps(mask, rows[q] + p);
+#pragma GCC unroll 4
+      for (int i = 0; i < M; ++i) {
+        const __m512 av = _mm512_maskz_loadu_ps(mask, a + i * lda + p);
+#pragma GCC unroll 4
+        for (int q = 0; q < 4; ++q) acc[i][q] = _mm512_fmadd_ps(av, bv[q], acc[i][q]);
+      }
+    }
+    for (int i = 0; i < M; ++i) {
+      float* c = g.c + i * g.ldc + j;
+      for (int q = 0; q < jn; ++q) {
+        float v = g.alpha * _mm512_reduce_add_ps(acc[i][q]) + (g.bias ? g.bias[j + q] : 0.0f);
+        c[q] = g.beta != 0.0f ? v + g.beta * c[q] : v;
+      }
+    }
+  }
+}
+
+void dots(const anvil::gemm::Args& g, const float* a, int64_t lda) {
+  switch (g.m) {
+    case 1: return dots512<1>(g, a, lda);
+    case 2: return dots512<2>(g, a, lda);
+    case 3: return dots512<3>(g, a, lda);
+    default: return dots512<4>(g, a, lda);
+  }
+}
+
 struct Traits512 {
   static constexpr int MR = 14, NR = 32;
   static constexpr int64_t KC = kKC, NC = 768;
   static constexpr MicroTable<Micro512, MR> table{};
   static constexpr const MicroFn* micro = table.fns;
   static constexpr auto pack_bt = pack_bt512;
+  static constexpr int kDotRows = 4;
+  static constexpr auto dots = ::dots;
 };
 
-void run(const anvil::gemm::Args& args, int threads, float* panel) { blocked<Traits512>(args, threads, panel); }
+void run(const anvil::gemm::Args& args, float* panel) { blocked<Traits512>(args, panel); }
 
 }  // namespace
 

@@ -6,6 +6,8 @@
 //     static constexpr int64_t KC, NC;       // cache blocks: KC deep, NC columns of B
 //     static const MicroFn* micro;           // micro[(layout * MR + mr - 1) * 2 + wide]
 //     static void pack_bt(...);              // one B sliver from B stored (n,k); see pack_bt_scalar
+//     static constexpr int kDotRows;         // > 0: products of at most this many rows with B stored
+//     static void dots(args, a, lda);        //   (n,k) go to dots(), which reads op(A) rows at a, lda
 //   };
 //
 // A micro-kernel computes one tile:  C (mr,nr) = alpha * Ap (mr,kc) @ Bp (kc,NR) [+ beta C] [+ bias]
@@ -20,8 +22,6 @@
 // the same code is compiled with different -m flags per file, and an inline function with external
 // linkage would let the linker pick, say, the AVX-512 copy for the baseline path.
 #pragma once
-
-#include <omp.h>
 
 #include <cstdint>
 
@@ -81,26 +81,21 @@ void pack_bt_scalar(const float* src, int64_t ldb, int nr, int64_t kc, float* ds
   }
 }
 
-// Slivers [s0, s1) of Bp for depth [p0, p0+kc) and columns [j0, j0+nc) of op(B): NR columns each,
-// zero padded past nc.
+// Bp for depth [p0, p0+kc) and columns [j0, j0+nc) of op(B): slivers of NR columns, zero padded past nc.
 template <class T>
-void pack_b(const anvil::gemm::Args& g, int64_t p0, int64_t j0, int64_t kc, int64_t nc, int64_t s0, int64_t s1,
-            float* out) {
+void pack_b(const anvil::gemm::Args& g, int64_t p0, int64_t j0, int64_t kc, int64_t nc, float* out) {
   constexpr int NR = T::NR;
-  if (s0 >= s1) return;
   if (g.trans_b) {  // B stored (n,k): column j of op(B) is row j of B
-    for (int64_t jr = s0 * NR; jr < s1 * NR && jr < nc; jr += NR)
+    for (int64_t jr = 0; jr < nc; jr += NR)
       T::pack_bt(g.b + (j0 + jr) * g.ldb + p0, g.ldb, static_cast<int>(min_of(NR, nc - jr)), kc, out + jr * kc);
     return;
   }
-  // B stored (k,n): depth step p is the contiguous run B[p0+p][j0 + s0*NR ...).
-  const int64_t end = min_of(s1 * NR, nc);
-  const int64_t full = s0 * NR + (end - s0 * NR) / NR * NR;
-  const int tail = static_cast<int>(end - full);
+  // B stored (k,n): depth step p is the contiguous run B[p0+p][j0 .. j0+nc), cut into slivers.
+  const int64_t full = nc / NR * NR;
+  const int tail = static_cast<int>(nc - full);
   const float* src = g.b + p0 * g.ldb + j0;
   for (int64_t p = 0; p < kc; ++p, src += g.ldb) {
-    for (int64_t jr = s0 * NR; jr < full; jr += NR)
-      __builtin_memcpy(out + jr * kc + p * NR, src + jr, NR * sizeof(float));
+    for (int64_t jr = 0; jr < full; jr += NR) __builtin_memcpy(out + jr * kc + p * NR, src + jr, NR * sizeof(float));
     if (tail) {
       float* dst = out + full * kc + p * NR;
       __builtin_memcpy(dst, src + full, tail * sizeof(float));
@@ -120,58 +115,55 @@ void scale_only(const anvil::gemm::Args& g) {
   }
 }
 
-// The packed B panel, KC x NC (rounded up to whole slivers), shared by the team.
+// The packed B panel, KC x NC (rounded up to whole slivers).
 template <class T>
 constexpr int64_t panel_floats() {
   return T::KC * ((T::NC + T::NR - 1) / T::NR * T::NR);
 }
 
-// jc (NC columns) > pc (KC depth; the team packs the B panel together) > work units, shared out
-// dynamically: one A sliver (MR rows, packed on the spot into the thread's stack) times the panel's
-// columns, or a part of them when there are too few slivers to keep every thread busy. In a unit, the
-// A sliver (MR x KC) stays in L1 while B slivers stream from the panel (KC x NC) in L2.
-// Every C element belongs to exactly one unit, computed in a fixed order: the result does not depend on
-// the number of threads or on which thread ran what.
+// jc (NC columns) > pc (KC depth; pack the B panel) > ir (MR rows; pack one A sliver) > jr (NR) >
+// micro-kernel. The A sliver (MR x KC, packed into the stack just before use) stays in L1 across the jr
+// loop while B slivers stream from the panel (KC x NC) in L2. Single-threaded: sgemm (matmul.cpp) gives
+// each thread its own block of C.
 template <class T>
-void blocked(const anvil::gemm::Args& g, int threads, float* pb) {
+void blocked(const anvil::gemm::Args& g, float* pb) {
   if (g.m <= 0 || g.n <= 0) return;
   if (g.k <= 0 || g.alpha == 0.0f) {
     scale_only(g);
     return;
   }
+  if constexpr (T::kDotRows > 0) {
+    // A few rows against B stored (n,k), as decoding runs its Linear layers: dot products straight
+    // from B, read once. Packing would move B three times for one use.
+    if (g.trans_b && g.m <= T::kDotRows && g.m * g.k <= panel_floats<T>()) {
+      if (!g.trans_a) return T::dots(g, g.a, g.lda);
+      for (int64_t i = 0; i < g.m; ++i)  // op(A)'s rows, gathered from A stored (k,m)
+        for (int64_t p = 0; p < g.k; ++p) pb[i * g.k + p] = g.a[p * g.lda + i];
+      return T::dots(g, pb, g.k);
+    }
+  }
   const MicroFn* micro = T::micro + (g.trans_a ? kDepth : kRows) * T::MR * 2;
-  const int64_t row_slivers = (g.m + T::MR - 1) / T::MR;
   // Equal blocks rather than full ones and a stub: k = 512 runs as 2 x 256, not 384 + 128.
   const int64_t kb = round_up(ceil_div(g.k, ceil_div(g.k, T::KC)), 8);
   const int64_t nb = round_up(ceil_div(g.n, ceil_div(g.n, T::NC)), T::NR);
-#pragma omp parallel num_threads(threads) if (threads > 1)
-  {
-    alignas(64) float pa[T::MR * T::KC];
-    const int team = omp_get_num_threads(), id = omp_get_thread_num();
-    for (int64_t jc = 0; jc < g.n; jc += nb) {
-      const int64_t nc = min_of(nb, g.n - jc);
-      const int64_t col_slivers = (nc + T::NR - 1) / T::NR;
-      const int64_t parts = min_of(col_slivers, (2 * team + row_slivers - 1) / row_slivers);
-      for (int64_t pc = 0; pc < g.k; pc += kb) {
-        const int64_t kc = min_of(kb, g.k - pc);
-        pack_b<T>(g, pc, jc, kc, nc, col_slivers * id / team, col_slivers * (id + 1) / team, pb);
-#pragma omp barrier
-        // The first depth block applies beta and bias; later ones add to what it wrote.
-        const float beta = pc == 0 ? g.beta : 1.0f;
-        const float* bias = pc == 0 && g.bias ? g.bias + jc : nullptr;
-#pragma omp for schedule(dynamic)
-        for (int64_t unit = 0; unit < row_slivers * parts; ++unit) {
-          const int64_t ir = unit / parts * T::MR, part = unit % parts;
-          const int mr = static_cast<int>(min_of(T::MR, g.m - ir));
-          pack_a<T::MR, T::KC>(g, ir, pc, mr, kc, pa);
-          float* c = g.c + ir * g.ldc + jc;
-          const int64_t j1 = min_of(col_slivers * (part + 1) / parts * T::NR, nc);
-          for (int64_t jr = col_slivers * part / parts * T::NR; jr < j1; jr += T::NR) {
-            const int nr = static_cast<int>(min_of(T::NR, nc - jr));
-            micro[(mr - 1) * 2 + (nr > T::NR / 2)](kc, pa, pb + jr * kc, c + jr, g.ldc, nr, g.alpha, beta,
-                                                   bias ? bias + jr : nullptr);
-          }
-        }  // (implied barrier: the panel is not repacked while anyone still reads it)
+  alignas(64) float pa[T::MR * T::KC];
+  for (int64_t jc = 0; jc < g.n; jc += nb) {
+    const int64_t nc = min_of(nb, g.n - jc);
+    for (int64_t pc = 0; pc < g.k; pc += kb) {
+      const int64_t kc = min_of(kb, g.k - pc);
+      pack_b<T>(g, pc, jc, kc, nc, pb);
+      // The first depth block applies beta and bias; later ones add to what it wrote.
+      const float beta = pc == 0 ? g.beta : 1.0f;
+      const float* bias = pc == 0 && g.bias ? g.bias + jc : nullptr;
+      for (int64_t ir = 0; ir < g.m; ir += T::MR) {
+        const int mr = static_cast<int>(min_of(T::MR, g.m - ir));
+        pack_a<T::MR, T::KC>(g, ir, pc, mr, kc, pa);
+        float* c = g.c + ir * g.ldc + jc;
+        for (int64_t jr = 0; jr < nc; jr += T::NR) {
+          const int nr = static_cast<int>(min_of(T::NR, nc - jr));
+          micro[(mr - 1) * 2 + (nr > T::NR / 2)](kc, pa, pb + jr * kc, c + jr, g.ldc, nr, g.alpha, beta,
+                                                 bias ? bias + jr : nullptr);
+        }
       }
     }
   }

@@ -42,9 +42,11 @@ struct TraitsGeneric {
   static constexpr MicroTable<MicroGeneric, MR> table{};
   static constexpr const MicroFn* micro = table.fns;
   static constexpr auto pack_bt = pack_bt_scalar<NR>;
+  static constexpr int kDotRows = 0;
+  static constexpr void (*dots)(const anvil::gemm::Args&, const float*, int64_t) = nullptr;
 };
 
-void run(const anvil::gemm::Args& args, int threads, float* panel) { blocked<TraitsGeneric>(args, threads, panel); }
+void run(const anvil::gemm::Args& args, float* panel) { blocked<TraitsGeneric>(args, panel); }
 
 }  // namespace
 

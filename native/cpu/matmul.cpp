@@ -76,6 +76,43 @@ float* thread_panel(int64_t floats) {
   return buffer.data;
 }
 
+int run_here(const Kernel& kernel, const Args& args) {
+  float* panel = thread_panel(kernel.panel_floats);
+  if (!panel) return ANVIL_E_NOMEM;
+  kernel.run(args, panel);
+  return ANVIL_OK;
+}
+
+int64_t ceil_div(int64_t x, int64_t y) { return (x + y - 1) / y; }
+
+// Splits C into a grid of rows x cols = threads blocks of whole micro-tiles, each computed by one thread
+// with no synchronization until the end (a barrier per block would stall the whole team each time the
+// OS lends one of its cores to another process). Per-thread cost model: the block's tile area
+// (compute) plus 16x its perimeter (each thread packs its own rows of A and columns of B; packing one
+// element costs about what 16 of its FMAs do).
+int grid_rows(const Kernel& kernel, int64_t m, int64_t n, int threads) {
+  int best = 1;
+  double best_cost = 0;
+  for (int rows = 1; rows <= threads; ++rows) {
+    if (threads % rows) continue;
+    const int cols = threads / rows;
+    const double mi = static_cast<double>(ceil_div(ceil_div(m, kernel.mr), rows) * kernel.mr);
+    const double ni = static_cast<double>(ceil_div(ceil_div(n, kernel.nr), cols) * kernel.nr);
+    const double cost = mi * ni + 16.0 * (mi + ni);
+    if (rows == 1 || cost < best_cost) best = rows, best_cost = cost;
+  }
+  return best;
+}
+
+// [begin, end) of part `index` of `count` when `total` is cut in whole units of `unit`.
+void split(int64_t total, int64_t unit, int count, int index, int64_t* begin, int64_t* end) {
+  const int64_t units = ceil_div(total, unit);
+  *begin = units * index / count * unit;
+  *end = units * (index + 1) / count * unit;
+  if (*begin > total) *begin = total;
+  if (*end > total) *end = total;
+}
+
 }  // namespace
 
 const Kernel& active() {
@@ -111,11 +148,38 @@ int sgemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float alp
   const double by_work = flops / kFlopsPerThread;
   if (by_work < team) team = by_work < 1 ? 1 : static_cast<int>(by_work);
 
-  float* panel = thread_panel(kernel.panel_floats);
-  if (!panel)
+  const int64_t tiles = ceil_div(m, kernel.mr) * ceil_div(n, kernel.nr);
+  if (tiles < team) team = static_cast<int>(tiles);
+
+  std::atomic<int> status{ANVIL_OK};
+  if (team <= 1) {
+    status = run_here(kernel, args);
+  } else {
+#pragma omp parallel num_threads(team)
+    {
+      // The runtime may grant fewer threads than asked; the grid follows what it gave.
+      const int count = omp_get_num_threads();
+      const int id = omp_get_thread_num();
+      const int rows = grid_rows(kernel, m, n, count);
+      const int cols = count / rows;
+      int64_t i0, i1, j0, j1;
+      split(m, kernel.mr, rows, id / cols, &i0, &i1);
+      split(n, kernel.nr, cols, id % cols, &j0, &j1);
+      if (i0 < i1 && j0 < j1) {
+        Args part = args;
+        part.m = i1 - i0;
+        part.n = j1 - j0;
+        part.a = trans_a ? a + i0 : a + i0 * lda;
+        part.b = trans_b ? b + j0 * ldb : b + j0;
+        part.c = c + i0 * ldc + j0;
+        part.bias = bias ? bias + j0 : nullptr;
+        if (run_here(kernel, part) != ANVIL_OK) status = ANVIL_E_NOMEM;
+      }
+    }
+  }
+  if (status != ANVIL_OK)
     return fail(ANVIL_E_NOMEM, "sgemm: no memory for %lld floats of packing scratch",
                 (long long)kernel.panel_floats);
-  kernel.run(args, team, panel);
   return ANVIL_OK;
 }
 

@@ -6,6 +6,7 @@
 //                              anvil_cpu_matmul_fwd/bwd through the C ABI with batching (strides, 0
 //                              broadcast, folding) and every bwd flag. Exit status 1 on any failure.
 //   gemm_check --bench [--openblas /path/libopenblas.so] [--kernel avx2|generic] [--threads N] [--quick]
+//              [--filter TEXT]     (only the shapes whose note contains TEXT: "square", "tok", "decode")
 //                              GFLOP/s of squares and transformer-step shapes in the three layouts, side
 //                              by side with OpenBLAS's cblas_sgemm (dlopen'ed) when a path is given.
 //
@@ -161,6 +162,11 @@ void check_kernel(Isa isa, const char* name) {
     check_sgemm(name, t & 1, t & 2, 29, 700, 400, 1.0f, 1.0f, false, 2, 3);
     check_sgemm(name, t & 1, t & 2, 300, 300, 300, 1.0f, 0.0f, true, 0, 3);
   }
+  // Few rows against B stored (n,k): the dot-product path, every depth tail.
+  for (int64_t m : {2, 3, 4})
+    for (int64_t n : {1, 5, 33})
+      for (int64_t k : {1, 16, 17, 300})
+        for (int ta = 0; ta < 2; ++ta) check_sgemm(name, ta, true, m, n, k, 0.5f, m == 3 ? 1.0f : 0.0f, n != 5, 2, 1);
   // Called from inside a parallel region (attention's use): each call must stay on its thread.
   bool nested_ok = true;
 #pragma omp parallel for num_threads(2) reduction(&& : nested_ok)
@@ -382,7 +388,7 @@ void best_times(const std::function<void()>& x, const std::function<void()>* y, 
   }
 }
 
-void bench(cblas_sgemm_fn openblas, bool quick) {
+void bench(cblas_sgemm_fn openblas, bool quick, const std::string& filter) {
   struct Shape {
     int64_t m, n, k;
     const char* note;
@@ -392,12 +398,18 @@ void bench(cblas_sgemm_fn openblas, bool quick) {
                                {768, 128, 128, "12x64 tok, proj"}, {768, 512, 128, "12x64 tok, fc"},
                                {768, 128, 512, "12x64 tok, fc2"}, {4096, 1152, 384, "4096 tok, qkv"},
                                {4096, 384, 384, "4096 tok, proj"}, {4096, 1536, 384, "4096 tok, fc"},
-                               {4096, 384, 1536, "4096 tok, fc2"}};
+                               {4096, 384, 1536, "4096 tok, fc2"},  {1, 1152, 384, "decode qkv"},
+                               {1, 50304, 384, "decode lm head"},   {4, 1536, 384, "decode x4 fc"}};
   if (quick) shapes.resize(5);
+  if (!filter.empty())
+    shapes.erase(std::remove_if(shapes.begin(), shapes.end(),
+                                [&](const Shape& s) { return std::string(s.note).find(filter) == std::string::npos; }),
+                 shapes.end());
   std::printf("\n%-16s %-6s %5s %5s %5s %9s %9s %6s   (%s, %d threads)\n", "shape", "layout", "m", "n", "k",
               "anvil", "openblas", "ratio", anvil_cpu_gemm_kernel(), omp_get_max_threads());
   for (const Shape& s : shapes)
     for (int layout = 0; layout < 3; ++layout) {
+      if (s.m < 14 && layout != 1) continue;  // decoding shapes: Linear (NT) only
       // NN: x @ W; NT: x @ W^T (Linear fwd, da); TN: x^T @ dy (Linear db).
       const bool ta = layout == 2, tb = layout == 1;
       const int64_t m = s.m, n = s.n, k = s.k;
@@ -427,6 +439,7 @@ void bench(cblas_sgemm_fn openblas, bool quick) {
 
 int main(int argc, char** argv) {
   bool bench_mode = false, quick = false;
+  std::string filter;
   const char* openblas_path = nullptr;
   Isa isa = Isa::best;
   for (int i = 1; i < argc; ++i) {
@@ -434,12 +447,13 @@ int main(int argc, char** argv) {
     if (arg == "--bench") bench_mode = true;
     else if (arg == "--quick") quick = true;
     else if (arg == "--openblas" && i + 1 < argc) openblas_path = argv[++i];
+    else if (arg == "--filter" && i + 1 < argc) filter = argv[++i];
     else if (arg == "--threads" && i + 1 < argc) omp_set_num_threads(std::atoi(argv[++i]));
     else if (arg == "--kernel" && i + 1 < argc) {
       const std::string name = argv[++i];
       isa = name == "avx512" ? Isa::avx512 : name == "avx2" ? Isa::avx2 : name == "generic" ? Isa::generic : Isa::best;
     } else {
-      std::fprintf(stderr, "usage: %s [--bench [--quick] [--threads N] [--openblas LIB] [--kernel avx512|avx2|generic]]\n", argv[0]);
+      std::fprintf(stderr, "usage: %s [--bench [--quick] [--filter TEXT] [--threads N] [--openblas LIB] [--kernel avx512|avx2|generic]]\n", argv[0]);
       return 2;
     }
   }
@@ -460,7 +474,7 @@ int main(int argc, char** argv) {
       std::fprintf(stderr, "this CPU cannot run that kernel\n");
       return 2;
     }
-    bench(openblas, quick);
+    bench(openblas, quick, filter);
     return 0;
   }
   check_kernel(Isa::avx512, "avx512");
