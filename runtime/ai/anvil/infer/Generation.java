@@ -3,7 +3,8 @@ package ai.anvil.infer;
 /**
  * The outcome of one {@link Generator#generate} call.
  *
- * @param tokens the new tokens (a matched stop token sequence or end-of-text token left out)
+ * @param tokens the new tokens; a matched stop token sequence (or end-of-text token) is left out, the
+ *     tokens of a matched stop string are kept
  * @param text their text, cut before a matched stop string (empty when generating without a tokenizer)
  * @param finish why generation ended
  * @param promptTokens tokens of the prompt the model saw (after cutting it to the context window)

@@ -1,11 +1,15 @@
 package ai.anvil.infer;
 
 import ai.anvil.autograd.Tape;
+import ai.anvil.backend.Backend;
 import ai.anvil.data.tokenizer.Tokenizer;
 import ai.anvil.models.gpt.Gpt;
 import ai.anvil.models.gpt.KvCache;
+import ai.anvil.tensor.DType;
 import ai.anvil.tensor.Scope;
 import ai.anvil.tensor.Tensor;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
@@ -69,7 +73,8 @@ public final class Generator {
       try (Tape.NoGrad ignored = Tape.noGrad(); KvCache cache = model.newCache(1, capacity)) {
         int[] history = Arrays.copyOf(context, context.length + Math.min(config.maxTokens(), 1024));
         int length = context.length;
-        float[] logits = step(cache, context);
+        HostRow row = new HostRow(model.config().paddedVocab());
+        float[] logits = row.read(step(cache, context));
         for (int n = 0; n < config.maxTokens(); n++) {
           if (Thread.currentThread().isInterrupted()) {
             finish = Generation.Finish.CANCELLED;
@@ -86,9 +91,9 @@ public final class Generator {
           if (cache.remaining() == 0) {
             int keep = Math.max(1, block * 3 / 4);
             cache.reset();
-            logits = step(cache, Arrays.copyOfRange(history, length - keep, length));
+            logits = row.read(step(cache, Arrays.copyOfRange(history, length - keep, length)));
           } else {
-            logits = step(cache, new int[] {next});
+            logits = row.read(step(cache, new int[] {next}));
           }
         }
       }
@@ -97,11 +102,32 @@ public final class Generator {
     return new Generation(matcher.tokens(), matcher.text(), finish, context.length, System.nanoTime() - start);
   }
 
-  /** Runs ids at the cache's next positions; returns the last position's logits (paddedVocab). */
-  private float[] step(KvCache cache, int[] ids) {
+  /** Runs ids at the cache's next positions; returns the last position's logits (1, paddedVocab) to close. */
+  private Tensor step(KvCache cache, int[] ids) {
     try (Scope scope = Scope.open()) {
       Tensor t = Tensor.ofInts(ids, model.device(), 1, ids.length);
-      return model.forwardLast(t, cache).toFloatArray();
+      return scope.keep(model.forwardLast(t, cache));
+    }
+  }
+
+  /** One reusable host buffer for a row of logits: no allocation per token. */
+  private static final class HostRow {
+    private final ByteBuffer buffer;
+    private final float[] values;
+
+    HostRow(int width) {
+      buffer = ByteBuffer.allocateDirect(4 * width).order(ByteOrder.nativeOrder());
+      values = new float[width];
+    }
+
+    /** Copies a (1, width) tensor into the host row, closes it, and returns the row. */
+    float[] read(Tensor logits) {
+      try (logits) {
+        if (logits.dtype() != DType.F32) return logits.toFloatArray();
+        Backend.of(logits.device()).copyToHost(logits, buffer);
+      }
+      buffer.asFloatBuffer().get(values);
+      return values;
     }
   }
 

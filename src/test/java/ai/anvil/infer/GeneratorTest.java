@@ -7,6 +7,7 @@ import static org.junit.jupiter.api.Assertions.assertNotEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import ai.anvil.autograd.Tape;
+import ai.anvil.backend.cpu.CpuBackend;
 import ai.anvil.data.tokenizer.CharTokenizer;
 import ai.anvil.models.gpt.Gpt;
 import ai.anvil.models.gpt.GptConfig;
@@ -31,8 +32,13 @@ class GeneratorTest {
   private static Gpt charModel;
   private static Gpt byteModel;
 
+  private static int threads;
+
+  /** One kernel thread: tiny models gain nothing from more, and shared CI machines lose a lot. */
   @BeforeAll
   static void models() {
+    threads = CpuBackend.threads();
+    CpuBackend.setThreads(1);
     charModel = new Gpt(GptConfig.of(2, 2, 32, 24, CHAR.vocabSize()), 5, Device.CPU);
     byteModel = new Gpt(GptConfig.of(2, 2, 32, 64, 257), 6, Device.CPU);
     charModel.train(false);
@@ -41,6 +47,7 @@ class GeneratorTest {
 
   @AfterAll
   static void close() {
+    CpuBackend.setThreads(threads);
     charModel.close();
     byteModel.close();
   }
@@ -203,6 +210,18 @@ class GeneratorTest {
       assertEquals(0, gen.tokens().length);
     } finally {
       assertTrue(Thread.interrupted(), "the interrupt stays set for the caller");
+    }
+  }
+
+  @Test
+  void callersScopeAndTapeAreLeftAlone() {
+    Generator g = new Generator(charModel, CHAR);
+    Generation plain = g.generate("God", SamplingConfig.greedy(8), null);
+    try (Scope s = Scope.open(); Tape tape = Tape.record()) {
+      Generation inside = g.generate("God", SamplingConfig.greedy(8), null);
+      assertArrayEquals(plain.tokens(), inside.tokens());
+      assertEquals(0, s.size(), "nothing is left in the caller's scope");
+      assertEquals(0, tape.size(), "nothing is recorded");
     }
   }
 

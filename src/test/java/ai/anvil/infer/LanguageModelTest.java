@@ -4,6 +4,7 @@ import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 
+import ai.anvil.backend.cpu.CpuBackend;
 import ai.anvil.data.tokenizer.CharTokenizer;
 import ai.anvil.models.gpt.Gpt;
 import ai.anvil.models.gpt.GptCheckpoint;
@@ -28,8 +29,16 @@ class LanguageModelTest {
   @TempDir static Path dir;
   private static LanguageModel lm;
 
+  private static int threads;
+
+  /**
+   * Pinned kernel threads (DESIGN.md: serial-vs-concurrent tests pin them); 2 exercises the threaded
+   * paths. The setting is per calling thread (OpenMP's), so the pool's threads set it too.
+   */
   @BeforeAll
   static void checkpoint() throws IOException {
+    threads = CpuBackend.threads();
+    CpuBackend.setThreads(2);
     try (Gpt model = new Gpt(GptConfig.of(2, 2, 32, 32, TOKENIZER.vocabSize()), 12, Device.CPU)) {
       GptCheckpoint.save(model, dir);
     }
@@ -39,6 +48,7 @@ class LanguageModelTest {
 
   @AfterAll
   static void close() {
+    CpuBackend.setThreads(threads);
     lm.close();
   }
 
@@ -78,7 +88,10 @@ class LanguageModelTest {
       serial.add(lm.generate(prompts.get(i), configs.get(i)));
       serialScores.add(lm.score(prompts.get(i)).logProb());
     }
-    ExecutorService pool = Executors.newFixedThreadPool(4);
+    ExecutorService pool = Executors.newFixedThreadPool(4, task -> new Thread(() -> {
+      CpuBackend.setThreads(2);
+      task.run();
+    }));
     try {
       for (int round = 0; round < 3; round++) {
         List<Future<Generation>> gens = new ArrayList<>();
