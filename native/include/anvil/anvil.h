@@ -307,6 +307,92 @@ ANVIL_API int anvil_cuda_cross_entropy_bwd(const anvil_cross_entropy_params* p, 
 ANVIL_API int anvil_cuda_adamw_fwd(const anvil_adamw_params* p, int64_t stream);
 ANVIL_API int anvil_cuda_grad_norm_fwd(const anvil_grad_norm_params* p, int64_t stream);
 
+/* ===================================================================================================
+ * Llama-family ops: RMSNorm, rotary embeddings, the SiLU-gated MLP product, and grouped-query attention
+ * by repeating k/v heads (the attention struct above has no kv_heads field and stays unchanged: GQA is
+ * repeat_kv followed by ordinary multi-head attention). New structs only; the rules at the top hold.
+ * ================================================================================================= */
+
+/* ---------------------------------------------------------------------------------------------------
+ * rmsnorm over the last dim: x (rows, cols) -> y (rows, cols) = x * rstd * weight, weight (cols),
+ *   rstd (rows) = 1 / sqrt(mean(x^2) + eps), written when not 0 (kept for bwd; 0 at inference).
+ * bwd: dx (=) = rstd * (dy w - xhat * mean_cols(dy w xhat)), xhat = x * rstd;
+ *      dweight (+=) = sum over rows of dy * xhat. Needs x, weight, rstd, dy and eps (the CPU recomputes
+ *      rstd from x in fp64). dx or dweight may be 0 (not wanted).
+ * ------------------------------------------------------------------------------------------------- */
+typedef struct {
+  int64_t x, weight, y, rstd;
+  int64_t dy, dx, dweight;
+  int64_t rows, cols;
+  double eps;
+} anvil_rmsnorm_params;
+#define ANVIL_RMSNORM_SLOTS 10
+ANVIL_API int anvil_cpu_rmsnorm_fwd(const anvil_rmsnorm_params* p);
+ANVIL_API int anvil_cpu_rmsnorm_bwd(const anvil_rmsnorm_params* p);
+
+/* ---------------------------------------------------------------------------------------------------
+ * rope: rotary position embedding of token rows x (batch, seq, heads * head_dim), contiguous, in the
+ *   Hugging Face rotate_half convention: with half = head_dim / 2 and, for j < half,
+ *   angle = (pos_offset + t) * theta^(-2j / head_dim), c = cos(angle), s = sin(angle):
+ *     out[j] = x[j] c - x[j + half] s,   out[j + half] = x[j + half] c + x[j] s   (per head).
+ *   head_dim is even. out may be x itself (in place); otherwise it must not overlap x.
+ *   pos_offset is the position of token 0 (the cache length when decoding).
+ * bwd: the inverse rotation (angle -> -angle): x = dy (the output gradient), out = dx (=).
+ * ------------------------------------------------------------------------------------------------- */
+typedef struct {
+  int64_t x, out;
+  int64_t batch, seq, heads, head_dim;
+  int64_t pos_offset;
+  double theta;
+} anvil_rope_params;
+#define ANVIL_ROPE_SLOTS 8
+ANVIL_API int anvil_cpu_rope_fwd(const anvil_rope_params* p);
+ANVIL_API int anvil_cpu_rope_bwd(const anvil_rope_params* p);
+
+/* ---------------------------------------------------------------------------------------------------
+ * swiglu: the SiLU-gated product of Llama's MLP, n elements each, contiguous:
+ *   out = silu(a) * b,  silu(a) = a * sigmoid(a)     (a = gate_proj(x), b = up_proj(x))
+ * bwd: da = dout * b * sigmoid(a) (1 + a (1 - sigmoid(a))),  db = dout * silu(a);
+ *      written (=), or added (+=) when accumulate. da or db may be 0.
+ * ------------------------------------------------------------------------------------------------- */
+typedef struct {
+  int64_t a, b, out;
+  int64_t dout, da, db;
+  int64_t n;
+  int64_t accumulate;
+} anvil_swiglu_params;
+#define ANVIL_SWIGLU_SLOTS 8
+ANVIL_API int anvil_cpu_swiglu_fwd(const anvil_swiglu_params* p);
+ANVIL_API int anvil_cpu_swiglu_bwd(const anvil_swiglu_params* p);
+
+/* ---------------------------------------------------------------------------------------------------
+ * repeat_kv: grouped-query attention's head sharing, as Hugging Face's repeat_kv:
+ *   x (rows, kv_heads * head_dim) -> out (rows, kv_heads * groups * head_dim),
+ *   out head h = x head h / groups (each kv head serves `groups` consecutive query heads).
+ * bwd: dx (rows, kv_heads * head_dim) = sum over its group of dout's heads; written (=), or added
+ *      (+=) when accumulate.
+ * ------------------------------------------------------------------------------------------------- */
+typedef struct {
+  int64_t x, out, dout, dx;
+  int64_t rows, kv_heads, groups, head_dim;
+  int64_t accumulate;
+} anvil_repeat_kv_params;
+#define ANVIL_REPEAT_KV_SLOTS 9
+ANVIL_API int anvil_cpu_repeat_kv_fwd(const anvil_repeat_kv_params* p);
+ANVIL_API int anvil_cpu_repeat_kv_bwd(const anvil_repeat_kv_params* p);
+
+/* The Llama ops on CUDA: same structs and contracts, queued on `stream`; dtype (ANVIL_F32 or
+ * ANVIL_BF16) is that of the activations. Always fp32: rmsnorm's rstd and dweight (weight is dtype).
+ * Math is fp32. */
+ANVIL_API int anvil_cuda_rmsnorm_fwd(const anvil_rmsnorm_params* p, int64_t dtype, int64_t stream);
+ANVIL_API int anvil_cuda_rmsnorm_bwd(const anvil_rmsnorm_params* p, int64_t dtype, int64_t stream);
+ANVIL_API int anvil_cuda_rope_fwd(const anvil_rope_params* p, int64_t dtype, int64_t stream);
+ANVIL_API int anvil_cuda_rope_bwd(const anvil_rope_params* p, int64_t dtype, int64_t stream);
+ANVIL_API int anvil_cuda_swiglu_fwd(const anvil_swiglu_params* p, int64_t dtype, int64_t stream);
+ANVIL_API int anvil_cuda_swiglu_bwd(const anvil_swiglu_params* p, int64_t dtype, int64_t stream);
+ANVIL_API int anvil_cuda_repeat_kv_fwd(const anvil_repeat_kv_params* p, int64_t dtype, int64_t stream);
+ANVIL_API int anvil_cuda_repeat_kv_bwd(const anvil_repeat_kv_params* p, int64_t dtype, int64_t stream);
+
 #ifdef __cplusplus
 }
 #endif

@@ -520,4 +520,150 @@ public abstract class Backend {
     Checks.numel(op, "mean", mean, rows);
     Checks.numel(op, "rstd", rstd, rows);
   }
+
+  // ---- Llama-family ops: rmsNorm, rope, swiglu, repeatKv -----------------------------------------
+  // Grouped-query attention is repeatKv followed by attention: the attention params have no kv-heads
+  // field, and a copy of k and v costs little next to attention itself.
+
+  /**
+   * RMS normalization over the last dim: x (..., C) -> y (..., C) = x * rstd * weight; weight (C);
+   * rstd F32 (rows) written, or null when no backward follows.
+   */
+  public final void rmsNorm(Tensor x, Tensor weight, Tensor y, Tensor rstd, double eps) {
+    String op = "rmsNorm";
+    sameShapeFloat(op, x, y, null);
+    long cols = lastDim(op, x);
+    param(op, "weight", weight, cols, x);
+    if (rstd != null) {
+      Checks.present(op, "rstd", rstd, device);
+      Checks.dtype(op, "rstd", rstd, DType.F32);
+      Checks.numel(op, "rstd", rstd, x.shape().rows());
+    }
+    if (!(eps > 0) || !Double.isFinite(eps)) throw new IllegalArgumentException(op + ": eps must be > 0, got " + eps);
+    Checks.distinct(op, "y", y, x, weight);
+    Checks.distinct(op, "rstd", rstd, x, weight, y);
+    doRmsNorm(x, weight, y, rstd, eps);
+  }
+
+  /** dx (=) and dweight F32 (+=), either null when not wanted. rstd from the forward; eps as there. */
+  public final void rmsNormBackward(Tensor x, Tensor weight, Tensor rstd, Tensor dy, Tensor dx, Tensor dweight,
+                                    double eps) {
+    String op = "rmsNormBackward";
+    sameShapeFloat(op, x, dy, dx);
+    long cols = lastDim(op, x);
+    param(op, "weight", weight, cols, x);
+    if (dweight != null) param(op, "dweight", dweight, cols, null);
+    Checks.dtype(op, "dweight", dweight, DType.F32);
+    if (rstd == null) throw new IllegalArgumentException(op + ": rstd from the forward pass is required");
+    Checks.present(op, "rstd", rstd, device);
+    Checks.dtype(op, "rstd", rstd, DType.F32);
+    Checks.numel(op, "rstd", rstd, x.shape().rows());
+    if (!(eps > 0) || !Double.isFinite(eps)) throw new IllegalArgumentException(op + ": eps must be > 0, got " + eps);
+    Checks.distinct(op, "dx", dx, x, dy, weight, dweight);
+    Checks.distinct(op, "dweight", dweight, x, dy, weight);
+    doRmsNormBackward(x, weight, rstd, dy, dx, dweight, eps);
+  }
+
+  protected abstract void doRmsNorm(Tensor x, Tensor weight, Tensor y, Tensor rstd, double eps);
+
+  protected abstract void doRmsNormBackward(Tensor x, Tensor weight, Tensor rstd, Tensor dy, Tensor dx,
+                                            Tensor dweight, double eps);
+
+  /**
+   * Rotary position embedding, Hugging Face's rotate_half convention: x (B, T, heads*headDim) -> out
+   * (same shape), token t at position posOffset + t, frequencies theta^(-2j/headDim). out may be x
+   * itself (in place) but must not otherwise overlap it. headDim is even.
+   */
+  public final void rope(Tensor x, Tensor out, int heads, int headDim, long posOffset, double theta) {
+    ropeChecks("rope", x, out, heads, headDim, posOffset, theta);
+    doRope(x, out, heads, headDim, posOffset, theta, false);
+  }
+
+  /** The inverse rotation: dx (=) from dout, shapes as in {@link #rope}; dx may be dout itself. */
+  public final void ropeBackward(Tensor dout, Tensor dx, int heads, int headDim, long posOffset, double theta) {
+    ropeChecks("ropeBackward", dout, dx, heads, headDim, posOffset, theta);
+    doRope(dout, dx, heads, headDim, posOffset, theta, true);
+  }
+
+  private void ropeChecks(String op, Tensor x, Tensor out, int heads, int headDim, long posOffset, double theta) {
+    sameShapeFloat(op, x, out, null);
+    Checks.rank(op, "x", x, 3);
+    if (heads < 1 || headDim < 2 || headDim % 2 != 0) {
+      throw new IllegalArgumentException(op + ": needs heads >= 1 and an even headDim >= 2, got " + heads + ", "
+          + headDim);
+    }
+    if (x.dim(2) != (long) heads * headDim) {
+      throw new IllegalArgumentException(op + ": x " + x.shape() + " must be (B, T, " + heads + " * " + headDim + ")");
+    }
+    if (posOffset < 0) throw new IllegalArgumentException(op + ": posOffset must be >= 0, got " + posOffset);
+    if (!(theta > 0) || !Double.isFinite(theta)) {
+      throw new IllegalArgumentException(op + ": theta must be finite and > 0, got " + theta);
+    }
+    if (out.address() != x.address()) Checks.distinct(op, "out", out, x);
+  }
+
+  /** inverse: rotate by -angle (the backward). */
+  protected abstract void doRope(Tensor x, Tensor out, int heads, int headDim, long posOffset, double theta,
+                                 boolean inverse);
+
+  /** out = silu(a) * b (same shapes): the gated product of Llama's MLP. */
+  public final void swiglu(Tensor a, Tensor b, Tensor out) {
+    sameShapeFloat("swiglu", a, b, out);
+    Checks.distinct("swiglu", "out", out, a, b);
+    doSwiglu(a, b, out);
+  }
+
+  /** da = dout * b * silu'(a), db = dout * silu(a) (+= when accumulate); either may be null. */
+  public final void swigluBackward(Tensor a, Tensor b, Tensor dout, Tensor da, Tensor db, boolean accumulate) {
+    String op = "swigluBackward";
+    sameShapeFloat(op, a, b, dout);
+    sameShapeFloat(op, a, da, db);
+    Checks.distinct(op, "da", da, a, b, dout, db);
+    Checks.distinct(op, "db", db, a, b, dout);
+    doSwigluBackward(a, b, dout, da, db, accumulate);
+  }
+
+  protected abstract void doSwiglu(Tensor a, Tensor b, Tensor out);
+
+  protected abstract void doSwigluBackward(Tensor a, Tensor b, Tensor dout, Tensor da, Tensor db, boolean accumulate);
+
+  /**
+   * Grouped-query head sharing: x (..., kvHeads*headDim) -> out (..., kvHeads*groups*headDim), out head
+   * h = x head h / groups (Hugging Face's repeat_kv).
+   */
+  public final void repeatKv(Tensor x, Tensor out, int kvHeads, int groups, int headDim) {
+    repeatKvChecks("repeatKv", x, out, kvHeads, groups, headDim);
+    Checks.distinct("repeatKv", "out", out, x);
+    doRepeatKv(x, out, kvHeads, groups, headDim);
+  }
+
+  /** dx (..., kvHeads*headDim) = sums over each group of dout's heads; written, or += when accumulate. */
+  public final void repeatKvBackward(Tensor dout, Tensor dx, int kvHeads, int groups, int headDim,
+                                     boolean accumulate) {
+    repeatKvChecks("repeatKvBackward", dx, dout, kvHeads, groups, headDim);
+    Checks.distinct("repeatKvBackward", "dx", dx, dout);
+    doRepeatKvBackward(dout, dx, kvHeads, groups, headDim, accumulate);
+  }
+
+  private void repeatKvChecks(String op, Tensor narrow, Tensor wide, int kvHeads, int groups, int headDim) {
+    Checks.present(op, "kv-width tensor", narrow, device);
+    Checks.present(op, "head-width tensor", wide, device);
+    checkFloat(op, narrow, wide, null);
+    if (kvHeads < 1 || groups < 1 || headDim < 1) {
+      throw new IllegalArgumentException(op + ": kvHeads, groups and headDim must be >= 1, got " + kvHeads + ", "
+          + groups + ", " + headDim);
+    }
+    long in = (long) kvHeads * headDim;
+    if (narrow.rank() == 0 || narrow.dim(-1) != in) {
+      throw new IllegalArgumentException(op + ": " + narrow.shape() + " must end in kvHeads * headDim = " + in);
+    }
+    long[] dims = narrow.dims();
+    dims[dims.length - 1] = in * groups;
+    Checks.shape(op, "head-width tensor", wide, dims);
+  }
+
+  protected abstract void doRepeatKv(Tensor x, Tensor out, int kvHeads, int groups, int headDim);
+
+  protected abstract void doRepeatKvBackward(Tensor dout, Tensor dx, int kvHeads, int groups, int headDim,
+                                             boolean accumulate);
 }

@@ -77,4 +77,22 @@ public final class AnvilCpu {
   public static native int anvil_cpu_adamw_fwd(@Cast("const anvil_adamw_params*") long p);
 
   public static native int anvil_cpu_grad_norm_fwd(@Cast("const anvil_grad_norm_params*") long p);
+
+  // ---- Llama-family ops -------------------------------------------------------------------------
+
+  public static native int anvil_cpu_rmsnorm_fwd(@Cast("const anvil_rmsnorm_params*") long p);
+
+  public static native int anvil_cpu_rmsnorm_bwd(@Cast("const anvil_rmsnorm_params*") long p);
+
+  public static native int anvil_cpu_rope_fwd(@Cast("const anvil_rope_params*") long p);
+
+  public static native int anvil_cpu_rope_bwd(@Cast("const anvil_rope_params*") long p);
+
+  public static native int anvil_cpu_swiglu_fwd(@Cast("const anvil_swiglu_params*") long p);
+
+  public static native int anvil_cpu_swiglu_bwd(@Cast("const anvil_swiglu_params*") long p);
+
+  public static native int anvil_cpu_repeat_kv_fwd(@Cast("const anvil_repeat_kv_params*") long p);
+
+  public static native int anvil_cpu_repeat_kv_bwd(@Cast("const anvil_repeat_kv_params*") long p);
 }

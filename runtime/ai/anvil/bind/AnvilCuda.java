@@ -103,4 +103,24 @@ public final class AnvilCuda {
   public static native int anvil_cuda_adamw_fwd(@Cast("const anvil_adamw_params*") long p, long stream);
 
   public static native int anvil_cuda_grad_norm_fwd(@Cast("const anvil_grad_norm_params*") long p, long stream);
+
+  // ---- Llama-family ops -------------------------------------------------------------------------
+
+  public static native int anvil_cuda_rmsnorm_fwd(@Cast("const anvil_rmsnorm_params*") long p, long dtype, long stream);
+
+  public static native int anvil_cuda_rmsnorm_bwd(@Cast("const anvil_rmsnorm_params*") long p, long dtype, long stream);
+
+  public static native int anvil_cuda_rope_fwd(@Cast("const anvil_rope_params*") long p, long dtype, long stream);
+
+  public static native int anvil_cuda_rope_bwd(@Cast("const anvil_rope_params*") long p, long dtype, long stream);
+
+  public static native int anvil_cuda_swiglu_fwd(@Cast("const anvil_swiglu_params*") long p, long dtype, long stream);
+
+  public static native int anvil_cuda_swiglu_bwd(@Cast("const anvil_swiglu_params*") long p, long dtype, long stream);
+
+  public static native int anvil_cuda_repeat_kv_fwd(
+      @Cast("const anvil_repeat_kv_params*") long p, long dtype, long stream);
+
+  public static native int anvil_cuda_repeat_kv_bwd(
+      @Cast("const anvil_repeat_kv_params*") long p, long dtype, long stream);
 }

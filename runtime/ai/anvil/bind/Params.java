@@ -23,6 +23,11 @@ public final class Params {
   public static final int CROSS_ENTROPY = 11;
   public static final int ADAMW = 14;
   public static final int GRAD_NORM = 4;
+  // Llama-family ops
+  public static final int RMSNORM = 10;
+  public static final int ROPE = 8;
+  public static final int SWIGLU = 8;
+  public static final int REPEAT_KV = 9;
 
   private static final int CAPACITY = 64;
   private static final ThreadLocal<Params> LOCAL = ThreadLocal.withInitial(Params::new);

@@ -363,4 +363,91 @@ public final class CpuBackend extends Backend {
       return out.get(0);
     }
   }
+
+  // ---- Llama-family ops -------------------------------------------------------------------------
+
+  @Override
+  protected void doRmsNorm(Tensor x, Tensor weight, Tensor y, Tensor rstd, double eps) {
+    long p = rmsNormParams(x, weight, y, rstd, null, null, null, eps);
+    check("rmsNorm", AnvilCpu.anvil_cpu_rmsnorm_fwd(p));
+  }
+
+  @Override
+  protected void doRmsNormBackward(Tensor x, Tensor weight, Tensor rstd, Tensor dy, Tensor dx, Tensor dweight,
+                                   double eps) {
+    long p = rmsNormParams(x, weight, null, rstd, dy, dx, dweight, eps);
+    check("rmsNormBackward", AnvilCpu.anvil_cpu_rmsnorm_bwd(p));
+  }
+
+  /** anvil_rmsnorm_params; shared with the CUDA backend. */
+  public static long rmsNormParams(Tensor x, Tensor weight, Tensor y, Tensor rstd, Tensor dy, Tensor dx,
+                                   Tensor dweight, double eps) {
+    return Params.begin()
+        .put(addr(x)).put(addr(weight)).put(addr(y)).put(addr(rstd))
+        .put(addr(dy)).put(addr(dx)).put(addr(dweight))
+        .put(x.shape().rows()).put(x.dim(-1)).putDouble(eps)
+        .address(Params.RMSNORM);
+  }
+
+  @Override
+  protected void doRope(Tensor x, Tensor out, int heads, int headDim, long posOffset, double theta,
+                        boolean inverse) {
+    long p = ropeParams(x, out, heads, headDim, posOffset, theta);
+    check(inverse ? "ropeBackward" : "rope", inverse ? AnvilCpu.anvil_cpu_rope_bwd(p) : AnvilCpu.anvil_cpu_rope_fwd(p));
+  }
+
+  /** anvil_rope_params; shared with the CUDA backend. */
+  public static long ropeParams(Tensor x, Tensor out, int heads, int headDim, long posOffset, double theta) {
+    return Params.begin()
+        .put(addr(x)).put(addr(out))
+        .put(x.dim(0)).put(x.dim(1)).put(heads).put(headDim)
+        .put(posOffset).putDouble(theta)
+        .address(Params.ROPE);
+  }
+
+  @Override
+  protected void doSwiglu(Tensor a, Tensor b, Tensor out) {
+    long p = swigluParams(a, b, out, null, null, null, out.numel(), false);
+    check("swiglu", AnvilCpu.anvil_cpu_swiglu_fwd(p));
+  }
+
+  @Override
+  protected void doSwigluBackward(Tensor a, Tensor b, Tensor dout, Tensor da, Tensor db, boolean accumulate) {
+    long p = swigluParams(a, b, null, dout, da, db, dout.numel(), accumulate);
+    check("swigluBackward", AnvilCpu.anvil_cpu_swiglu_bwd(p));
+  }
+
+  /** anvil_swiglu_params; shared with the CUDA backend. */
+  public static long swigluParams(Tensor a, Tensor b, Tensor out, Tensor dout, Tensor da, Tensor db, long n,
+                                  boolean accumulate) {
+    return Params.begin()
+        .put(addr(a)).put(addr(b)).put(addr(out))
+        .put(addr(dout)).put(addr(da)).put(addr(db))
+        .put(n).put(accumulate)
+        .address(Params.SWIGLU);
+  }
+
+  @Override
+  protected void doRepeatKv(Tensor x, Tensor out, int kvHeads, int groups, int headDim) {
+    long p = repeatKvParams(x, out, null, null, x.numel() / ((long) kvHeads * headDim), kvHeads, groups, headDim, false);
+    check("repeatKv", AnvilCpu.anvil_cpu_repeat_kv_fwd(p));
+  }
+
+  @Override
+  protected void doRepeatKvBackward(Tensor dout, Tensor dx, int kvHeads, int groups, int headDim,
+                                    boolean accumulate) {
+    long p = repeatKvParams(null, null, dout, dx, dx.numel() / ((long) kvHeads * headDim), kvHeads, groups, headDim,
+        accumulate);
+    check("repeatKvBackward", AnvilCpu.anvil_cpu_repeat_kv_bwd(p));
+  }
+
+  /** anvil_repeat_kv_params; shared with the CUDA backend. */
+  public static long repeatKvParams(Tensor x, Tensor out, Tensor dout, Tensor dx, long rows, int kvHeads, int groups,
+                                    int headDim, boolean accumulate) {
+    return Params.begin()
+        .put(addr(x)).put(addr(out)).put(addr(dout)).put(addr(dx))
+        .put(rows).put(kvHeads).put(groups).put(headDim)
+        .put(accumulate)
+        .address(Params.REPEAT_KV);
+  }
 }

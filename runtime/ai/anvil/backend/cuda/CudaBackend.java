@@ -377,4 +377,62 @@ public final class CudaBackend extends Backend {
       return out.get(0);
     }
   }
+
+  // ---- Llama-family ops -------------------------------------------------------------------------
+
+  @Override
+  protected void doRmsNorm(Tensor x, Tensor weight, Tensor y, Tensor rstd, double eps) {
+    long p = CpuBackend.rmsNormParams(x, weight, y, rstd, null, null, null, eps);
+    bind();
+    check("rmsNorm", AnvilCuda.anvil_cuda_rmsnorm_fwd(p, x.dtype().code(), stream));
+  }
+
+  @Override
+  protected void doRmsNormBackward(Tensor x, Tensor weight, Tensor rstd, Tensor dy, Tensor dx, Tensor dweight,
+                                   double eps) {
+    long p = CpuBackend.rmsNormParams(x, weight, null, rstd, dy, dx, dweight, eps);
+    bind();
+    check("rmsNormBackward", AnvilCuda.anvil_cuda_rmsnorm_bwd(p, x.dtype().code(), stream));
+  }
+
+  @Override
+  protected void doRope(Tensor x, Tensor out, int heads, int headDim, long posOffset, double theta,
+                        boolean inverse) {
+    long p = CpuBackend.ropeParams(x, out, heads, headDim, posOffset, theta);
+    bind();
+    long dtype = x.dtype().code();
+    check(inverse ? "ropeBackward" : "rope",
+        inverse ? AnvilCuda.anvil_cuda_rope_bwd(p, dtype, stream) : AnvilCuda.anvil_cuda_rope_fwd(p, dtype, stream));
+  }
+
+  @Override
+  protected void doSwiglu(Tensor a, Tensor b, Tensor out) {
+    long p = CpuBackend.swigluParams(a, b, out, null, null, null, out.numel(), false);
+    bind();
+    check("swiglu", AnvilCuda.anvil_cuda_swiglu_fwd(p, a.dtype().code(), stream));
+  }
+
+  @Override
+  protected void doSwigluBackward(Tensor a, Tensor b, Tensor dout, Tensor da, Tensor db, boolean accumulate) {
+    long p = CpuBackend.swigluParams(a, b, null, dout, da, db, dout.numel(), accumulate);
+    bind();
+    check("swigluBackward", AnvilCuda.anvil_cuda_swiglu_bwd(p, a.dtype().code(), stream));
+  }
+
+  @Override
+  protected void doRepeatKv(Tensor x, Tensor out, int kvHeads, int groups, int headDim) {
+    long p = CpuBackend.repeatKvParams(x, out, null, null, x.numel() / ((long) kvHeads * headDim), kvHeads, groups,
+        headDim, false);
+    bind();
+    check("repeatKv", AnvilCuda.anvil_cuda_repeat_kv_fwd(p, x.dtype().code(), stream));
+  }
+
+  @Override
+  protected void doRepeatKvBackward(Tensor dout, Tensor dx, int kvHeads, int groups, int headDim,
+                                    boolean accumulate) {
+    long p = CpuBackend.repeatKvParams(null, null, dout, dx, dx.numel() / ((long) kvHeads * headDim), kvHeads, groups,
+        headDim, accumulate);
+    bind();
+    check("repeatKvBackward", AnvilCuda.anvil_cuda_repeat_kv_bwd(p, dout.dtype().code(), stream));
+  }
 }
