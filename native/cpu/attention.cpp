@@ -9,7 +9,7 @@
 // Flash style: no (Tq,Tk) matrix exists, only 64x64 tiles in per-thread scratch.
 //   Forward: one task per (batch, head) — or per 64-query block when there are too few heads to keep
 //   every thread busy. Key blocks outside, query rows inside: each 64-key block of K is transposed
-//   once, then for every 4 queries S = Q K^T, the online softmax (running max m and sum l, in log2
+//   once, then for every 8 queries S = Q K^T, the online softmax (running max m and sum l, in log2
 //   units so that exp is a bare 2^x), a rescale of the output accumulator, and O += P V.
 //   Backward (FlashAttention-2): one task per (batch, head), so dq/dk/dv rows belong to one thread and
 //   need no atomics. Key blocks outside: per (key block, query block) it recomputes P = exp(S - lse),
@@ -17,13 +17,14 @@
 //   dK += dS^T Q, dV += P^T dO (key-block scratch, written once when the block is done).
 //   Decoding (Tq <= 4) forms scores by dot products instead of transposing K.
 //
-// Every product is one small GEMM with the same register-tiled micro-kernel (4 rows x up to 64
-// columns of accumulators), written with GCC vector types and compiled three times, for AVX-512,
-// AVX2+FMA and baseline x86-64 (target attributes, chosen once at run time from the CPU's features:
-// target_clones cannot pick a different vector width per clone). Q, V, dO and K rows are read in
-// place; only K^T (and V^T in the backward) are packed, through register transposes. Causal tiles on
-// the diagonal are trimmed per group of 4 queries (and 4 keys in the backward), so a causal call does
-// about half the work of a full one. Results do not depend on the thread count.
+// Every product is one small GEMM with the same register-tiled micro-kernel (4 rows x 4 vectors of
+// accumulators, or 8 x 2 with AVX-512's 32 registers), written with GCC vector types and compiled
+// three times, for AVX-512, AVX2+FMA and baseline x86-64 (target attributes, chosen once at run time
+// from the CPU's features: target_clones cannot pick a different vector width per clone). Q, V, dO
+// and K rows are read in place; only K^T (and V^T in the backward) are packed, through register
+// transposes. Causal tiles on the diagonal are trimmed per group of 8 queries (and 8 keys in the
+// backward), so a causal call does about half the work of a full one. Results do not depend on the
+// thread count.
 #include <omp.h>
 
 #include <algorithm>
@@ -48,7 +49,7 @@ namespace {
 
 constexpr int64_t kBlockQ = 64;   // queries per tile
 constexpr int64_t kBlockK = 64;   // keys per tile
-constexpr int kRows = 4;          // rows of the micro-tile
+constexpr int kRows = 8;          // query (or key) rows handled together
 constexpr int64_t kDotRows = 4;   // up to this many queries (decoding), scores are dot products
 constexpr int64_t kPad = 16;      // packed widths round up to this (a multiple of every vector width)
 constexpr float kNegInf = -std::numeric_limits<float>::infinity();
@@ -212,7 +213,10 @@ template <class V, int NV, bool ACC>
 ANVIL_INLINE void micro_rows(int64_t m, int64_t kk, const float* a, int64_t ar, int64_t ak, const float* b,
                              int64_t bs, float* c, int64_t cs) {
   int64_t r = 0;
-  for (; r + kRows <= m; r += kRows) micro_tile<V, kRows, NV, ACC>(kk, a + r * ar, ar, ak, b, bs, c + r * cs, cs);
+  // 16 accumulators where there are 32 vector registers (AVX-512); at most 12 with 16 (AVX2, SSE).
+  constexpr int R = NV <= 2 && sizeof(V) == 64 ? 8 : 4;
+  for (; r + R <= m; r += R) micro_tile<V, R, NV, ACC>(kk, a + r * ar, ar, ak, b, bs, c + r * cs, cs);
+  for (; r + 4 <= m; r += 4) micro_tile<V, 4, NV, ACC>(kk, a + r * ar, ar, ak, b, bs, c + r * cs, cs);
   for (; r < m; r++) micro_tile<V, 1, NV, ACC>(kk, a + r * ar, ar, ak, b, bs, c + r * cs, cs);
 }
 
@@ -454,7 +458,7 @@ ANVIL_INLINE void fwd_task(const Problem& p, int64_t b, int64_t h, int64_t i_beg
       kbias = bias;
     }
     if (!dots) pack_transposed<V>(k + j0 * p.kr, p.kr, nk, d, npad, kt, kBlockK);
-    // Query rows in increasing order, 4 at a time: the group's last row sees the most keys.
+    // Query rows in increasing order, 8 at a time: the group's last row sees the most keys.
     for (int64_t r0 = 0; r0 < nq_task; r0 += kRows) {
       const int64_t rows = std::min<int64_t>(kRows, nq_task - r0);
       const int64_t glim = causal_limit(p, i_begin + r0 + rows - 1, j0, nk);
@@ -567,7 +571,7 @@ ANVIL_INLINE void bwd_head(const Problem& p, int64_t b, int64_t h, float* ws) {
         if (ncols > 0) GEMM_ADD(rows, d, glim, dsrow, kBlockK, 1, k + j0 * p.kr, p.kr, dqh + (i0 + r0) * d, d);
       }
       if (first_live >= nq) continue;
-      // dV (keys, d) += P^T dO and dK += dS^T Q, per group of 4 keys from the first query that sees
+      // dV (keys, d) += P^T dO and dK += dS^T Q, per group of 8 keys from the first query that sees
       // the group's first key (earlier rows of P are zero).
       for (int64_t c0 = 0; c0 < nk; c0 += kRows) {
         const int64_t keys = std::min<int64_t>(kRows, nk - c0);

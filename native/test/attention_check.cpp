@@ -530,7 +530,8 @@ int main(int argc, char** argv) {
     anvil::attention_force_isa("avx512") || anvil::attention_force_isa("avx2");
     // Bit-identical results whatever the thread count (tasks split work, never a sum).
     if (max_threads > 1) {
-      for (const Case& c : {Case{16, 6, 130, 130, 64, true, kRandom, true}, Case{2, 3, 65, 200, 32, false, kNone, false}}) {
+      const Case split_cases[] = {{16, 6, 130, 130, 64, true, kRandom, true}, {2, 3, 65, 200, 32, false, kNone, false}};
+      for (const Case& c : split_cases) {
         Tensors t = make(c);
         anvil_attention_params p = params(c, t, 0.125);
         omp_set_num_threads(1);
