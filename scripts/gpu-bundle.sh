@@ -8,19 +8,30 @@
 #   BUNDLE.txt     commit, date, and what is inside
 # Then prints du -sh. The bundle must stay under 64 MiB (it travels with the working tree).
 #
-#   scripts/gpu-bundle.sh            build (mvn -o package -DskipTests) and bundle
-#   scripts/gpu-bundle.sh --no-build bundle what target/ holds now
+#   scripts/gpu-bundle.sh                  build (mvn -o package -DskipTests) and bundle
+#   scripts/gpu-bundle.sh --build-dir DIR  build in DIR (the pom's anvil.buildDir; default target/)
+#   scripts/gpu-bundle.sh --no-build       bundle what the build folder holds now
 set -euo pipefail
 
 root="$(cd "$(dirname "$0")/.." && pwd)"
 out="$root/.gpu-bundle"
 junit_console="org.junit.platform:junit-platform-console-standalone:1.11.4"
+build="$root/target"
+do_build=1
+while (( $# > 0 )); do
+  case "$1" in
+    --no-build) do_build=0 ;;
+    --build-dir) build="$(mkdir -p "$2" && cd "$2" && pwd)"; shift ;;
+    *) echo "gpu-bundle: unknown option $1" >&2; exit 2 ;;
+  esac
+  shift
+done
 cd "$root"
 
-if [[ "${1:-}" != "--no-build" ]]; then
-  mvn -q -o package -DskipTests
+if (( do_build )); then
+  mvn -q -o package -DskipTests -Danvil.buildDir="$build"
 fi
-jar="$(ls target/anvil-*.jar | grep -v -e sources -e javadoc | head -1)"
+jar="$(ls "$build"/anvil-*.jar | grep -v -e sources -e javadoc | head -1)"
 if ! unzip -l "$jar" | grep -q 'linux-x86_64/libanvil_cuda.so'; then
   echo "gpu-bundle: $jar carries no libanvil_cuda.so (was nvcc found by the build?)" >&2
   exit 1
@@ -38,7 +49,7 @@ rm -rf "$out/jre"
 # 2. Jars: Anvil, its runtime classpath, the test-scope jars the tests link against (not the benchmark
 #    stack: OpenBLAS, JMH and its helpers), and the JUnit console launcher.
 cp "$jar" "$out/lib/"
-mvn -q -o dependency:build-classpath -Dmdep.includeScope=test -Dmdep.outputFile="$out/test.classpath" >/dev/null
+mvn -q -o dependency:build-classpath -Danvil.buildDir="$build" -Dmdep.includeScope=test -Dmdep.outputFile="$out/test.classpath" >/dev/null
 # (JUnit's own jars are left out too: the console launcher carries them, and two copies of an engine
 # on one classpath stop the launcher.)
 tr ':' '\n' < "$out/test.classpath" | grep -v -e '/openblas/' -e '/jmh' -e '/commons-math3/' -e '/jopt-simple/' \
@@ -50,7 +61,7 @@ if ! mvn -q -o dependency:copy -Dartifact="$junit_console" -DoutputDirectory="$o
 fi
 
 # 3. Test classes (and their resources), without the JMH benchmarks.
-(cd target/test-classes && tar --exclude='./ai/anvil/bench' --exclude='*jmh_generated*' --exclude='./META-INF/BenchmarkList' \
+(cd "$build/test-classes" && tar --exclude='./ai/anvil/bench' --exclude='*jmh_generated*' --exclude='./META-INF/BenchmarkList' \
   -cf - .) | tar -C "$out/test-classes" -xf -
 
 # 4. The peers and the table script come with the working tree (bench/gpu/); record what is here.

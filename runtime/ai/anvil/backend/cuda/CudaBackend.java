@@ -105,8 +105,9 @@ public final class CudaBackend extends Backend {
     return t == null ? 0L : t.address();
   }
 
-  private static long hostAddress(ByteBuffer buffer) {
-    return new Pointer(buffer).address();  // element 0, whatever the buffer's position
+  /** A view of a direct buffer from its element 0, whatever the buffer's position (as CpuBackend copies). */
+  private static Pointer host(ByteBuffer buffer) {
+    return new Pointer(buffer.duplicate().clear());
   }
 
   @Override
@@ -133,13 +134,17 @@ public final class CudaBackend extends Backend {
   @Override
   protected void doCopyFromHost(Tensor dst, ByteBuffer src) {
     bind();
-    check("copyFromHost", AnvilCuda.anvil_cuda_memcpy(dst.address(), hostAddress(src), dst.bytes(), 0, stream));
+    try (Pointer host = host(src)) {
+      check("copyFromHost", AnvilCuda.anvil_cuda_memcpy(dst.address(), host.address(), dst.bytes(), 0, stream));
+    }
   }
 
   @Override
   protected void doCopyToHost(Tensor src, ByteBuffer dst) {
     bind();
-    check("copyToHost", AnvilCuda.anvil_cuda_memcpy(hostAddress(dst), src.address(), src.bytes(), 1, stream));
+    try (Pointer host = host(dst)) {
+      check("copyToHost", AnvilCuda.anvil_cuda_memcpy(host.address(), src.address(), src.bytes(), 1, stream));
+    }
   }
 
   @Override

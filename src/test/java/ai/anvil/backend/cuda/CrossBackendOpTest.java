@@ -64,6 +64,7 @@ class CrossBackendOpTest {
         h.cpu.scale(x.cpu(), -1.75, out.cpu());
         h.gpu.scale(x.gpu(), -1.75, out.gpu());
         h.check("scale" + at, out, Tolerance.F32);
+        h.resync(out);
         h.cpu.axpy(0.5, y.cpu(), out.cpu());
         h.gpu.axpy(0.5, y.gpu(), out.gpu());
         h.check("axpy" + at, out, Tolerance.F32);
@@ -72,9 +73,12 @@ class CrossBackendOpTest {
         h.gpu.mulBackward(x.gpu(), y.gpu(), dy.gpu(), da.gpu(), db.gpu(), false);
         h.check("mulBackward da" + at, da, Tolerance.F32);
         h.check("mulBackward db" + at, db, Tolerance.F32);
+        h.resync(da);
+        h.resync(db);
         h.cpu.mulBackward(x.cpu(), y.cpu(), dy.cpu(), da.cpu(), null, true);
         h.gpu.mulBackward(x.gpu(), y.gpu(), dy.gpu(), da.gpu(), null, true);
         h.check("mulBackward da accumulated" + at, da, Tolerance.F32);
+        h.resync(da);
         h.cpu.addBackward(dy.cpu(), da.cpu(), db.cpu(), true);
         h.gpu.addBackward(dy.gpu(), da.gpu(), db.gpu(), true);
         h.check("addBackward da" + at, da, Tolerance.F32);
@@ -104,6 +108,7 @@ class CrossBackendOpTest {
           h.cpu.geluBackward(x.cpu(), dy.cpu(), dx.cpu(), tanh, false);
           h.gpu.geluBackward(x.gpu(), dy.gpu(), dx.gpu(), tanh, false);
           h.check("geluBackward" + at, dx, Tolerance.F32);
+          h.resync(dx);
           h.cpu.geluBackward(x.cpu(), dy.cpu(), dx.cpu(), tanh, true);
           h.gpu.geluBackward(x.gpu(), dy.gpu(), dx.gpu(), tanh, true);
           h.check("geluBackward accumulated" + at, dx, Tolerance.F32);
@@ -199,6 +204,7 @@ class CrossBackendOpTest {
             h.cpu.matmul(a.cpu(), b.cpu(), bias.cpu(), c.cpu(), ta, tb, 0.5, false);
             h.gpu.matmul(a.gpu(), b.gpu(), bias.gpu(), c.gpu(), ta, tb, 0.5, false);
             h.check("matmul" + at, c, Tolerance.F32_REDUCTION);
+            h.resync(c);
             h.cpu.matmul(a.cpu(), b.cpu(), null, c.cpu(), ta, tb, 1.0, true);
             h.gpu.matmul(a.gpu(), b.gpu(), null, c.gpu(), ta, tb, 1.0, true);
             h.check("matmul accumulated" + at, c, Tolerance.F32_REDUCTION);
