@@ -21,6 +21,7 @@ using namespace anvil;
 constexpr int kThreads = 512;
 
 __device__ __forceinline__ void online(MaxSum& a, float v) {
+  if (v == -INFINITY) return;  // exp(-inf - -inf) would be NaN; a -inf logit adds nothing
   if (v > a.m) {
     a.s = a.s * __expf(a.m - v) + 1.0f;
     a.m = v;
