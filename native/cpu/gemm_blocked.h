@@ -87,7 +87,8 @@ void pack_b(const anvil::gemm::Args& g, int64_t p0, int64_t j0, int64_t kc, int6
   constexpr int NR = T::NR;
   if (g.trans_b) {  // B stored (n,k): column j of op(B) is row j of B
     for (int64_t jr = 0; jr < nc; jr += NR)
-      T::pack_bt(g.b + (j0 + jr) * g.ldb + p0, g.ldb, static_cast<int>(min_of(NR, nc - jr)), kc, out + jr * kc);
+      T::pack_bt(g.b + (j0 + jr) * g.ldb + p0, g.ldb, static_cast<int>(min_of(NR, nc - jr)), kc,
+                 out + jr * kc);
     return;
   }
   // B stored (k,n): depth step p is the contiguous run B[p0+p][j0 .. j0+nc), cut into slivers.
@@ -95,7 +96,8 @@ void pack_b(const anvil::gemm::Args& g, int64_t p0, int64_t j0, int64_t kc, int6
   const int tail = static_cast<int>(nc - full);
   const float* src = g.b + p0 * g.ldb + j0;
   for (int64_t p = 0; p < kc; ++p, src += g.ldb) {
-    for (int64_t jr = 0; jr < full; jr += NR) __builtin_memcpy(out + jr * kc + p * NR, src + jr, NR * sizeof(float));
+    for (int64_t jr = 0; jr < full; jr += NR)
+      __builtin_memcpy(out + jr * kc + p * NR, src + jr, NR * sizeof(float));
     if (tail) {
       float* dst = out + full * kc + p * NR;
       __builtin_memcpy(dst, src + full, tail * sizeof(float));

@@ -71,7 +71,8 @@ bool compare(const char* tag, bool ta, bool tb, int64_t m, int64_t n, int64_t k,
       const float g = got[i * ldc + j];
       if (j >= n) {
         if (std::memcmp(&g, &c0[i * ldc + j], sizeof(float)) != 0) {
-          *why = std::string(tag) + ": wrote padding at row " + std::to_string(i) + " col " + std::to_string(j);
+          *why = std::string(tag) + ": wrote padding at row " + std::to_string(i) + " col " +
+                 std::to_string(j);
           return false;
         }
         continue;
@@ -122,9 +123,10 @@ void check_sgemm(const char* isa, bool ta, bool tb, int64_t m, int64_t n, int64_
   const int status = anvil::sgemm(ta, tb, m, n, k, alpha, a.data(), lda, b.data(), ldb, beta, c.data(), ldc,
                                   with_bias ? bias.data() : nullptr, threads);
   char tag[200];
-  std::snprintf(tag, sizeof(tag), "sgemm[%s] %c%c m=%lld n=%lld k=%lld alpha=%g beta=%g bias=%d pad=%d threads=%d",
-                isa, ta ? 'T' : 'N', tb ? 'T' : 'N', (long long)m, (long long)n, (long long)k, alpha, beta,
-                with_bias, pad, threads);
+  std::snprintf(tag, sizeof(tag),
+                "sgemm[%s] %c%c m=%lld n=%lld k=%lld alpha=%g beta=%g bias=%d pad=%d threads=%d", isa,
+                ta ? 'T' : 'N', tb ? 'T' : 'N', (long long)m, (long long)n, (long long)k, alpha, beta, with_bias,
+                pad, threads);
   std::string why = std::string(tag) + ": status " + std::to_string(status);
   report(status == ANVIL_OK && compare(tag, ta, tb, m, n, k, alpha, a.data(), lda, b.data(), ldb, beta,
                                        c0.data(), c.data(), ldc, with_bias ? bias.data() : nullptr, &why),
@@ -136,7 +138,7 @@ void check_kernel(Isa isa, const char* name) {
     std::printf("skip %s: this CPU lacks it\n", name);
     return;
   }
-  if (std::strcmp(anvil_cpu_gemm_kernel(), name) != 0) report(false, std::string("forced kernel is not ") + name);
+  report(std::strcmp(anvil_cpu_gemm_kernel(), name) == 0, std::string("forced kernel is not ") + name);
   const int before = failures;
   const int64_t sizes[] = {1, 7, 63, 65, 127, 129, 300};
   int index = 0;
@@ -148,7 +150,8 @@ void check_kernel(Isa isa, const char* name) {
           const int v = index++;
           const float alpha = v % 5 == 0 ? 0.5f : 1.0f;
           const float beta = v % 3 == 0 ? 1.0f : (v % 7 == 1 ? -0.25f : 0.0f);
-          check_sgemm(name, t & 1, t & 2, m, n, k, alpha, beta, v % 2 == 0, v % 4 == 3 ? 5 : 0, v % 2 ? 1 : 2);
+          const int pad = v % 4 == 3 ? 5 : 0, threads = v % 2 ? 1 : 2;
+          check_sgemm(name, t & 1, t & 2, m, n, k, alpha, beta, v % 2 == 0, pad, threads);
         }
   // Past the column block (NC = 2048), k == 0, alpha == 0, and deep products across several KC blocks.
   for (int t = 0; t < 4; ++t) {
@@ -166,7 +169,8 @@ void check_kernel(Isa isa, const char* name) {
   for (int64_t m : {2, 3, 4})
     for (int64_t n : {1, 5, 33})
       for (int64_t k : {1, 16, 17, 300})
-        for (int ta = 0; ta < 2; ++ta) check_sgemm(name, ta, true, m, n, k, 0.5f, m == 3 ? 1.0f : 0.0f, n != 5, 2, 1);
+        for (int ta = 0; ta < 2; ++ta)
+          check_sgemm(name, ta, true, m, n, k, 0.5f, m == 3 ? 1.0f : 0.0f, n != 5, 2, 1);
   // Called from inside a parallel region (attention's use): each call must stay on its thread.
   bool nested_ok = true;
 #pragma omp parallel for num_threads(2) reduction(&& : nested_ok)
@@ -221,7 +225,8 @@ void check_abi(const Case& cs, float alpha, bool bias_on, bool accumulate, bool 
   const int64_t a_items = cs.stride_a ? B : 1, b_items = cs.stride_b ? B : 1;
   auto a = random_vector(a_items * a_size), b = random_vector(b_items * b_size);
   auto bias = random_vector(n), c0 = random_vector(B * c_size), dc = random_vector(B * c_size);
-  auto da0 = random_vector(a_items * a_size), db0 = random_vector(b_items * b_size), dbias0 = random_vector(n);
+  auto da0 = random_vector(a_items * a_size), db0 = random_vector(b_items * b_size);
+  auto dbias0 = random_vector(n);
   std::vector<float> c = c0, da = da0, db = db0, dbias = dbias0;
   if (!accumulate) std::fill(c.begin(), c.end(), NAN);
   if (!acc_da) std::fill(da.begin(), da.end(), NAN);
@@ -245,18 +250,20 @@ void check_abi(const Case& cs, float alpha, bool bias_on, bool accumulate, bool 
 
   char tag[200];
   std::snprintf(tag, sizeof(tag),
-                "matmul B=%lld m=%lld n=%lld k=%lld %c%c strides=%lld/%lld/%lld alpha=%g bias=%d acc=%d%d%d want=%d%d%d",
+                "matmul B=%lld m=%lld n=%lld k=%lld %c%c strides=%lld/%lld/%lld alpha=%g bias=%d "
+                "acc=%d%d%d want=%d%d%d",
                 (long long)B, (long long)m, (long long)n, (long long)k, cs.ta ? 'T' : 'N', cs.tb ? 'T' : 'N',
-                (long long)cs.stride_a, (long long)cs.stride_b, (long long)cs.stride_c, alpha, bias_on, accumulate,
-                acc_da, acc_db, want_da, want_db, want_dbias);
+                (long long)cs.stride_a, (long long)cs.stride_b, (long long)cs.stride_c, alpha, bias_on,
+                accumulate, acc_da, acc_db, want_da, want_db, want_dbias);
 
   // References. Forward: C[i] = alpha Ahat Bhat + bias (+ c0). Backward sums over the batch items
   // that share a broadcast input.
   std::vector<double> wc(B * c_size), mc(B * c_size);
-  std::vector<double> wda(a_items * a_size), mda(a_items * a_size), wdb(b_items * b_size), mdb(b_items * b_size);
+  std::vector<double> wda(a_items * a_size), mda(a_items * a_size);
+  std::vector<double> wdb(b_items * b_size), mdb(b_items * b_size);
   std::vector<double> wdbias(n), mdbias(n);
-  for (size_t i = 0; i < wda.size(); ++i) wda[i] = acc_da ? da0[i] : 0, mda[i] = acc_da ? std::fabs(da0[i]) : 0;
-  for (size_t i = 0; i < wdb.size(); ++i) wdb[i] = acc_db ? db0[i] : 0, mdb[i] = acc_db ? std::fabs(db0[i]) : 0;
+  for (size_t i = 0; i < wda.size(); ++i) wda[i] = acc_da ? da0[i] : 0, mda[i] = std::fabs(wda[i]);
+  for (size_t i = 0; i < wdb.size(); ++i) wdb[i] = acc_db ? db0[i] : 0, mdb[i] = std::fabs(wdb[i]);
   for (int64_t j = 0; j < n; ++j) wdbias[j] = dbias0[j], mdbias[j] = std::fabs(dbias0[j]);
   for (int64_t bi = 0; bi < B; ++bi) {
     const float* A = a.data() + (cs.stride_a ? bi * a_size : 0);
@@ -315,7 +322,8 @@ void check_abi(const Case& cs, float alpha, bool bias_on, bool accumulate, bool 
   if (ok && want_db) ok = close_all((std::string(tag) + " db").c_str(), db, wdb, mdb, m * B, &why);
   else if (ok && std::memcmp(db.data(), db_before.data(), db.size() * sizeof(float)) != 0)
     ok = false, why = std::string(tag) + ": db written though not wanted";
-  if (ok && want_dbias) ok = close_all((std::string(tag) + " dbias").c_str(), dbias, wdbias, mdbias, m * B, &why);
+  if (ok && want_dbias)
+    ok = close_all((std::string(tag) + " dbias").c_str(), dbias, wdbias, mdbias, m * B, &why);
   else if (ok && !want_dbias && dbias != dbias0) ok = false, why = std::string(tag) + ": dbias changed";
   report(ok, why);
 }
@@ -328,7 +336,7 @@ void check_abi_all() {
       {1, 1, 1, 1, false, false, 1, 1, 1},     {3, 65, 63, 7, false, false, 1, 1, 1},
       {4, 63, 7, 65, false, true, 1, 1, 1},    {3, 7, 65, 63, true, true, 1, 1, 1},
       {3, 64, 65, 63, false, true, 1, 0, 1},   {5, 7, 129, 65, false, false, 1, 0, 1},   // folded Linear
-      {3, 65, 63, 7, true, false, 1, 0, 1},    {3, 65, 63, 7, true, true, 1, 0, 1},      // B broadcast, not folded
+      {3, 65, 63, 7, true, false, 1, 0, 1},    {3, 65, 63, 7, true, true, 1, 0, 1},      // B broadcast
       {4, 63, 65, 7, false, false, 0, 1, 1},   {2, 65, 7, 63, true, true, 0, 1, 1},      // A broadcast
       {3, 300, 129, 65, false, true, 1, 0, 1}, {2, 127, 300, 129, false, false, 1, 1, 1},
   };
@@ -349,8 +357,8 @@ void check_abi_all() {
 
 // ---- benchmark ----
 
-using cblas_sgemm_fn = void (*)(int, int, int, int, int, int, float, const float*, int, const float*, int, float,
-                                float*, int);
+using cblas_sgemm_fn = void (*)(int, int, int, int, int, int, float, const float*, int, const float*, int,
+                                float, float*, int);
 constexpr int kRowMajor = 101, kNoTrans = 111, kTrans = 112;
 
 // Calls per timing so that one timing lasts about `seconds`.
@@ -393,8 +401,9 @@ void bench(cblas_sgemm_fn openblas, bool quick, const std::string& filter) {
     int64_t m, n, k;
     const char* note;
   };
-  std::vector<Shape> shapes = {{256, 256, 256, "square"},  {512, 512, 512, "square"}, {1024, 1024, 1024, "square"},
-                               {2048, 2048, 2048, "square"}, {768, 384, 128, "12x64 tok, qkv"},
+  std::vector<Shape> shapes = {{256, 256, 256, "square"},  {512, 512, 512, "square"},
+                               {1024, 1024, 1024, "square"}, {2048, 2048, 2048, "square"},
+                               {768, 384, 128, "12x64 tok, qkv"},
                                {768, 128, 128, "12x64 tok, proj"}, {768, 512, 128, "12x64 tok, fc"},
                                {768, 128, 512, "12x64 tok, fc2"}, {4096, 1152, 384, "4096 tok, qkv"},
                                {4096, 384, 384, "4096 tok, proj"}, {4096, 1536, 384, "4096 tok, fc"},
@@ -403,7 +412,7 @@ void bench(cblas_sgemm_fn openblas, bool quick, const std::string& filter) {
   if (quick) shapes.resize(5);
   if (!filter.empty())
     shapes.erase(std::remove_if(shapes.begin(), shapes.end(),
-                                [&](const Shape& s) { return std::string(s.note).find(filter) == std::string::npos; }),
+                                [&](const Shape& s) { return !std::strstr(s.note, filter.c_str()); }),
                  shapes.end());
   std::printf("\n%-16s %-6s %5s %5s %5s %9s %9s %6s   (%s, %d threads)\n", "shape", "layout", "m", "n", "k",
               "anvil", "openblas", "ratio", anvil_cpu_gemm_kernel(), omp_get_max_threads());
@@ -422,8 +431,8 @@ void bench(cblas_sgemm_fn openblas, bool quick, const std::string& filter) {
         anvil::sgemm(ta, tb, m, n, k, 1.0f, a.data(), lda, b.data(), ldb, 0.0f, c.data(), n);
       };
       const std::function<void()> blas_call = [&] {
-        openblas(kRowMajor, ta ? kTrans : kNoTrans, tb ? kTrans : kNoTrans, m, n, k, 1.0f, a.data(), lda, b.data(),
-                 ldb, 0.0f, c.data(), n);
+        openblas(kRowMajor, ta ? kTrans : kNoTrans, tb ? kTrans : kNoTrans, m, n, k, 1.0f, a.data(), lda,
+                 b.data(), ldb, 0.0f, c.data(), n);
       };
       double t_anvil, t_blas;
       best_times(anvil_call, openblas ? &blas_call : nullptr, budget, &t_anvil, &t_blas);
@@ -451,9 +460,15 @@ int main(int argc, char** argv) {
     else if (arg == "--threads" && i + 1 < argc) omp_set_num_threads(std::atoi(argv[++i]));
     else if (arg == "--kernel" && i + 1 < argc) {
       const std::string name = argv[++i];
-      isa = name == "avx512" ? Isa::avx512 : name == "avx2" ? Isa::avx2 : name == "generic" ? Isa::generic : Isa::best;
+      isa = name == "avx512"    ? Isa::avx512
+            : name == "avx2"    ? Isa::avx2
+            : name == "generic" ? Isa::generic
+                                : Isa::best;
     } else {
-      std::fprintf(stderr, "usage: %s [--bench [--quick] [--filter TEXT] [--threads N] [--openblas LIB] [--kernel avx512|avx2|generic]]\n", argv[0]);
+      std::fprintf(stderr,
+                   "usage: %s [--bench [--quick] [--filter TEXT] [--threads N] [--openblas LIB]"
+                   " [--kernel avx512|avx2|generic]]\n",
+                   argv[0]);
       return 2;
     }
   }
