@@ -512,7 +512,7 @@ int main(int argc, char** argv) {
     const int max_threads = omp_get_max_threads();
     for (const char* isa : {"avx512", "avx2", "generic"}) {
       if (!anvil::attention_force_isa(isa)) {
-        std::printf("skip %s: this CPU lacks it\n", isa);
+        std::printf("skip %s: not available on this CPU or in this build\n", isa);
         continue;
       }
       for (int threads : {1, 2}) {
