@@ -27,17 +27,24 @@ public final class Tokenizers {
     }
 
     /**
-     * A saved tokenizer: a {@link CharTokenizer} JSON file, a Hugging Face {@code tokenizer.json}, or a folder
-     * with GPT-2's files (see {@link BpeTokenizer#load}).
+     * A saved tokenizer: a {@link CharTokenizer} JSON file, a Hugging Face {@code tokenizer.json} (byte-level
+     * BPE or WordPiece), or a folder holding a {@code tokenizer.json} or GPT-2's files (see
+     * {@link BpeTokenizer#load}).
      */
     public static Tokenizer load(Path path) throws IOException {
         if (!Files.exists(path)) {
             throw new IllegalArgumentException("no tokenizer at " + path);
         }
+        if (Files.isDirectory(path) && Files.isRegularFile(path.resolve("tokenizer.json"))) {
+            path = path.resolve("tokenizer.json");
+        }
         if (Files.isRegularFile(path)) {
             Object json = Json.parse(BpeFiles.read(path), path.toString());
             if (json instanceof Map<?, ?> m && CharTokenizer.TYPE.equals(m.get("type"))) {
                 return CharTokenizer.fromJson(json, path.toString());
+            }
+            if (WordPieceTokenizer.isWordPiece(json)) {
+                return WordPieceTokenizer.fromHuggingFace(json, path.toString());
             }
             return BpeFiles.fromHuggingFace(json, path.toString());
         }
