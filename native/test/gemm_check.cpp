@@ -125,8 +125,8 @@ void check_sgemm(const char* isa, bool ta, bool tb, int64_t m, int64_t n, int64_
   char tag[200];
   std::snprintf(tag, sizeof(tag),
                 "sgemm[%s] %c%c m=%lld n=%lld k=%lld alpha=%g beta=%g bias=%d pad=%d threads=%d", isa,
-                ta ? 'T' : 'N', tb ? 'T' : 'N', (long long)m, (long long)n, (long long)k, alpha, beta, with_bias,
-                pad, threads);
+                ta ? 'T' : 'N', tb ? 'T' : 'N', (long long)m, (long long)n, (long long)k, alpha, beta,
+                with_bias, pad, threads);
   std::string why = std::string(tag) + ": status " + std::to_string(status);
   report(status == ANVIL_OK && compare(tag, ta, tb, m, n, k, alpha, a.data(), lda, b.data(), ldb, beta,
                                        c0.data(), c.data(), ldc, with_bias ? bias.data() : nullptr, &why),
@@ -419,7 +419,7 @@ void bench(cblas_sgemm_fn openblas, bool quick, const std::string& filter) {
   for (const Shape& s : shapes)
     for (int layout = 0; layout < 3; ++layout) {
       if (s.m < 14 && layout != 1) continue;  // decoding shapes: Linear (NT) only
-      // NN: x @ W; NT: x @ W^T (Linear fwd, da); TN: x^T @ dy (Linear db).
+      // NT: x @ W^T (Linear forward); NN: dy @ W (its input gradient); TN: dy^T @ x (its weight grad).
       const bool ta = layout == 2, tb = layout == 1;
       const int64_t m = s.m, n = s.n, k = s.k;
       auto a = random_vector(m * k), b = random_vector(k * n);

@@ -28,16 +28,17 @@ import org.openjdk.jmh.annotations.Warmup;
  * CPU fp32 matmul, Anvil (through {@link Backend#matmul}) against OpenBLAS's cblas_sgemm (the
  * org.bytedeco.openblas preset, called directly on native buffers holding the same values).
  *   shape m x n x k: squares 256..2048, and the products of one transformer step:
- *     768 rows (12 x 64 tokens), width 128: qkv 768x384x128, proj 768x128x128, fc 768x512x128, fc2 768x128x512
+ *     768 rows (12 x 64 tokens), width 128: qkv 768x384x128, proj 768x128x128, fc 768x512x128,
+ *                                           fc2 768x128x512
  *     4096 rows, width 384:                 qkv 4096x1152x384, proj 4096x384x384, fc 4096x1536x384,
  *                                           fc2 4096x384x1536
- *   layout: NN (x @ W), NT (x @ W^T: a Linear's forward and its input gradient), TN (x^T @ dy: the
- *     Linear's weight gradient).
+ *   layout: NT (x @ W^T: a Linear's forward, W stored (out,in)), NN (dy @ W: its input gradient),
+ *     TN (dy^T @ x: its weight gradient).
  *   threads: 0 leaves both libraries at their defaults (every core); n pins both to n threads.
  * Score: calls per second; the gflop counter is GFLOP/s (2mnk per call).
  *
- * <p>bench/run.sh -f 1 -wi 3 -i 5 MatmulBench; a quick look: ... MatmulBench -p mnk=1024x1024x1024 -p layout=NN
- * (native/test/gemm_check --bench times the same shapes from C++, without the JVM.)
+ * <p>bench/run.sh -f 1 -wi 3 -i 5 MatmulBench; one shape: ... MatmulBench -p mnk=1024x1024x1024 -p layout=NN.
+ * native/test/gemm_check --bench times the same shapes from C++, without the JVM.
  */
 @BenchmarkMode(Mode.Throughput)
 @OutputTimeUnit(TimeUnit.SECONDS)
