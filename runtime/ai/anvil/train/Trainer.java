@@ -53,6 +53,7 @@ public final class Trainer implements AutoCloseable {
   private Checkpointer checkpointer;
   private TrainState state;
   private Path lastCheckpoint;
+  private long lastCheckpointStep = -1;
   // This session's throughput: tokens and seconds since construction or restore.
   private long sessionTokens;
   private double sessionSeconds;
@@ -261,9 +262,10 @@ public final class Trainer implements AutoCloseable {
   }
 
   private void saveCheckpoint() {
-    if (checkpointer == null) return;
+    if (checkpointer == null || lastCheckpointStep == state.step()) return;
     try {
       lastCheckpoint = checkpointer.save(this);
+      lastCheckpointStep = state.step();
       listener.onCheckpoint(state.step(), lastCheckpoint);
     } catch (IOException e) {
       throw new UncheckedIOException("checkpoint at step " + state.step() + " failed; the previous one is intact", e);

@@ -75,8 +75,12 @@ public final class Checkpoint {
 
   /** Swaps staging into place; between the renames the previous checkpoint sits complete under previous. */
   static void publish(Path staging, Path target, Path previous) throws IOException {
-    deleteTree(previous);
-    if (Files.exists(target)) AtomicFiles.move(target, previous);
+    // Without a target, previous may be the only complete checkpoint (a crash between the renames of an
+    // earlier save): it stays until the new one is in place.
+    if (Files.exists(target)) {
+      deleteTree(previous);
+      AtomicFiles.move(target, previous);
+    }
     AtomicFiles.move(staging, target);
     AtomicFiles.forceDirectory(target.toAbsolutePath().getParent());
     deleteTree(previous);

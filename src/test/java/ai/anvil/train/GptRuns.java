@@ -1,23 +1,38 @@
 package ai.anvil.train;
 
+import ai.anvil.data.BatchSampler;
 import ai.anvil.data.Corpora;
+import ai.anvil.data.TokenDataset;
 import ai.anvil.data.tokenizer.CharTokenizer;
 import ai.anvil.models.gpt.Gpt;
 import ai.anvil.models.gpt.GptConfig;
 import ai.anvil.tensor.Device;
-import java.util.Arrays;
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
 
-/** Small GPT runs on the embedded KJV for trainer, checkpoint and resume tests. */
+/**
+ * Small GPT runs on the embedded KJV, char-level, through the same data path as {@link Pretraining}
+ * (TokenDataset 90/10 split, BatchSampler with seed for train and seed + 1 for val).
+ */
 final class GptRuns {
   private GptRuns() {}
 
   static final class Kjv {
     static final String TEXT = Corpora.embeddedKjv();
     static final CharTokenizer TOKENIZER = CharTokenizer.fromText(TEXT);
-    static final int[] IDS = TOKENIZER.encode(TEXT);
-    /** First 90% train, last 10% val, as the issue defines the split. */
-    static final int[] TRAIN = Arrays.copyOfRange(IDS, 0, IDS.length * 9 / 10);
-    static final int[] VAL = Arrays.copyOfRange(IDS, IDS.length * 9 / 10, IDS.length);
+    static final TokenDataset DATA = build();
+
+    private static TokenDataset build() {
+      try {
+        Path shard = Files.createTempFile("kjv-char", ".shard");
+        shard.toFile().deleteOnExit();
+        return TokenDataset.build(TEXT, TOKENIZER, shard);
+      } catch (IOException e) {
+        throw new UncheckedIOException(e);
+      }
+    }
   }
 
   static Gpt model(TrainConfig c) {
@@ -26,22 +41,10 @@ final class GptRuns {
     return new Gpt(g, c.seed(), Device.CPU);
   }
 
-  static RandomState random(Gpt gpt) {
-    return new RandomState() {
-      @Override
-      public long[] randomState() {
-        return gpt.randomState();
-      }
-
-      @Override
-      public void restoreRandomState(long[] state) {
-        gpt.restoreRandomState(state);
-      }
-    };
-  }
-
   static Trainer trainer(Gpt gpt, TrainConfig c) {
-    return new Trainer(gpt, gpt::loss, c, new TestSources.Windows(Kjv.TRAIN, c.batchSize(), c.blockSize(), c.seed()),
-        new TestSources.Windows(Kjv.VAL, c.batchSize(), c.blockSize(), c.seed() + 1), random(gpt));
+    return new Trainer(gpt, gpt::loss, c,
+        new SamplerSource(new BatchSampler(Kjv.DATA.train(), c.batchSize(), c.blockSize(), c.seed())),
+        new SamplerSource(new BatchSampler(Kjv.DATA.val(), c.batchSize(), c.blockSize(), c.seed() + 1)),
+        Pretraining.randomState(gpt));
   }
 }

@@ -117,7 +117,15 @@ class CheckpointTest {
     try (Gpt gpt = model(); Trainer t = trainer(gpt)) {
       Checkpoint.restore(Checkpoint.resolve(dir), gpt, t);
       assertEquals(1, t.state().step());
-      // The next save cleans both leftovers up.
+      t.step();
+      // A save that fails in this state must not touch the only complete checkpoint, .prev.
+      assertThrows(IOException.class, () -> Checkpoint.save(dir, gpt, new FailingTokenizer(), t));
+      assertEquals(dir.resolve("checkpoint.prev"), Checkpoint.resolve(dir));
+      // Nor may the swap itself: here its rename fails, as a crash at that point would leave things.
+      assertThrows(IOException.class, () -> Checkpoint.publish(dir.resolve("vanished.tmp"), dir.resolve("checkpoint"),
+          dir.resolve("checkpoint.prev")));
+      assertEquals(dir.resolve("checkpoint.prev"), Checkpoint.resolve(dir));
+      // The next good save takes its place and cleans both leftovers up.
       Checkpoint.save(dir, gpt, TOKENIZER, t);
     }
     assertFalse(Files.exists(dir.resolve("checkpoint.prev")));
