@@ -1,8 +1,10 @@
 // gemm_avx512.cpp: the AVX-512 GEMM kernel, a 14x32 micro-tile. Compiled with -mavx512f/bw/dq/vl -mfma;
-// called only when the CPU reports avx512f (see active() in matmul.cpp).
-//   Per depth step: 2 zmm loads of packed B (32 columns), 14 broadcasts of packed A (embedded {1to16}
-//   memory operands), 28 FMAs into 28 zmm accumulators; 31 of the 32 zmm registers are live.
-//   Columns past nr are masked off in the epilogue (packed B is zero padded), so any n works.
+// called only when the CPU reports those (see active() in matmul.cpp).
+//   Per depth step: 2 zmm loads of packed B (32 columns), 14 broadcasts of packed A, 28 FMAs into 28 zmm
+//   accumulators; 31 of the 32 zmm registers are live. Columns past nr are masked off in the epilogue
+//   (packed B is zero padded), so any n works.
+//   B stored (n,k) is packed with 16x16 register transposes; up to four rows against it (decoding) run
+//   as dot products straight from B.
 // GCC 12's shuffle/unpack intrinsics seed their pass-through operand with a self-initialized
 // "undefined" vector and warn about it (GCC bug 105593); the warning is located in the header.
 #pragma GCC diagnostic push
@@ -142,17 +144,24 @@ void dots512(const anvil::gemm::Args& g, const float* a, int64_t lda) {
     for (int i = 0; i < M; ++i)
 #pragma GCC unroll 4
       for (int q = 0; q < 4; ++q) acc[i][q] = _mm512_setzero_ps();
-    for (int64_t p = 0; p <= full; p += 16) {
-      if (p == full && !tail) break;
-      const __mmask16 mask = p < full ? static_cast<__mmask16>(0xFFFF) : tail;
+    for (int64_t p = 0; p < full; p += 16) {
       __m512 bv[4];
 #pragma GCC unroll 4
-      for (int q = 0; q < 4; ++q) bv[q] = _mm512_maskz_loadu_ps(mask, rows[q] + p);
+      for (int q = 0; q < 4; ++q) bv[q] = _mm512_loadu_ps(rows[q] + p);
 #pragma GCC unroll 4
       for (int i = 0; i < M; ++i) {
-        const __m512 av = _mm512_maskz_loadu_ps(mask, a + i * lda + p);
+        const __m512 av = _mm512_loadu_ps(a + i * lda + p);
 #pragma GCC unroll 4
         for (int q = 0; q < 4; ++q) acc[i][q] = _mm512_fmadd_ps(av, bv[q], acc[i][q]);
+      }
+    }
+    if (tail) {
+#pragma GCC unroll 4
+      for (int i = 0; i < M; ++i) {
+        const __m512 av = _mm512_maskz_loadu_ps(tail, a + i * lda + full);
+#pragma GCC unroll 4
+        for (int q = 0; q < 4; ++q)
+          acc[i][q] = _mm512_fmadd_ps(av, _mm512_maskz_loadu_ps(tail, rows[q] + full), acc[i][q]);
       }
     }
     for (int i = 0; i < M; ++i) {
