@@ -5,6 +5,8 @@ import ai.anvil.autograd.Ops;
 import ai.anvil.autograd.Tape;
 import ai.anvil.backend.AttentionSpec;
 import ai.anvil.backend.Backend;
+import ai.anvil.models.CausalLm;
+import ai.anvil.models.DecodeCache;
 import ai.anvil.nn.Embedding;
 import ai.anvil.nn.Init;
 import ai.anvil.nn.LayerNorm;
@@ -14,6 +16,8 @@ import ai.anvil.tensor.DType;
 import ai.anvil.tensor.Device;
 import ai.anvil.tensor.Scope;
 import ai.anvil.tensor.Tensor;
+import java.io.IOException;
+import java.nio.file.Path;
 import java.util.concurrent.atomic.AtomicLong;
 
 /**
@@ -33,7 +37,7 @@ import java.util.concurrent.atomic.AtomicLong;
  * only read by either path, so any number of threads may decode concurrently with one model, each
  * with its own cache and Scope.
  */
-public final class Gpt extends Module {
+public final class Gpt extends Module implements CausalLm {
   /** Targets with this value are not scored by {@link #loss}. */
   public static final int IGNORE_INDEX = -1;
 
@@ -67,8 +71,52 @@ public final class Gpt extends Module {
     return config;
   }
 
+  @Override
   public Device device() {
     return device;
+  }
+
+  // ---- CausalLm ----------------------------------------------------------------------------------
+
+  @Override
+  public String modelType() {
+    return "gpt2";
+  }
+
+  @Override
+  public int vocabSize() {
+    return config.vocabSize();
+  }
+
+  @Override
+  public int paddedVocab() {
+    return config.paddedVocab();
+  }
+
+  @Override
+  public int contextLength() {
+    return config.blockSize();
+  }
+
+  @Override
+  public Tensor forward(Tensor ids, DecodeCache cache) {
+    return forward(ids, kvCache(cache));
+  }
+
+  @Override
+  public Tensor forwardLast(Tensor ids, DecodeCache cache) {
+    return forwardLast(ids, kvCache(cache));
+  }
+
+  private static KvCache kvCache(DecodeCache cache) {
+    if (cache instanceof KvCache kv) return kv;
+    throw new IllegalArgumentException("a GPT decodes with its own KvCache, got " + cache.getClass().getSimpleName());
+  }
+
+  /** Writes config.json and model.safetensors in Hugging Face GPT-2 layout ({@link GptCheckpoint}). */
+  @Override
+  public void save(Path dir) throws IOException {
+    GptCheckpoint.save(this, dir);
   }
 
   /** The token table (paddedVocab, C). */
@@ -77,6 +125,7 @@ public final class Gpt extends Module {
   }
 
   /** The language-model head weight (paddedVocab, C): the token table itself when tied. */
+  @Override
   public Tensor lmHeadWeight() {
     return lmHead == null ? transformer.wte.weight() : lmHead.weight();
   }
@@ -84,11 +133,13 @@ public final class Gpt extends Module {
   // ---- training and scoring -----------------------------------------------------------------------
 
   /** ids I32 (B, T), T <= blockSize -> logits (B, T, paddedVocab); columns past vocabSize are padding. */
+  @Override
   public Tensor logits(Tensor ids) {
     return Ops.linear(hidden(ids), lmHeadWeight(), null);
   }
 
   /** The final hidden states: ids (B, T) -> (B, T, C) after ln_f. */
+  @Override
   public Tensor hidden(Tensor ids) {
     checkIds("logits", ids, 0);
     long b = ids.dim(0), t = ids.dim(1);
@@ -104,6 +155,7 @@ public final class Gpt extends Module {
    * {@link #IGNORE_INDEX} count for nothing. Returns a one-element tensor, the sum of token losses
    * divided by normalizer (the scored-token count of the whole accumulation window, DESIGN.md).
    */
+  @Override
   public Tensor loss(Tensor ids, Tensor targets, double normalizer) {
     if (!targets.shape().equals(ids.shape())) {
       throw new IllegalArgumentException("Gpt.loss: targets " + targets.shape() + " differ from ids " + ids.shape());
@@ -114,6 +166,7 @@ public final class Gpt extends Module {
   // ---- decoding with a KV cache -------------------------------------------------------------------
 
   /** A cache for batch rows of up to capacity positions (capacity <= blockSize); the caller closes it. */
+  @Override
   public KvCache newCache(int batch, int capacity) {
     if (capacity > config.blockSize()) {
       throw new IllegalArgumentException("KvCache capacity " + capacity + " exceeds block size " + config.blockSize());

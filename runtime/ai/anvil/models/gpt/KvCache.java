@@ -1,5 +1,6 @@
 package ai.anvil.models.gpt;
 
+import ai.anvil.models.DecodeCache;
 import ai.anvil.tensor.DType;
 import ai.anvil.tensor.Device;
 import ai.anvil.tensor.Tensor;
@@ -13,7 +14,7 @@ import ai.anvil.tensor.Tensor;
  * <p>A cache belongs to one decoding sequence (one thread at a time); the model it came from is only
  * read, so many caches may decode concurrently against one model.
  */
-public final class KvCache implements AutoCloseable {
+public final class KvCache implements DecodeCache {
   private final int layers;
   private final int batch;
   private final int capacity;

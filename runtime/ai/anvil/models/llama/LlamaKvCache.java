@@ -1,0 +1,142 @@
+package ai.anvil.models.llama;
+
+import ai.anvil.models.DecodeCache;
+import ai.anvil.tensor.DType;
+import ai.anvil.tensor.Device;
+import ai.anvil.tensor.Tensor;
+
+/**
+ * The keys (already rotated) and values of every layer of a {@link Llama} for the positions decoded so
+ * far. Per layer, K and V are (B, capacity, kvHeads * headDim) tensors: grouped-query attention keeps
+ * only the key/value heads, which is where its memory saving comes from. Owned by this cache (not by
+ * any Scope) and freed by {@link #close()}. All B rows advance together.
+ *
+ * <p>One decoding sequence (one thread) at a time; the model is only read.
+ */
+public final class LlamaKvCache implements DecodeCache {
+  private final int layers;
+  private final int batch;
+  private final int capacity;
+  private final int width;
+  private final Tensor[] keys;
+  private final Tensor[] values;
+  private final Tensor[] keyRows;
+  private final Tensor[] valueRows;
+  private int length;
+  private boolean closed;
+
+  LlamaKvCache(int layers, int batch, int capacity, int width, DType dtype, Device device) {
+    if (batch < 1 || capacity < 1) {
+      throw new IllegalArgumentException("LlamaKvCache: batch and capacity must be >= 1, got " + batch + ", " + capacity);
+    }
+    this.layers = layers;
+    this.batch = batch;
+    this.capacity = capacity;
+    this.width = width;
+    this.keys = new Tensor[layers];
+    this.values = new Tensor[layers];
+    this.keyRows = new Tensor[layers];
+    this.valueRows = new Tensor[layers];
+    try {
+      for (int l = 0; l < layers; l++) {
+        keys[l] = Tensor.zeros(dtype, device, batch, capacity, width).detachFromScope();
+        values[l] = Tensor.zeros(dtype, device, batch, capacity, width).detachFromScope();
+        keyRows[l] = keys[l].reshape((long) batch * capacity, width).detachFromScope();
+        valueRows[l] = values[l].reshape((long) batch * capacity, width).detachFromScope();
+      }
+    } catch (RuntimeException e) {
+      close();
+      throw e;
+    }
+  }
+
+  public int layers() {
+    return layers;
+  }
+
+  @Override
+  public int batch() {
+    return batch;
+  }
+
+  @Override
+  public int capacity() {
+    return capacity;
+  }
+
+  @Override
+  public int length() {
+    return length;
+  }
+
+  @Override
+  public void reset() {
+    length = 0;
+  }
+
+  @Override
+  public void truncate(int n) {
+    if (n < 0 || n > length) throw new IllegalArgumentException("LlamaKvCache.truncate(" + n + ") with length " + length);
+    length = n;
+  }
+
+  @Override
+  public long bytes() {
+    long n = 0;
+    for (Tensor k : keys) if (k != null) n += 2 * k.bytes();
+    return n;
+  }
+
+  /** Layer l's rotated K (B, capacity, kvHeads * headDim); rows past length() are stale. */
+  public Tensor keys(int layer) {
+    checkOpen();
+    return keys[layer];
+  }
+
+  /** Layer l's V (B, capacity, kvHeads * headDim). */
+  public Tensor values(int layer) {
+    checkOpen();
+    return values[layer];
+  }
+
+  /** Layer l's K as (B * capacity, width) rows: row b * capacity + p is position p of batch row b. */
+  Tensor keyRows(int layer) {
+    checkOpen();
+    return keyRows[layer];
+  }
+
+  Tensor valueRows(int layer) {
+    checkOpen();
+    return valueRows[layer];
+  }
+
+  int width() {
+    return width;
+  }
+
+  /** Marks n more positions as filled (after every layer has written them). */
+  void advance(int n) {
+    if (n < 0 || length + n > capacity) {
+      throw new IllegalStateException("LlamaKvCache: advancing " + n + " from " + length + " exceeds capacity " + capacity);
+    }
+    length += n;
+  }
+
+  void checkOpen() {
+    if (closed) throw new IllegalStateException("LlamaKvCache is closed");
+  }
+
+  @Override
+  public boolean isClosed() {
+    return closed;
+  }
+
+  @Override
+  public void close() {
+    if (closed) return;
+    closed = true;
+    for (Tensor[] ts : new Tensor[][] {keyRows, valueRows, keys, values}) {
+      for (Tensor t : ts) if (t != null) t.close();
+    }
+  }
+}
