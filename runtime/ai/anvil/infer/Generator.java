@@ -3,8 +3,8 @@ package ai.anvil.infer;
 import ai.anvil.autograd.Tape;
 import ai.anvil.backend.Backend;
 import ai.anvil.data.tokenizer.Tokenizer;
-import ai.anvil.models.gpt.Gpt;
-import ai.anvil.models.gpt.KvCache;
+import ai.anvil.models.CausalLm;
+import ai.anvil.models.DecodeCache;
 import ai.anvil.tensor.DType;
 import ai.anvil.tensor.Scope;
 import ai.anvil.tensor.Tensor;
@@ -16,7 +16,7 @@ import java.util.List;
 import java.util.function.Consumer;
 
 /**
- * Autoregressive decoding with a {@link KvCache}: the prompt runs once (prefill), then each new token
+ * Autoregressive decoding with the model's {@link DecodeCache} (any {@link CausalLm}: GPT-2, Llama): the prompt runs once (prefill), then each new token
  * runs alone against the cache. Gives the same tokens as recomputing the whole context every step.
  *
  * <p>A Generator holds no per-call state: one instance may serve any number of threads at once, each
@@ -29,16 +29,16 @@ import java.util.function.Consumer;
  * restart at 0) and decoding continues.
  */
 public final class Generator {
-  private final Gpt model;
+  private final CausalLm model;
   private final Tokenizer tokenizer;
 
   /** tokenizer may be null for token-level use (no text, no stop strings, no streaming). */
-  public Generator(Gpt model, Tokenizer tokenizer) {
+  public Generator(CausalLm model, Tokenizer tokenizer) {
     this.model = model;
     this.tokenizer = tokenizer;
-    if (tokenizer != null && tokenizer.vocabSize() > model.config().vocabSize()) {
+    if (tokenizer != null && tokenizer.vocabSize() > model.vocabSize()) {
       throw new IllegalArgumentException("tokenizer of " + tokenizer.vocabSize() + " tokens for a model of "
-          + model.config().vocabSize());
+          + model.vocabSize());
     }
   }
 
@@ -57,7 +57,7 @@ public final class Generator {
   public Generation generate(int[] prompt, SamplingConfig config, Consumer<String> stream) {
     long start = System.nanoTime();
     if (prompt.length == 0) throw new IllegalArgumentException("generate: the prompt needs at least one token");
-    int block = model.config().blockSize();
+    int block = model.contextLength();
     int[] context = prompt.length > block ? Arrays.copyOfRange(prompt, prompt.length - block, prompt.length) : prompt;
     List<int[]> stops = new ArrayList<>(config.stopTokens());
     if (config.stopAtEos() && tokenizer != null && tokenizer.eosId().isPresent()) {
@@ -66,14 +66,14 @@ public final class Generator {
     StopMatcher matcher = new StopMatcher(tokenizer, stops, config.stopStrings(), stream);
     Sampler sampler = new Sampler(config);
     // Only ids the tokenizer can decode are ever sampled.
-    int vocab = tokenizer == null ? model.config().vocabSize() : Math.min(model.config().vocabSize(), tokenizer.vocabSize());
+    int vocab = tokenizer == null ? model.vocabSize() : Math.min(model.vocabSize(), tokenizer.vocabSize());
     Generation.Finish finish = Generation.Finish.LENGTH;
     if (config.maxTokens() > 0) {
       int capacity = (int) Math.min(block, (long) context.length + config.maxTokens());
-      try (Tape.NoGrad ignored = Tape.noGrad(); KvCache cache = model.newCache(1, capacity)) {
+      try (Tape.NoGrad ignored = Tape.noGrad(); DecodeCache cache = model.newCache(1, capacity)) {
         int[] history = Arrays.copyOf(context, context.length + Math.min(config.maxTokens(), 1024));
         int length = context.length;
-        HostRow row = new HostRow(model.config().paddedVocab());
+        HostRow row = new HostRow(model.paddedVocab());
         float[] logits = row.read(step(cache, context));
         for (int n = 0; n < config.maxTokens(); n++) {
           if (Thread.currentThread().isInterrupted()) {
@@ -103,7 +103,7 @@ public final class Generator {
   }
 
   /** Runs ids at the cache's next positions; returns the last position's logits (1, paddedVocab) to close. */
-  private Tensor step(KvCache cache, int[] ids) {
+  private Tensor step(DecodeCache cache, int[] ids) {
     try (Scope scope = Scope.open()) {
       Tensor t = Tensor.ofInts(ids, model.device(), 1, ids.length);
       return scope.keep(model.forwardLast(t, cache));
@@ -131,7 +131,7 @@ public final class Generator {
     }
   }
 
-  public Gpt model() {
+  public CausalLm model() {
     return model;
   }
 

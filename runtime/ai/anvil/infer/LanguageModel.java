@@ -2,9 +2,8 @@ package ai.anvil.infer;
 
 import ai.anvil.data.tokenizer.Tokenizer;
 import ai.anvil.data.tokenizer.Tokenizers;
-import ai.anvil.models.gpt.Gpt;
-import ai.anvil.models.gpt.GptCheckpoint;
-import ai.anvil.models.gpt.GptConfig;
+import ai.anvil.models.AutoModel;
+import ai.anvil.models.CausalLm;
 import ai.anvil.tensor.Device;
 import java.io.IOException;
 import java.nio.file.Files;
@@ -12,9 +11,9 @@ import java.nio.file.Path;
 import java.util.function.Consumer;
 
 /**
- * The library facade for services: a trained GPT and its tokenizer, loaded from a checkpoint folder
- * ({@code config.json}, {@code model.safetensors} in Hugging Face GPT-2 layout, {@code tokenizer.json}),
- * that generates and scores text.
+ * The library facade for services: a causal language model (GPT-2 or Llama) and its tokenizer, loaded
+ * from an Anvil checkpoint or a Hugging Face model folder ({@code config.json}, {@code model.safetensors},
+ * {@code tokenizer.json}; {@link AutoModel} picks the architecture), that generates and scores text.
  *
  * <pre>{@code
  * try (LanguageModel lm = LanguageModel.load(Path.of("out/checkpoint"), Device.CPU)) {
@@ -30,13 +29,13 @@ import java.util.function.Consumer;
 public final class LanguageModel implements AutoCloseable {
   public static final String TOKENIZER = "tokenizer.json";
 
-  private final Gpt model;
+  private final CausalLm model;
   private final Tokenizer tokenizer;
   private final Generator generator;
   private final Scorer scorer;
 
   /** Wraps a model (which this object then owns and closes) and its tokenizer. */
-  public LanguageModel(Gpt model, Tokenizer tokenizer) {
+  public LanguageModel(CausalLm model, Tokenizer tokenizer) {
     if (tokenizer == null) throw new IllegalArgumentException("LanguageModel needs a tokenizer");
     this.model = model;
     this.tokenizer = tokenizer;
@@ -50,11 +49,12 @@ public final class LanguageModel implements AutoCloseable {
     Path tokenizerFile = dir.resolve(TOKENIZER);
     if (!Files.isRegularFile(tokenizerFile)) throw new IOException(dir + ": no " + TOKENIZER);
     Tokenizer tokenizer = Tokenizers.load(tokenizerFile);
-    GptConfig config = GptCheckpoint.readConfig(dir);
-    if (tokenizer.vocabSize() > config.vocabSize()) {
-      throw new IOException(dir + ": tokenizer has " + tokenizer.vocabSize() + " tokens, the model " + config.vocabSize());
+    CausalLm model = AutoModel.loadCausalLm(dir, device);
+    if (tokenizer.vocabSize() > model.vocabSize()) {
+      model.close();
+      throw new IOException(dir + ": tokenizer has " + tokenizer.vocabSize() + " tokens, the model " + model.vocabSize());
     }
-    return new LanguageModel(GptCheckpoint.load(dir, device), tokenizer);
+    return new LanguageModel(model, tokenizer);
   }
 
   /** Generates a continuation of prompt; stream (nullable) receives its text as it is produced. */
@@ -88,7 +88,7 @@ public final class LanguageModel implements AutoCloseable {
     return withEos;
   }
 
-  public Gpt model() {
+  public CausalLm model() {
     return model;
   }
 

@@ -2,7 +2,7 @@ package ai.anvil.infer;
 
 import ai.anvil.autograd.Tape;
 import ai.anvil.backend.Backend;
-import ai.anvil.models.gpt.Gpt;
+import ai.anvil.models.CausalLm;
 import ai.anvil.tensor.DType;
 import ai.anvil.tensor.Scope;
 import ai.anvil.tensor.Tensor;
@@ -24,17 +24,17 @@ public final class Scorer {
   /** Logits held at once, in floats (32 MB). */
   private static final long LOGITS_BUDGET = 8L << 20;
 
-  private final Gpt model;
+  private final CausalLm model;
   private final int stride;
   private final int batchRows;
 
   /** Back-to-back windows of blockSize, up to 8 at a time. */
-  public Scorer(Gpt model) {
-    this(model, model.config().blockSize(), 8);
+  public Scorer(CausalLm model) {
+    this(model, model.contextLength(), 8);
   }
 
-  public Scorer(Gpt model, int stride, int batchRows) {
-    int block = model.config().blockSize();
+  public Scorer(CausalLm model, int stride, int batchRows) {
+    int block = model.contextLength();
     if (stride < 1 || stride > block) throw new IllegalArgumentException("stride must be in [1, " + block + "], got " + stride);
     if (batchRows < 1) throw new IllegalArgumentException("batchRows must be >= 1, got " + batchRows);
     this.model = model;
@@ -62,7 +62,7 @@ public final class Scorer {
     int n = tokens.length;
     float[] out = new float[Math.max(0, n - 1)];
     if (n < 2) return out;
-    int block = model.config().blockSize();
+    int block = model.contextLength();
     // Windows: inputs [s, s+len), targets [s+1, s+len], of which those >= first are scored.
     List<int[]> windows = new ArrayList<>();
     int next = 1;
@@ -91,12 +91,12 @@ public final class Scorer {
       int s = windows.get(r)[0], first = windows.get(r)[2];
       for (int t = 0; t < len; t++) {
         ids[r * len + t] = tokens[s + t];
-        targets[r * len + t] = s + t + 1 >= first ? tokens[s + t + 1] : Gpt.IGNORE_INDEX;
+        targets[r * len + t] = s + t + 1 >= first ? tokens[s + t + 1] : CausalLm.IGNORE_INDEX;
       }
     }
-    int vocab = model.config().vocabSize();
+    int vocab = model.vocabSize();
     long rows = (long) b * len;
-    long chunk = Math.max(1, LOGITS_BUDGET / model.config().paddedVocab());
+    long chunk = Math.max(1, LOGITS_BUDGET / model.paddedVocab());
     float[] losses = new float[(int) rows];
     try (Scope scope = Scope.open()) {
       Tensor hidden = model.hidden(Tensor.ofInts(ids, model.device(), b, len));
@@ -109,7 +109,7 @@ public final class Scorer {
         try (Scope part = Scope.open()) {
           Tensor logits = ai.anvil.autograd.Ops.linear(hiddenRows.slice(r0, r1), model.lmHeadWeight(), null);
           Tensor rowLosses = Tensor.empty(DType.F32, model.device(), r1 - r0);
-          backend.crossEntropy(logits, targetRows.slice(r0, r1), vocab, Gpt.IGNORE_INDEX, 1.0, rowLosses, loss);
+          backend.crossEntropy(logits, targetRows.slice(r0, r1), vocab, CausalLm.IGNORE_INDEX, 1.0, rowLosses, loss);
           System.arraycopy(rowLosses.toFloatArray(), 0, losses, (int) r0, (int) (r1 - r0));
         }
       }
@@ -123,7 +123,7 @@ public final class Scorer {
     }
   }
 
-  public Gpt model() {
+  public CausalLm model() {
     return model;
   }
 }

@@ -55,7 +55,7 @@ class LanguageModelTest {
   @Test
   void loadsTheCheckpointFolder() throws IOException {
     assertEquals(TOKENIZER.vocabSize(), lm.tokenizer().vocabSize());
-    assertEquals(32, lm.model().config().blockSize());
+    assertEquals(32, lm.model().contextLength());
     // The same weights give the same greedy text as a second load.
     try (LanguageModel again = LanguageModel.load(dir, Device.CPU)) {
       assertEquals(lm.generate("and god said", SamplingConfig.greedy(20)).text(),
