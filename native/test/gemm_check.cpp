@@ -27,6 +27,7 @@
 #include <functional>
 #include <random>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "../cpu/gemm.h"
@@ -383,17 +384,20 @@ double time_calls(const std::function<void()>& fn, int calls) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - w0).count() / calls;
 }
 
-// Best of several alternating timings of each contender: the machine is shared (other builds run on
-// its cores), and the minimum is the least disturbed estimate for both sides alike.
+// Best of several timings of each contender: the minimum is the least disturbed estimate on a shared
+// machine. The two run in separate rounds with a pause between, so that neither library's idle
+// threads (both spin a while before sleeping) steal the cores from the other.
 void best_times(const std::function<void()>& x, const std::function<void()>* y, double budget, double* tx,
                 double* ty) {
   const int trials = 7;
-  const int nx = calls_for(x, budget / trials), ny = y ? calls_for(*y, budget / trials) : 0;
   *tx = 1e30, *ty = 1e30;
-  for (int t = 0; t < trials; ++t) {
-    *tx = std::min(*tx, time_calls(x, nx));
-    if (y) *ty = std::min(*ty, time_calls(*y, ny));
-  }
+  const int nx = calls_for(x, budget / trials);
+  for (int t = 0; t < trials; ++t) *tx = std::min(*tx, time_calls(x, nx));
+  if (!y) return;
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  const int ny = calls_for(*y, budget / trials);
+  for (int t = 0; t < trials; ++t) *ty = std::min(*ty, time_calls(*y, ny));
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
 }
 
 void bench(cblas_sgemm_fn openblas, bool quick, const std::string& filter) {
