@@ -80,8 +80,9 @@ ANVIL_API int anvil_cpu_fill_f32(int64_t dst, int64_t n, double value);
  *   op(B) = B (k,n) row-major, or B^T when trans_b (B stored (n,k)); a Linear is trans_b=1 with the
  *   PyTorch (out,in) weight.
  *   stride_* are element strides between batch items (0 broadcasts one matrix to every batch item).
- * bwd: given dC, da (=, or += when accumulate_da) = dC op(B)^T in A's storage layout;
- *      db (+=, or = when !accumulate_db) = op(A)^T dC in B's layout; dbias (+=) = column sums of dC.
+ * bwd: given dC, da (=, or += when accumulate_da) = alpha * dC op(B)^T in A's storage layout;
+ *      db (+=, or = when !accumulate_db) = alpha * op(A)^T dC in B's layout; dbias (+=) = column sums
+ *      of dC (bias is not scaled by alpha in fwd either).
  *      Any of da/db/dbias may be 0 (not wanted). Strides of da/db/dc equal those of a/b/c.
  * ------------------------------------------------------------------------------------------------- */
 typedef struct {
