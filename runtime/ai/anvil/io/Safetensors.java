@@ -36,7 +36,12 @@ public final class Safetensors {
 
   // ---- reading ----------------------------------------------------------------------------------
 
-  /** An open safetensors file; tensors are read on demand. */
+  /**
+   * An open safetensors file; tensors are read on demand. Opening checks the whole header: every entry
+   * has a known dtype, a non-negative integer shape and offsets whose length matches that shape and
+   * dtype and which lie inside the file, and no two entries overlap; any failure is an IOException
+   * naming the file and the tensor.
+   */
   public static final class Reader implements AutoCloseable {
     private final Path path;
     private final FileChannel channel;
@@ -73,6 +78,7 @@ public final class Safetensors {
           }
           es.put(e.getKey(), entry(e.getKey(), e.getValue(), dataSize));
         }
+        checkDisjoint(es);
         this.entries = Collections.unmodifiableMap(es);
         this.metadata = Collections.unmodifiableMap(meta);
       } catch (IOException | RuntimeException e) {
@@ -87,16 +93,52 @@ public final class Safetensors {
       if (!(dtype instanceof String) || !(shape instanceof List<?> s) || !(offsets instanceof List<?> o) || o.size() != 2) {
         throw new IOException(path + ": entry " + name + " lacks dtype, shape or data_offsets");
       }
+      int bytes = dtypeBytes((String) dtype);
+      if (bytes == 0) throw new IOException(path + ": tensor " + name + " has unknown dtype " + dtype);
       long[] dims = new long[s.size()];
-      for (int i = 0; i < dims.length; i++) dims[i] = ((Number) s.get(i)).longValue();
-      long begin = ((Number) o.get(0)).longValue(), end = ((Number) o.get(1)).longValue();
+      long numel = 1;
+      long expected;
+      try {
+        for (int i = 0; i < dims.length; i++) {
+          dims[i] = natural(s.get(i), name, "shape");
+          numel = Math.multiplyExact(numel, dims[i]);
+        }
+        expected = Math.multiplyExact(numel, bytes);
+      } catch (ArithmeticException e) {
+        throw new IOException(path + ": tensor " + name + " has an impossible shape " + s);
+      }
+      long begin = natural(o.get(0), name, "data_offsets"), end = natural(o.get(1), name, "data_offsets");
       Entry entry = new Entry(name, (String) dtype, dims, begin, end);
-      long expected = entry.numel() * dtypeBytes((String) dtype);
-      if (begin < 0 || end < begin || end > dataSize || end - begin != expected) {
+      if (end < begin || end > dataSize || end - begin != expected) {
         throw new IOException(path + ": entry " + name + " " + dtype + " " + java.util.Arrays.toString(dims)
-            + " has data_offsets [" + begin + ", " + end + ") that do not fit (data area " + dataSize + " bytes)");
+            + " (" + expected + " bytes) has data_offsets [" + begin + ", " + end + ") that do not fit (data area "
+            + dataSize + " bytes)");
       }
       return entry;
+    }
+
+    /** A non-negative integer of the header, or an IOException naming the tensor. */
+    private long natural(Object v, String name, String field) throws IOException {
+      if (!(v instanceof Number n) || n.doubleValue() != Math.rint(n.doubleValue()) || n.doubleValue() < 0
+          || n.doubleValue() > Long.MAX_VALUE / 8) {
+        throw new IOException(path + ": tensor " + name + " has a bad " + field + " value " + v);
+      }
+      return n.longValue();
+    }
+
+    /** Tensors whose byte ranges overlap mean the header lies about offsets. */
+    private void checkDisjoint(Map<String, Entry> es) throws IOException {
+      List<Entry> sorted = new ArrayList<>(es.values());
+      sorted.sort(java.util.Comparator.comparingLong(Entry::begin).thenComparingLong(Entry::end));
+      Entry reach = null;                        // the entry reaching furthest so far
+      for (Entry b : sorted) {
+        if (b.end() == b.begin()) continue;      // empty tensors occupy no bytes
+        if (reach != null && b.begin() < reach.end()) {
+          throw new IOException(path + ": tensors " + reach.name() + " [" + reach.begin() + ", " + reach.end() + ") and "
+              + b.name() + " [" + b.begin() + ", " + b.end() + ") overlap");
+        }
+        if (reach == null || b.end() > reach.end()) reach = b;
+      }
     }
 
     public static Reader open(Path path) throws IOException {
@@ -188,13 +230,14 @@ public final class Safetensors {
     return Float.intBitsToFloat(sign | ((exp + 112) << 23) | (mant << 13));
   }
 
+  /** Bytes per element of a safetensors dtype, 0 when the dtype is unknown. */
   private static int dtypeBytes(String dtype) {
     return switch (dtype) {
       case "F64", "I64", "U64" -> 8;
       case "F32", "I32", "U32" -> 4;
       case "F16", "BF16", "I16", "U16" -> 2;
       case "I8", "U8", "BOOL", "F8_E4M3", "F8_E5M2" -> 1;
-      default -> throw new IllegalArgumentException("safetensors: unknown dtype " + dtype);
+      default -> 0;
     };
   }
 

@@ -85,6 +85,23 @@ public record BertConfig(int vocabSize, int hiddenSize, int numHiddenLayers, int
     return !hiddenAct.equals("gelu");
   }
 
+  /**
+   * Parameter count as HF reports it (BERT-base with pooler: 109,482,240; all-MiniLM-L6-v2: 22,713,216).
+   * Computed, nothing allocated.
+   */
+  public long parameterCount(boolean withPooler) {
+    long h = hiddenSize, i = intermediateSize;
+    long embeddings = ((long) vocabSize + maxPositionEmbeddings + typeVocabSize) * h + 2 * h;
+    long layer = 4 * (h * h + h) + 2 * h + (h * i + i) + (i * h + h) + 2 * h;
+    return embeddings + numHiddenLayers * layer + (withPooler ? h * h + h : 0);
+  }
+
+  /** BertForMaskedLM's count: the encoder without pooler, the transform and the decoder bias. */
+  public long maskedLmParameterCount() {
+    long h = hiddenSize;
+    return parameterCount(false) + h * h + h + 2 * h + vocabSize;
+  }
+
   // ---- config.json ------------------------------------------------------------------------------
 
   /** HF BERT config.json fields; architectures names the class the weights belong to. */
