@@ -23,9 +23,11 @@ class GptTrainingTest {
       Trainer.Result r = t.fit();
       System.out.printf("tiny GPT: val loss %.4f -> %.4f in %d steps, %.0f tokens/s%n", start, r.finalValLoss(), r.steps(),
           r.tokensPerSecond());
-      assertEquals(Math.log(65), start, 0.1, "an untrained model is near uniform over 65 characters");
-      // Measured: Anvil 2.33 (CPU, 2 threads, this sampler); PyTorch 2.13 on the same config
-      // (bench/harness/train_peer.py, its own sampler): 2.3x. Margin 0.15 for kernel and platform changes.
+      assertEquals(Math.log(GptRuns.Kjv.TOKENIZER.vocabSize()), start, 0.1, "an untrained model is near uniform");
+      // Measured 2026-11-27: Anvil 2.310 (CPU, 2 threads); PyTorch 2.13 eager on the same config and split
+      // (bench/harness/train_peer.py --n-layer 2 --n-head 2 --n-embd 64 --block-size 32 --batch-size 8
+      // --max-steps 300 --warmup-steps 30 --lr 3e-3 --eval-iters 20, its own batch order): 2.346.
+      // The margin, 0.14, covers other batch orders and kernel changes; an untrained model scores 4.17.
       assertTrue(r.finalValLoss() < 2.45, "val loss " + r.finalValLoss());
       assertEquals(0, r.skipped());
     }
