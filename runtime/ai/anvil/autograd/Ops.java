@@ -182,10 +182,10 @@ public final class Ops {
         grads.write(q, d -> backend(q).attentionBackward(spec, q, k, v, keyMask, out, lse, dout, d, d, d));
         return;
       }
-      // Separate inputs: gradients into fresh buffers, then into each input's slot.
-      try (Tensor dq = Tensor.empty(q.dtype(), q.device(), q.dims());
-           Tensor dk = Tensor.empty(k.dtype(), k.device(), k.dims());
-           Tensor dv = Tensor.empty(v.dtype(), v.device(), v.dims())) {
+      // Separate inputs: gradients into fresh buffers, then into each input's slot. The kernel writes
+      // only the columns the spec reads, so an input wider than its heads (a packed block) starts at zero.
+      try (Tensor dq = gradBuffer(q, spec.width()); Tensor dk = gradBuffer(k, spec.width());
+           Tensor dv = gradBuffer(v, spec.width())) {
         backend(q).attentionBackward(spec, q, k, v, keyMask, out, lse, dout, dq, dk, dv);
         for (Tensor[] pair : new Tensor[][] {{q, dq}, {k, dk}, {v, dv}}) {
           Slot s = grads.slot(pair[0]);
@@ -197,6 +197,10 @@ public final class Ops {
     }, q, k, v);
     if (!recorded && lse != null) lse.close();
     return out;
+  }
+
+  private static Tensor gradBuffer(Tensor x, int width) {
+    return x.dim(-1) == width ? Tensor.empty(x.dtype(), x.device(), x.dims()) : Tensor.zeros(x.dtype(), x.device(), x.dims());
   }
 
   // ---- embedding and loss -------------------------------------------------------------------------

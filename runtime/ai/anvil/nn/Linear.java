@@ -4,10 +4,14 @@ import ai.anvil.autograd.Ops;
 import ai.anvil.tensor.Device;
 import ai.anvil.tensor.Tensor;
 
-/** y = x W^T + b. weight (out, in) as in PyTorch; bias (out) optional. */
+/**
+ * y = x W^T + b. weight (out, in) as in PyTorch; bias (out) optional. A {@link LinearDelta} may be
+ * installed to add a term to the output (LoRA).
+ */
 public final class Linear extends Module {
   private final Tensor weight;
   private final Tensor bias;
+  private volatile LinearDelta delta;
 
   /** Weights Normal(0, std); bias zero. */
   public Linear(long in, long out, boolean bias, double std, Init init, Device device) {
@@ -15,9 +19,26 @@ public final class Linear extends Module {
     this.bias = bias ? parameter("bias", Init.constant(device, 0.0, out)) : null;
   }
 
-  /** x (..., in) -> (..., out). */
+  /** x (..., in) -> (..., out), plus the installed delta's term. */
   public Tensor forward(Tensor x) {
-    return Ops.linear(x, weight, bias);
+    Tensor y = Ops.linear(x, weight, bias);
+    Tensor d = deltaTerm(x, 0, out());
+    return d == null ? y : Ops.add(y, d);
+  }
+
+  /** The installed delta's term for output features [from, to) (see {@link LinearDelta}), or null. */
+  public Tensor deltaTerm(Tensor x, long from, long to) {
+    LinearDelta d = delta;
+    return d == null ? null : d.term(x, from, to);
+  }
+
+  /** Installs (or, with null, removes) the term added to this layer's output. */
+  public void setDelta(LinearDelta delta) {
+    this.delta = delta;
+  }
+
+  public LinearDelta delta() {
+    return delta;
   }
 
   public Tensor weight() {

@@ -2,6 +2,7 @@ package ai.anvil.models.gpt;
 
 import ai.anvil.autograd.Dropout;
 import ai.anvil.autograd.Ops;
+import ai.anvil.autograd.ShapeOps;
 import ai.anvil.autograd.Tape;
 import ai.anvil.backend.AttentionSpec;
 import ai.anvil.backend.Backend;
@@ -47,6 +48,7 @@ public final class Gpt extends Module implements CausalLm {
   private final Linear lmHead;
   private final AttentionSpec packedSpec;
   private final AttentionSpec splitSpec;
+  private volatile GptExtension extension;
   private volatile long dropoutSeed;
   private final AtomicLong dropoutDraws = new AtomicLong();
 
@@ -130,6 +132,15 @@ public final class Gpt extends Module implements CausalLm {
     return lmHead == null ? transformer.wte.weight() : lmHead.weight();
   }
 
+  /** Installs (or, with null, removes) the extension points of parameter-efficient fine-tuning. */
+  public void setExtension(GptExtension extension) {
+    this.extension = extension;
+  }
+
+  public GptExtension extension() {
+    return extension;
+  }
+
   // ---- training and scoring -----------------------------------------------------------------------
 
   /** ids I32 (B, T), T <= blockSize -> logits (B, T, paddedVocab); columns past vocabSize are padding. */
@@ -141,12 +152,17 @@ public final class Gpt extends Module implements CausalLm {
   /** The final hidden states: ids (B, T) -> (B, T, C) after ln_f. */
   @Override
   public Tensor hidden(Tensor ids) {
-    checkIds("logits", ids, 0);
+    GptExtension ext = extension;
+    Tensor prompt = ext == null ? null : ext.softPrompt();
+    int shift = ext == null ? 0 : ext.prefixLength();
+    checkIds("logits", ids, shift + (prompt == null ? 0 : (int) prompt.dim(0)));
     long b = ids.dim(0), t = ids.dim(1);
-    Tensor x = Ops.add(Ops.embedding(ids, transformer.wte.weight()),
-        Ops.embedding(positions(b, t, 0), transformer.wpe.weight()));
-    x = dropout(x);
-    for (Block block : transformer.blocks) x = block.forward(x, this);
+    Tensor x = Ops.embedding(ids, transformer.wte.weight());
+    if (prompt != null) x = ShapeOps.concat(1, ShapeOps.repeat(prompt, b), x);             // (B, P+T, C)
+    long n = x.dim(1);
+    x = dropout(Ops.add(x, Ops.embedding(positions(b, n, shift), transformer.wpe.weight())));
+    for (int l = 0; l < transformer.blocks.length; l++) x = transformer.blocks[l].forward(x, this, l, ext);
+    if (n > t) x = ShapeOps.narrow(x, 1, n - t, t);                                     // prompt rows give no logits
     return transformer.lnF.forward(x);
   }
 
@@ -171,17 +187,26 @@ public final class Gpt extends Module implements CausalLm {
     if (capacity > config.blockSize()) {
       throw new IllegalArgumentException("KvCache capacity " + capacity + " exceeds block size " + config.blockSize());
     }
+    GptExtension ext = extension;
+    if (ext != null) {
+      // Soft-prompt rows sit in the cache too; prefix positions come before the cache's rows.
+      Tensor prompt = ext.softPrompt();
+      capacity = Math.min(capacity + (prompt == null ? 0 : (int) prompt.dim(0)), config.blockSize() - ext.prefixLength());
+    }
     return new KvCache(config.nLayer(), batch, capacity, config.nEmbd(), tokenEmbedding().dtype(), device);
   }
 
   /**
    * Runs ids (B, T) at positions [cache.length(), cache.length() + T), appends their keys and values to
    * the cache and returns their logits (B, T, paddedVocab). A prompt (prefill) and a single new token
-   * are the same call. Inference only: nothing is recorded by a tape.
+   * are the same call. Inference only: nothing is recorded by a tape. Intermediates are freed before
+   * it returns; the logits belong to the caller's innermost Scope (or to the caller when none is open).
    */
   public Tensor forward(Tensor ids, KvCache cache) {
     try (Tape.NoGrad ignored = Tape.noGrad(); Scope scope = Scope.open()) {
-      Tensor x = transformer.lnF.forward(decode(ids, cache));
+      Tensor x = decode(ids, cache);
+      if (x.dim(1) > ids.dim(1)) x = ShapeOps.narrow(x, 1, x.dim(1) - ids.dim(1), ids.dim(1));
+      x = transformer.lnF.forward(x);
       return scope.keep(Ops.linear(x, lmHeadWeight(), null));
     }
   }
@@ -214,9 +239,13 @@ public final class Gpt extends Module implements CausalLm {
       throw new IllegalArgumentException("KvCache of " + cache.layers() + " layers x " + cache.width()
           + " does not belong to this model (" + config.nLayer() + " x " + config.nEmbd() + ")");
     }
+    GptExtension ext = extension;
+    Tensor prompt = ext == null || cache.length() > 0 ? null : ext.softPrompt();
+    int shift = ext == null ? 0 : ext.prefixLength();
     int start = cache.length();
-    checkIds("forward", ids, start);
-    long b = ids.dim(0), t = ids.dim(1);
+    int promptRows = prompt == null ? 0 : (int) prompt.dim(0);
+    checkIds("forward", ids, start + shift + promptRows);
+    long b = ids.dim(0), t = ids.dim(1) + promptRows;
     if (b != cache.batch()) throw new IllegalArgumentException("forward: ids " + ids.shape() + " for a cache of batch " + cache.batch());
     if (start + t > cache.capacity()) {
       throw new IllegalArgumentException("forward: " + t + " tokens at position " + start + " overflow the cache capacity "
@@ -227,9 +256,10 @@ public final class Gpt extends Module implements CausalLm {
         throw new IllegalArgumentException("forward: token id " + id + " outside the vocabulary [0, " + config.vocabSize() + ")");
       }
     }
-    Tensor x = Ops.add(Ops.embedding(ids, transformer.wte.weight()),
-        Ops.embedding(positions(b, t, start), transformer.wpe.weight()));
-    for (int l = 0; l < transformer.blocks.length; l++) x = transformer.blocks[l].forward(x, cache, l, splitSpec);
+    Tensor x = Ops.embedding(ids, transformer.wte.weight());
+    if (prompt != null) x = ShapeOps.concat(1, ShapeOps.repeat(prompt, b), x);
+    x = Ops.add(x, Ops.embedding(positions(b, t, start + shift), transformer.wpe.weight()));
+    for (int l = 0; l < transformer.blocks.length; l++) x = transformer.blocks[l].forward(x, cache, l, splitSpec, ext);
     cache.advance((int) t);
     return x;
   }
@@ -345,38 +375,64 @@ public final class Gpt extends Module implements CausalLm {
     }
 
     /** Training/scoring path: x (B, T, C) -> (B, T, C), recorded when a tape is active. */
-    Tensor forward(Tensor x, Gpt model) {
+    Tensor forward(Tensor x, Gpt model, int layer, GptExtension ext) {
       Tensor qkv = cAttn.forward(ln1.forward(x));                                    // (B, T, 3C)
-      Tensor a = Ops.attention(model.packedSpec, qkv, qkv, qkv, null);               // (B, T, C)
-      x = Ops.add(x, model.dropout(attnProj.forward(a)));
-      Tensor h = Ops.gelu(cFc.forward(ln2.forward(x)), true);                        // (B, T, 4C)
-      return Ops.add(x, model.dropout(mlpProj.forward(h)));
+      Tensor[] prefix = ext == null ? null : ext.keyValuePrefix(layer);
+      Tensor kv = prefix == null ? qkv : withPrefix(prefix, qkv);                    // (B, P+T, 3C)
+      Tensor a = Ops.attention(model.packedSpec, qkv, kv, kv, null);                 // (B, T, C)
+      Tensor h = attnProj.forward(a);
+      x = Ops.add(x, model.dropout(ext == null ? h : ext.afterAttention(layer, h)));
+      Tensor m = mlpProj.forward(Ops.gelu(cFc.forward(ln2.forward(x)), true));       // via (B, T, 4C)
+      return Ops.add(x, model.dropout(ext == null ? m : ext.afterMlp(layer, m)));
+    }
+
+    /**
+     * keys, values (P, C) before qkv (B, T, 3C) -> (B, P+T, 3C), the prefix in the k and v columns. Its
+     * q columns are zero and never read (the queries are qkv's own).
+     */
+    private static Tensor withPrefix(Tensor[] prefix, Tensor qkv) {
+      long p = prefix[0].dim(0), c = prefix[0].dim(1);
+      Tensor rows = ShapeOps.concat(1, Tensor.zeros(qkv.dtype(), qkv.device(), p, c), prefix[0], prefix[1]);
+      return ShapeOps.concat(1, ShapeOps.repeat(rows, qkv.dim(0)), qkv);
     }
 
     /**
      * Cached path: x (B, T, C) at positions [p, p+T) with p = cache.length(). Writes k, v of the new
      * positions into cache rows [p, p+T) of every batch row, then attends over rows [0, p+T).
      */
-    Tensor forward(Tensor x, KvCache cache, int layer, AttentionSpec spec) {
+    Tensor forward(Tensor x, KvCache cache, int layer, AttentionSpec spec, GptExtension ext) {
       long b = x.dim(0), t = x.dim(1), c = x.dim(2);
       long p = cache.length(), cap = cache.capacity();
       Backend be = Backend.of(x.device());
       Tensor h = ln1.forward(x);
       Tensor q = Ops.linear(h, qkvWeights[0], qkvBiases[0]);                          // (B, T, C)
+      // An installed delta (LoRA) adds to each of the q, k, v row blocks of c_attn.
+      Tensor dq = cAttn.deltaTerm(h, 0, c), dk = cAttn.deltaTerm(h, c, 2 * c), dv = cAttn.deltaTerm(h, 2 * c, 3 * c);
+      if (dq != null) q = Ops.add(q, dq);
+      Tensor[] prefix = ext == null ? null : ext.keyValuePrefix(layer);
       Tensor a = Tensor.empty(x.dtype(), x.device(), b, t, c);
       Tensor keyRows = cache.keyRows(layer), valueRows = cache.valueRows(layer);
       for (long i = 0; i < b; i++) {
         Tensor hi = (b == 1 ? h : h.slice(i, i + 1)).reshape(t, c);
         long base = i * cap;
-        be.matmul(hi, qkvWeights[1], qkvBiases[1], keyRows.slice(base + p, base + p + t), false, true, 1.0, false);
-        be.matmul(hi, qkvWeights[2], qkvBiases[2], valueRows.slice(base + p, base + p + t), false, true, 1.0, false);
+        Tensor newKeys = keyRows.slice(base + p, base + p + t), newValues = valueRows.slice(base + p, base + p + t);
+        be.matmul(hi, qkvWeights[1], qkvBiases[1], newKeys, false, true, 1.0, false);
+        be.matmul(hi, qkvWeights[2], qkvBiases[2], newValues, false, true, 1.0, false);
+        if (dk != null) be.axpy(1.0, dk.slice(i, i + 1).reshape(t, c), newKeys);
+        if (dv != null) be.axpy(1.0, dv.slice(i, i + 1).reshape(t, c), newValues);
         Tensor keys = keyRows.slice(base, base + p + t).reshape(1, p + t, c);
         Tensor values = valueRows.slice(base, base + p + t).reshape(1, p + t, c);
+        if (prefix != null) {
+          // The prefix before the cached rows: Tk = P + p + t keys for t queries, aligned bottom-right.
+          keys = ShapeOps.concat(1, prefix[0].reshape(1, prefix[0].dim(0), c), keys);
+          values = ShapeOps.concat(1, prefix[1].reshape(1, prefix[1].dim(0), c), values);
+        }
         be.attention(spec, b == 1 ? q : q.slice(i, i + 1), keys, values, null, b == 1 ? a : a.slice(i, i + 1), null);
       }
-      x = Ops.add(x, attnProj.forward(a));
-      Tensor m = Ops.gelu(cFc.forward(ln2.forward(x)), true);
-      return Ops.add(x, mlpProj.forward(m));
+      Tensor o = attnProj.forward(a);
+      x = Ops.add(x, ext == null ? o : ext.afterAttention(layer, o));
+      Tensor m = mlpProj.forward(Ops.gelu(cFc.forward(ln2.forward(x)), true));
+      return Ops.add(x, ext == null ? m : ext.afterMlp(layer, m));
     }
 
     @Override
