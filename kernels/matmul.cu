@@ -1,5 +1,4 @@
-// matmul.cu: STAND-IN GEMM (a plain shared-memory tiled SIMT kernel), correct for every case the C ABI
-// allows and replaced by the tensor-core GEMM of the GEMM issue. fp32 or bf16 inputs, fp32 accumulation.
+// matmul.cu: the C ABI of matmul (anvil.h) on CUDA: fp32 or bf16 inputs, fp32 accumulation.
 //   fwd: C[b] (m,n) = alpha * op(A[b]) (m,k) @ op(B[b]) (k,n) + bias (n) [+ C[b] when accumulate]
 //        op(A) = A stored (m,k), or A^T of A stored (k,m) when trans_a; op(B) = B stored (k,n), or B^T of
 //        B stored (n,k) when trans_b. stride_* are batch strides in elements (0 broadcasts one matrix).
@@ -8,17 +7,26 @@
 //        dbias (n, fp32) += column sums of dC over every row of every batch item
 //   A broadcast input's gradient (stride 0) sums over the batch: items run in order, the first writes or
 //   accumulates as asked and the rest add. Same products and transposes as native/cpu/matmul.cpp.
-// Tiles of 64x64 outputs, 16 deep; 256 threads each own a 4x4 block of outputs spaced 16 apart (so the
-// shared-memory reads of a warp are conflict-free); operands are converted to fp32 when staged.
+// Every product (forward, da, db) is one call of gemm() below, which picks the kernel:
+//   - bf16, a device of compute capability 8.0 or later, and the tensor-core kernel's preconditions
+//     (matmul/gemm_sm80.cuh: leading dimensions and batch strides multiples of 8 elements, pointers
+//     16-byte aligned): mma.sync tensor-core GEMM, any m, n, k (tails predicated);
+//   - everything else (fp32 mode, odd leading dimensions, misaligned views): the SIMT kernel
+//     (matmul/gemm_simt.cuh), correct for every case the ABI allows.
+// The dispatch depends only on the arguments and the device, never on timing: one input always takes
+// the same kernel, so results are reproducible run to run. dbias is two deterministic kernels below.
 #include "common.cuh"
+#include "matmul/gemm_simt.cuh"
+#include "matmul/gemm_sm80.cuh"
+
+#include <atomic>
+#include <type_traits>
 
 ANVIL_PARAMS_CHECK(anvil_matmul_params, ANVIL_MATMUL_SLOTS);
 
 namespace {
 
 using namespace anvil;
-
-constexpr int kTileM = 64, kTileN = 64, kTileK = 16, kThreads = 256;
 
 // One operand of a product: op(X) is X stored row-major with leading dimension ld, or its transpose.
 struct Operand {
@@ -27,85 +35,6 @@ struct Operand {
   int64_t ld;
   int64_t stride;  // batch stride in elements; 0 broadcasts
 };
-
-struct GemmArgs {
-  const void* a;
-  const void* b;
-  void* c;
-  const void* bias;
-  int64_t m, n, k, lda, ldb, ldc, stride_a, stride_b, stride_c, batch;
-  float alpha;
-  bool accumulate, trans_a, trans_b;
-};
-
-// C (m,n) = alpha * op(A) (m,k) op(B) (k,n) + bias [+ C], for every batch item blockIdx.z + i*gridDim.z.
-template <typename Tin, typename Tout>
-__global__ void __launch_bounds__(kThreads, 2) gemm_kernel(GemmArgs g) {
-  __shared__ float as[kTileK][kTileM + 1];
-  __shared__ float bs[kTileK][kTileN + 1];
-  const int tid = threadIdx.x, tx = tid & 15, ty = tid >> 4;
-  const int64_t row0 = blockIdx.y * (int64_t)kTileM, col0 = blockIdx.x * (int64_t)kTileN;
-  for (int64_t z = blockIdx.z; z < g.batch; z += gridDim.z) {
-    const Tin* a = static_cast<const Tin*>(g.a) + z * g.stride_a;
-    const Tin* b = static_cast<const Tin*>(g.b) + z * g.stride_b;
-    float acc[4][4] = {};
-    for (int64_t k0 = 0; k0 < g.k; k0 += kTileK) {
-      // Stage op(A)[row0.., k0..] as as[kk][i] and op(B)[k0.., col0..] as bs[kk][j], zero outside, with
-      // consecutive threads on consecutive addresses of the stored layout.
-#pragma unroll
-      for (int l = 0; l < 4; ++l) {
-        int i, kk;
-        if (g.trans_a) { i = tid & 63; kk = (tid >> 6) + 4 * l; }
-        else { kk = tid & 15; i = (tid >> 4) + 16 * l; }
-        const int64_t r = row0 + i, c = k0 + kk;
-        float v = 0.0f;
-        if (r < g.m && c < g.k) v = load(a, g.trans_a ? c * g.lda + r : r * g.lda + c);
-        as[kk][i] = v;
-      }
-#pragma unroll
-      for (int l = 0; l < 4; ++l) {
-        int j, kk;
-        if (g.trans_b) { kk = tid & 15; j = (tid >> 4) + 16 * l; }
-        else { j = tid & 63; kk = (tid >> 6) + 4 * l; }
-        const int64_t r = k0 + kk, c = col0 + j;
-        float v = 0.0f;
-        if (r < g.k && c < g.n) v = load(b, g.trans_b ? c * g.ldb + r : r * g.ldb + c);
-        bs[kk][j] = v;
-      }
-      __syncthreads();
-#pragma unroll
-      for (int kk = 0; kk < kTileK; ++kk) {
-        float x[4], y[4];
-#pragma unroll
-        for (int q = 0; q < 4; ++q) {
-          x[q] = as[kk][ty + 16 * q];
-          y[q] = bs[kk][tx + 16 * q];
-        }
-#pragma unroll
-        for (int p = 0; p < 4; ++p)
-#pragma unroll
-          for (int q = 0; q < 4; ++q) acc[p][q] = fmaf(x[p], y[q], acc[p][q]);
-      }
-      __syncthreads();
-    }
-    Tout* c = static_cast<Tout*>(g.c) + z * g.stride_c;
-    const Tin* bias = static_cast<const Tin*>(g.bias);
-#pragma unroll
-    for (int p = 0; p < 4; ++p) {
-      const int64_t r = row0 + ty + 16 * p;
-      if (r >= g.m) continue;
-#pragma unroll
-      for (int q = 0; q < 4; ++q) {
-        const int64_t col = col0 + tx + 16 * q;
-        if (col >= g.n) continue;
-        float v = g.alpha * acc[p][q];
-        if (bias) v += load(bias, col);
-        if (g.accumulate) v += load(c, r * g.ldc + col);
-        store(c, r * g.ldc + col, v);
-      }
-    }
-  }
-}
 
 // dbias (n) += column sums of dc (rows, n): column partials over row splits, then one sum per column,
 // both in fixed orders (deterministic).
@@ -137,32 +66,68 @@ __global__ void column_sum_kernel(const float* partials, float* dbias, int64_t n
   dbias[col] += s;
 }
 
+// Whether the current device has the sm_80 tensor-core instructions (cached per device).
+bool tensor_cores() {
+  static std::atomic<int> known[64];  // 0 unknown, 1 yes, 2 no
+  int device = 0;
+  if (cudaGetDevice(&device) != cudaSuccess || device < 0 || device >= 64) return false;
+  int v = known[device].load(std::memory_order_relaxed);
+  if (v == 0) {
+    int major = 0;
+    v = cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, device) == cudaSuccess && major >= 8 ? 1 : 2;
+    known[device].store(v, std::memory_order_relaxed);
+  }
+  return v == 1;
+}
+
+// One product (batch items batch, or one when the caller loops) on the kernel the header's rule picks.
+template <typename Tin, typename Tout>
+cudaError_t launch_product(cudaStream_t s, int64_t batch, int64_t m, int64_t n, int64_t k, float alpha,
+                           const Operand& a, const Operand& b, int64_t c, int64_t ldc, int64_t stride_c,
+                           bool accumulate, int64_t bias) {
+  if constexpr (std::is_same_v<Tin, bf16>) {
+    if (tensor_cores() &&
+        gemm::gemm_sm80_supported(dptr<const void>(a.address), dptr<const void>(b.address), dptr<const void>(c),
+                                  dptr<const void>(bias), a.ld, b.ld, ldc, a.stride, b.stride, stride_c)) {
+      gemm::MmaArgs g{dptr<const bf16>(a.address), dptr<const bf16>(b.address), dptr<void>(c),
+                      dptr<const bf16>(bias), m, n, k, a.ld, b.ld, ldc, a.stride, b.stride, stride_c, batch,
+                      alpha, accumulate ? 1 : 0, 0, 0};
+      if (!a.trans && b.trans) return gemm::launch_gemm_sm80<false, true, Tout>(g, s);   // x W^T (forward)
+      if (!a.trans && !b.trans) return gemm::launch_gemm_sm80<false, false, Tout>(g, s); // dY W (input grad)
+      if (a.trans && !b.trans) return gemm::launch_gemm_sm80<true, false, Tout>(g, s);   // dY^T x (weight grad)
+      return gemm::launch_gemm_sm80<true, true, Tout>(g, s);
+    }
+  }
+  gemm::SimtArgs g{dptr<const void>(a.address), dptr<const void>(b.address), dptr<void>(c), dptr<const void>(bias),
+                   m, n, k, a.ld, b.ld, ldc, a.stride, b.stride, stride_c, batch, alpha, accumulate, a.trans,
+                   b.trans};
+  return gemm::launch_gemm_simt<Tin, Tout>(g, s);
+}
+
 // C[z] (m,n) = alpha op(A[z]) op(B[z]) + bias [+ C[z]] for z < batch. A C with batch stride 0 (the
 // gradient of a broadcast input) sums the items: one launch per item, in order, adding after the first.
 template <typename Tin, typename Tout>
 int gemm(cudaStream_t s, int64_t batch, int64_t m, int64_t n, int64_t k, float alpha, Operand a, Operand b,
          int64_t c, int64_t ldc, int64_t stride_c, bool accumulate, int64_t bias) {
   if (m <= 0 || n <= 0 || batch <= 0) return ANVIL_OK;
-  if ((m + kTileM - 1) / kTileM > 65535) return anvil_set_error(ANVIL_E_UNSUPPORTED, "cuda matmul: m > 4194240");
-  GemmArgs g{dptr<const void>(a.address), dptr<const void>(b.address), dptr<void>(c), dptr<const void>(bias),
-             m, n, k, a.ld, b.ld, ldc, a.stride, b.stride, stride_c, batch, alpha, accumulate, a.trans, b.trans};
-  const unsigned gx = static_cast<unsigned>((n + kTileN - 1) / kTileN);
-  const unsigned gy = static_cast<unsigned>((m + kTileM - 1) / kTileM);
+  if ((m + gemm::kSimtTileM - 1) / gemm::kSimtTileM > 65535)
+    return anvil_set_error(ANVIL_E_UNSUPPORTED, "cuda matmul: m > 4194240");
   if (stride_c == 0 && batch > 1) {
     for (int64_t z = 0; z < batch; ++z) {
-      GemmArgs item = g;
-      item.batch = 1;
-      item.a = static_cast<const Tin*>(g.a) + z * a.stride;
-      item.b = static_cast<const Tin*>(g.b) + z * b.stride;
-      item.accumulate = z > 0 || accumulate;
-      gemm_kernel<Tin, Tout><<<dim3(gx, gy, 1), kThreads, 0, s>>>(item);
-      ANVIL_LAUNCH_CHECK("gemm_kernel");
+      Operand az = a, bz = b;
+      az.address += z * a.stride * static_cast<int64_t>(sizeof(Tin));
+      bz.address += z * b.stride * static_cast<int64_t>(sizeof(Tin));
+      az.stride = bz.stride = 0;
+      if (cudaError_t e = launch_product<Tin, Tout>(s, 1, m, n, k, alpha, az, bz, c, ldc, 0, z > 0 || accumulate,
+                                                    bias);
+          e != cudaSuccess)
+        return cuda_fail(e, "matmul kernel", __FILE__, __LINE__);
     }
     return ANVIL_OK;
   }
-  const unsigned gz = static_cast<unsigned>(batch < 65535 ? batch : 65535);
-  gemm_kernel<Tin, Tout><<<dim3(gx, gy, gz), kThreads, 0, s>>>(g);
-  ANVIL_LAUNCH_CHECK("gemm_kernel");
+  if (cudaError_t e = launch_product<Tin, Tout>(s, batch, m, n, k, alpha, a, b, c, ldc, stride_c, accumulate, bias);
+      e != cudaSuccess)
+    return cuda_fail(e, "matmul kernel", __FILE__, __LINE__);
   return ANVIL_OK;
 }
 

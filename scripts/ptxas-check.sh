@@ -35,8 +35,9 @@ flags=(-std=c++17 -O3 --use_fast_math -lineinfo -Xptxas=-v -I "$root/native/incl
 # headers, the flags, the arch and nvcc's version), so an unchanged kernel is not compiled again.
 cache="$root/target/ptxas-cache"
 mkdir -p "$cache"
-shared_hash="$( (cat "$root"/kernels/*.cuh "$root/native/include/anvil/anvil.h"; echo "${flags[*]}"; "$nvcc" --version) \
-  | sha256sum | cut -c1-16)"
+# Headers include those of the per-op folders (kernels/matmul/, kernels/attention/), not the playgrounds.
+shared_hash="$( (find "$root/kernels" -name '*.cuh' -not -path '*/dev/*' | sort | xargs cat;
+  cat "$root/native/include/anvil/anvil.h"; echo "${flags[*]}"; "$nvcc" --version) | sha256sum | cut -c1-16)"
 export nvcc work cache shared_hash
 export flags_joined="${flags[*]}"
 jobs=()

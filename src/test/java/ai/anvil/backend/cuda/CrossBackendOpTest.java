@@ -175,10 +175,15 @@ class CrossBackendOpTest {
     }
   }
 
-  /** (m, n, k) triples, each run with every transpose pair and batching mode. */
+  /**
+   * (m, n, k) triples, each run with every transpose pair and batching mode. The odd ones take the SIMT
+   * kernel; those with every extent a multiple of 8 (but not of the 128x128x32 tile) take the bf16
+   * tensor-core kernel in every layout (matmul.cu's dispatch rule).
+   */
   static Stream<Arguments> matmulShapes() {
     Stream.Builder<Arguments> b = Stream.builder();
-    int[][] shapes = {{1, 1, 1}, {7, 65, 63}, {65, 7, 127}, {33, 64, 200}};
+    int[][] shapes = {{1, 1, 1}, {7, 65, 63}, {65, 7, 127}, {33, 64, 200}, {136, 264, 40}, {8, 72, 520},
+        {264, 8, 136}};
     for (DType t : new DType[] {DType.F32, DType.BF16}) for (int[] s : shapes) b.add(Arguments.of(t, s[0], s[1], s[2]));
     return b.build();
   }

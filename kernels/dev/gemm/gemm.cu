@@ -1,0 +1,459 @@
+// kernels/dev/gemm/gemm.cu: the GEMM playground (llm.c dev/cuda style). Numbered versions of the bf16
+// GEMM with fp32 accumulation, each validated against a CPU reference (fp64 over the same bf16 inputs),
+// then timed with CUDA events (median, inputs rotated past L2), printing TFLOP/s.
+//   1  the SIMT stand-in (matmul/gemm_simt.cuh): fp32 FMA from shared memory, no tensor cores
+//   2  mma.sync m16n8k16 + ldmatrix + 4-stage cp.async ring, 128x128x32 tiles, swizzled shared memory
+//      (matmul/gemm_sm80.cuh): the product's kernel on sm_80 and later, Hopper included
+// Layouts are the Linear products (x (M,K), W (N,K), dY (M,N)), named by the stored operands:
+//   NT  Y = x W^T (forward)   NN  dX = dY W (input grad)   TN  dW = dY^T x (weight grad)   TT  (for completeness)
+//
+//   gemm                    validate every version, then time every version at the bench shapes
+//   gemm --check            validate only          gemm --bench   time only (each shape still spot-checked)
+//   gemm --version 2        only that version      gemm --quick   fewer, smaller bench shapes
+//   gemm --csv FILE         also write name,layout,m,n,k,version,ms,tflops rows (run_gemm.sh joins torch)
+// Exit status 1 when any check fails. Built by the CMake target gemm_dev (not the default build) or by
+// kernels/dev/run_gemm.sh with nvcc directly.
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <random>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "matmul/gemm_simt.cuh"
+#include "matmul/gemm_sm80.cuh"
+
+#define CHECK(call)                                                                               \
+  do {                                                                                            \
+    cudaError_t e_ = (call);                                                                      \
+    if (e_ != cudaSuccess) {                                                                      \
+      fprintf(stderr, "%s failed at %s:%d: %s\n", #call, __FILE__, __LINE__, cudaGetErrorString(e_)); \
+      exit(2);                                                                                    \
+    }                                                                                             \
+  } while (0)
+
+namespace {
+
+using anvil::bf16;
+
+// ---- host bf16 -------------------------------------------------------------------------------------
+uint16_t to_bf16(float f) {
+  uint32_t u;
+  memcpy(&u, &f, 4);
+  if ((u & 0x7fffffffu) > 0x7f800000u) return 0x7fc0;
+  u += 0x7fffu + ((u >> 16) & 1u);
+  return static_cast<uint16_t>(u >> 16);
+}
+float from_bf16(uint16_t h) {
+  uint32_t u = static_cast<uint32_t>(h) << 16;
+  float f;
+  memcpy(&f, &u, 4);
+  return f;
+}
+
+enum Layout { NT, NN, TN, TT };
+const char* layout_name(Layout l) { return l == NT ? "NT" : l == NN ? "NN" : l == TN ? "TN" : "TT"; }
+bool trans_a(Layout l) { return l == TN || l == TT; }
+bool trans_b(Layout l) { return l == NT || l == TT; }
+
+struct Problem {
+  Layout layout;
+  int64_t m, n, k, batch;
+  bool f32_out, bias, gelu, accumulate;
+  float alpha;
+  int64_t lda() const { return trans_a(layout) ? m : k; }
+  int64_t ldb() const { return trans_b(layout) ? k : n; }
+  int64_t size_a() const { return m * k; }
+  int64_t size_b() const { return k * n; }
+  int64_t size_c() const { return m * n; }
+};
+
+// Device buffers of one problem (copies rotate A and B for timing).
+struct Buffers {
+  std::vector<bf16*> a, b;
+  void* c = nullptr;
+  bf16* bias = nullptr;
+  std::vector<uint16_t> ha, hb, hbias;
+  std::vector<float> hc0;       // C before the run, as Tout holds it (NaN poison when not accumulating)
+  std::vector<uint8_t> c_init;  // the bytes uploaded before each version's run
+};
+
+float uniform(std::mt19937& rng) { return std::uniform_real_distribution<float>(-1.0f, 1.0f)(rng); }
+
+Buffers make_buffers(const Problem& p, int copies, std::mt19937& rng) {
+  Buffers d;
+  const int64_t na = p.batch * p.size_a(), nb = p.batch * p.size_b(), nc = p.batch * p.size_c();
+  d.ha.resize(na);
+  d.hb.resize(nb);
+  d.hbias.resize(p.n);
+  for (auto& v : d.ha) v = to_bf16(uniform(rng));
+  for (auto& v : d.hb) v = to_bf16(uniform(rng));
+  for (auto& v : d.hbias) v = to_bf16(uniform(rng));
+  for (int i = 0; i < copies; ++i) {
+    bf16 *a, *b;
+    CHECK(cudaMalloc(&a, std::max<int64_t>(na, 8) * 2));
+    CHECK(cudaMalloc(&b, std::max<int64_t>(nb, 8) * 2));
+    CHECK(cudaMemcpy(a, d.ha.data(), na * 2, cudaMemcpyHostToDevice));
+    CHECK(cudaMemcpy(b, d.hb.data(), nb * 2, cudaMemcpyHostToDevice));
+    d.a.push_back(a);
+    d.b.push_back(b);
+  }
+  CHECK(cudaMalloc(&d.c, std::max<int64_t>(nc, 8) * 4));
+  CHECK(cudaMalloc(&d.bias, std::max<int64_t>(p.n, 8) * 2));
+  CHECK(cudaMemcpy(d.bias, d.hbias.data(), p.n * 2, cudaMemcpyHostToDevice));
+  return d;
+}
+
+void free_buffers(Buffers& d) {
+  for (auto* a : d.a) CHECK(cudaFree(a));
+  for (auto* b : d.b) CHECK(cudaFree(b));
+  CHECK(cudaFree(d.c));
+  CHECK(cudaFree(d.bias));
+}
+
+// C: random values when accumulating (kept in hc0 as Tout holds them), else NaN poison.
+void prepare_c(const Problem& p, Buffers& d, std::mt19937& rng) {
+  const int64_t nc = p.batch * p.size_c();
+  d.hc0.assign(nc, NAN);
+  d.c_init.resize(nc * (p.f32_out ? 4 : 2));
+  for (int64_t i = 0; i < nc; ++i) {
+    if (p.f32_out) {
+      const float v = p.accumulate ? uniform(rng) : NAN;
+      memcpy(d.c_init.data() + 4 * i, &v, 4);
+      d.hc0[i] = v;
+    } else {
+      const uint16_t h = p.accumulate ? to_bf16(uniform(rng)) : 0x7fc0;
+      memcpy(d.c_init.data() + 2 * i, &h, 2);
+      d.hc0[i] = from_bf16(h);
+    }
+  }
+}
+
+void upload_c(const Buffers& d) {
+  CHECK(cudaMemcpy(d.c, d.c_init.data(), d.c_init.size(), cudaMemcpyHostToDevice));
+}
+
+// Runs f(i) for i in [0, n) on every core.
+template <typename F>
+void parallel_for(int64_t n, F f) {
+  const int64_t threads = std::max(1u, std::thread::hardware_concurrency());
+  std::vector<std::thread> pool;
+  for (int64_t t = 0; t < threads; ++t)
+    pool.emplace_back([&, t] {
+      for (int64_t i = t; i < n; i += threads) f(i);
+    });
+  for (auto& th : pool) th.join();
+}
+
+// ---- the versions ----------------------------------------------------------------------------------
+
+bool supports(int version, const Problem& p) {
+  if (version == 1) return !p.gelu;  // the stand-in has no GELU epilogue
+  return anvil::gemm::gemm_sm80_supported(nullptr, nullptr, nullptr, nullptr, p.lda(), p.ldb(), p.n, p.size_a(),
+                                          p.size_b(), p.size_c());
+}
+
+template <bool kAT, bool kBT, typename Tout>
+cudaError_t launch_v2(const anvil::gemm::MmaArgs& g, bool gelu) {
+  return gelu ? anvil::gemm::launch_gemm_sm80<kAT, kBT, Tout, true>(g, 0)
+              : anvil::gemm::launch_gemm_sm80<kAT, kBT, Tout, false>(g, 0);
+}
+
+template <typename Tout>
+cudaError_t run_typed(int version, const Problem& p, const bf16* a, const bf16* b, void* c, const bf16* bias) {
+  if (version == 1) {
+    anvil::gemm::SimtArgs g{a, b, c, p.bias ? bias : nullptr, p.m, p.n, p.k, p.lda(), p.ldb(), p.n,
+                            p.size_a(), p.size_b(), p.size_c(), p.batch, p.alpha, p.accumulate,
+                            trans_a(p.layout), trans_b(p.layout)};
+    return anvil::gemm::launch_gemm_simt<bf16, Tout>(g, 0);
+  }
+  anvil::gemm::MmaArgs g{a, b, c, p.bias ? bias : nullptr, p.m, p.n, p.k, p.lda(), p.ldb(), p.n, p.size_a(),
+                         p.size_b(), p.size_c(), p.batch, p.alpha, p.accumulate ? 1 : 0, 0, 0};
+  switch (p.layout) {
+    case NT: return launch_v2<false, true, Tout>(g, p.gelu);
+    case NN: return launch_v2<false, false, Tout>(g, p.gelu);
+    case TN: return launch_v2<true, false, Tout>(g, p.gelu);
+    default: return launch_v2<true, true, Tout>(g, p.gelu);
+  }
+}
+
+void run(int version, const Problem& p, const Buffers& d, int copy) {
+  const bf16* a = d.a[copy % d.a.size()];
+  const bf16* b = d.b[copy % d.b.size()];
+  cudaError_t e = p.f32_out ? run_typed<float>(version, p, a, b, d.c, d.bias)
+                            : run_typed<bf16>(version, p, a, b, d.c, d.bias);
+  if (e != cudaSuccess) {
+    fprintf(stderr, "launch of version %d failed: %s\n", version, cudaGetErrorString(e));
+    exit(2);
+  }
+}
+
+// ---- reference and checking ------------------------------------------------------------------------
+
+double gelu_ref(double x) {
+  const double u = 0.7978845608028654 * (x + 0.044715 * x * x * x);
+  return 0.5 * x * (1.0 + std::tanh(u));
+}
+
+// Element (z, row, col): the exact value over the bf16 inputs, and sum |terms| for the error bound.
+void reference(const Problem& p, const Buffers& d, int64_t z, int64_t row, int64_t col, double& value,
+               double& magnitude) {
+  const uint16_t* a = d.ha.data() + z * p.size_a();
+  const uint16_t* b = d.hb.data() + z * p.size_b();
+  double acc = 0, mag = 0;
+  for (int64_t kk = 0; kk < p.k; ++kk) {
+    const double x = from_bf16(trans_a(p.layout) ? a[kk * p.lda() + row] : a[row * p.lda() + kk]);
+    const double y = from_bf16(trans_b(p.layout) ? b[col * p.ldb() + kk] : b[kk * p.ldb() + col]);
+    acc += x * y;
+    mag += std::fabs(x * y);
+  }
+  double v = p.alpha * acc;
+  mag = std::fabs(p.alpha) * mag;
+  if (p.bias) {
+    v += from_bf16(d.hbias[col]);
+    mag += std::fabs(from_bf16(d.hbias[col]));
+  }
+  if (p.gelu) v = gelu_ref(v);  // gelu' is at most ~1.13: the bound below still holds with slack
+  if (p.accumulate) {
+    const double old = d.hc0[(z * p.m + row) * p.n + col];
+    v += old;
+    mag += std::fabs(old);
+  }
+  value = v;
+  magnitude = mag;
+}
+
+int failures = 0;
+
+// The elements a check compares, with their exact values and error bounds: every element (small
+// problems) or 512 sampled ones plus the corners (large ones). Bound per element: fp32 accumulation,
+// gamma_{k+4} * sum |terms| (any summation order), plus one rounding to the output type (bf16: 2^-8
+// relative, twice the half-ulp of a correct rounding).
+struct Reference {
+  std::vector<int64_t> picks;
+  std::vector<double> value, bound;
+};
+
+Reference make_reference(const Problem& p, const Buffers& d, bool full) {
+  Reference r;
+  const int64_t nc = p.batch * p.size_c();
+  if (full) {
+    for (int64_t i = 0; i < nc; ++i) r.picks.push_back(i);
+  } else {
+    std::mt19937_64 rng(nc);
+    for (int i = 0; i < 512; ++i) r.picks.push_back(static_cast<int64_t>(rng() % nc));
+    for (int64_t z : {int64_t(0), p.batch - 1})
+      for (int64_t row : {int64_t(0), p.m - 1})
+        for (int64_t col : {int64_t(0), p.n - 1}) r.picks.push_back((z * p.m + row) * p.n + col);
+  }
+  const double gamma = (p.k + 4) * std::ldexp(1.0, -24) * (p.gelu ? 1.25 : 1.01);  // gelu' <= 1.13
+  const double round = p.f32_out ? 0.0 : std::ldexp(1.0, -8);
+  r.value.resize(r.picks.size());
+  r.bound.resize(r.picks.size());
+  parallel_for(static_cast<int64_t>(r.picks.size()), [&](int64_t j) {
+    const int64_t i = r.picks[j];
+    const int64_t z = i / p.size_c(), row = (i % p.size_c()) / p.n, col = i % p.n;
+    double v, mag;
+    reference(p, d, z, row, col, v, mag);
+    r.value[j] = v;
+    r.bound[j] = gamma * mag + round * std::fabs(v) + 1e-30;
+  });
+  return r;
+}
+
+// Compares C with the reference; also counts NaNs over the whole output (an element nothing wrote
+// keeps its NaN poison). Prints the first bad element.
+bool validate(int version, const Problem& p, const Buffers& d, const Reference& ref) {
+  const int64_t nc = p.batch * p.size_c();
+  std::vector<float> got(nc);
+  if (p.f32_out) {
+    CHECK(cudaMemcpy(got.data(), d.c, nc * 4, cudaMemcpyDeviceToHost));
+  } else {
+    std::vector<uint16_t> h(nc);
+    CHECK(cudaMemcpy(h.data(), d.c, nc * 2, cudaMemcpyDeviceToHost));
+    for (int64_t i = 0; i < nc; ++i) got[i] = from_bf16(h[i]);
+  }
+  int64_t nans = 0;
+  for (float v : got) nans += std::isnan(v);
+  double worst = 0, sum_err2 = 0, sum_ref2 = 0;
+  int64_t bad = 0, first_bad = -1;
+  for (size_t j = 0; j < ref.picks.size(); ++j) {
+    const int64_t i = ref.picks[j];
+    const double err = std::fabs(got[i] - ref.value[j]);
+    sum_err2 += err * err;
+    sum_ref2 += ref.value[j] * ref.value[j];
+    worst = std::max(worst, err / ref.bound[j]);
+    if (!(err <= ref.bound[j])) {
+      if (first_bad < 0) first_bad = static_cast<int64_t>(j);
+      ++bad;
+    }
+  }
+  const bool ok = bad == 0 && nans == 0;
+  if (!ok) {
+    ++failures;
+    const int64_t i = first_bad >= 0 ? ref.picks[first_bad] : 0;
+    printf("  FAIL v%d %s m=%lld n=%lld k=%lld batch=%lld %s%s%s%s alpha=%g: %lld bad of %zu checked, %lld NaN; "
+           "first bad element %lld (z=%lld row=%lld col=%lld) = %g, expected %g\n",
+           version, layout_name(p.layout), (long long)p.m, (long long)p.n, (long long)p.k, (long long)p.batch,
+           p.f32_out ? "f32" : "bf16", p.bias ? " bias" : "", p.gelu ? " gelu" : "", p.accumulate ? " acc" : "",
+           p.alpha, (long long)bad, ref.picks.size(), (long long)nans, (long long)i, (long long)(i / p.size_c()),
+           (long long)((i % p.size_c()) / p.n), (long long)(i % p.n), got[i],
+           first_bad >= 0 ? ref.value[first_bad] : 0.0);
+  }
+  if (ok && p.m * p.n * p.k >= 100000000)
+    printf("  v%d %s %lldx%lldx%lld: rel err %.2e, worst err/bound %.2f\n", version, layout_name(p.layout),
+           (long long)p.m, (long long)p.n, (long long)p.k, std::sqrt(sum_err2 / std::max(sum_ref2, 1e-300)), worst);
+  return ok;
+}
+
+// Runs each version on p (C reset before each) and validates it against one reference.
+int check_problem(const Problem& p, const std::vector<int>& versions, std::mt19937& rng, bool full) {
+  Buffers d = make_buffers(p, 1, rng);
+  prepare_c(p, d, rng);
+  const Reference ref = make_reference(p, d, full);
+  int ran = 0;
+  for (int version : versions) {
+    if (!supports(version, p)) continue;
+    upload_c(d);
+    run(version, p, d, 0);
+    CHECK(cudaDeviceSynchronize());
+    validate(version, p, d, ref);
+    ++ran;
+  }
+  free_buffers(d);
+  return ran;
+}
+
+void check_all(const std::vector<int>& versions) {
+  std::mt19937 rng(1234);
+  // m, n, k multiples of 8 (so the tensor-core kernel takes every layout) but not of the 128x128x32 tile,
+  // tiles exactly, k = 0 (bias only), and rows of one; batched with strides.
+  struct Shape { int64_t m, n, k, batch; };
+  const Shape shapes[] = {{8, 8, 8, 1},    {1, 8, 16, 1},    {128, 128, 32, 1}, {136, 264, 40, 1},
+                          {200, 72, 520, 1}, {24, 40, 0, 1}, {72, 136, 96, 3},  {264, 392, 264, 1}};
+  int checked = 0;
+  for (const Shape& s : shapes)
+    for (Layout l : {NT, NN, TN, TT})
+      for (int epi = 0; epi < 4; ++epi)
+        for (bool f32 : {false, true}) {
+          const Problem p{l, s.m, s.n, s.k, s.batch, f32, epi == 1 || epi == 2, epi == 2, epi == 3,
+                          epi == 1 ? 0.5f : epi == 3 ? -1.0f : 1.0f};
+          checked += check_problem(p, versions, rng, true);
+        }
+  // larger products, every element: every tile position and the k loop at depth
+  for (Layout l : {NT, NN, TN}) checked += check_problem({l, 1032, 1048, 520, 1, false, true, false, false, 1.0f},
+                                                         versions, rng, true);
+  printf("checked %d (problem, version) pairs: %s\n", checked, failures ? "FAILED" : "ok");
+}
+
+// ---- timing ----------------------------------------------------------------------------------------
+
+double time_ms(int version, const Problem& p, const Buffers& d, int max_reps) {
+  cudaEvent_t start, stop;
+  CHECK(cudaEventCreate(&start));
+  CHECK(cudaEventCreate(&stop));
+  run(version, p, d, 0);  // warm-up (module load, smem attribute)
+  run(version, p, d, 1);
+  CHECK(cudaDeviceSynchronize());
+  std::vector<float> times;
+  float total = 0;
+  for (int i = 0; i < max_reps && (i < 3 || total < 300.0f); ++i) {
+    CHECK(cudaEventRecord(start));
+    run(version, p, d, i);
+    CHECK(cudaEventRecord(stop));
+    CHECK(cudaEventSynchronize(stop));
+    float ms;
+    CHECK(cudaEventElapsedTime(&ms, start, stop));
+    times.push_back(ms);
+    total += ms;
+  }
+  CHECK(cudaGetLastError());
+  CHECK(cudaEventDestroy(start));
+  CHECK(cudaEventDestroy(stop));
+  std::sort(times.begin(), times.end());
+  return times[times.size() / 2];
+}
+
+void bench_all(const std::vector<int>& versions, bool quick, FILE* csv) {
+  std::mt19937 rng(99);
+  struct Case { const char* name; Layout l; int64_t m, n, k; };
+  std::vector<Case> cases = {{"square4096", NT, 4096, 4096, 4096}, {"square8192", NT, 8192, 8192, 8192}};
+  // GPT-2 small step, B*T = 8192 rows: each Linear (in -> out) as its three products
+  const int64_t bt = 8192;
+  const struct { const char* name; int64_t in, out; } linears[] = {
+      {"c_attn", 768, 2304}, {"attn.c_proj", 768, 768}, {"c_fc", 768, 3072}, {"mlp.c_proj", 3072, 768},
+      {"lm_head", 768, 50304}};
+  for (const auto& lin : linears) {
+    cases.push_back({lin.name, NT, bt, lin.out, lin.in});  // Y = x W^T
+    cases.push_back({lin.name, NN, bt, lin.in, lin.out});  // dX = dY W
+    cases.push_back({lin.name, TN, lin.out, lin.in, bt});  // dW = dY^T x
+  }
+  if (quick) cases = {{"square4096", NT, 4096, 4096, 4096}, {"c_fc", NT, bt, 3072, 768}, {"c_fc", NN, bt, 768, 3072},
+                      {"c_fc", TN, 3072, 768, bt}};
+  printf("\n%-12s %-3s %6s %6s %6s %4s %9s %8s\n", "shape", "lay", "m", "n", "k", "ver", "ms", "TFLOP/s");
+  for (const Case& c : cases) {
+    // dW accumulates in fp32 (the product's db), the others write bf16
+    Problem p{c.l, c.m, c.n, c.k, 1, c.l == TN, false, false, false, 1.0f};
+    const int64_t bytes = (p.size_a() + p.size_b()) * 2;
+    const int copies = static_cast<int>(std::min<int64_t>(8, std::max<int64_t>(1, (200LL << 20) / bytes)));
+    Buffers d = make_buffers(p, copies, rng);
+    prepare_c(p, d, rng);
+    const Reference ref = make_reference(p, d, false);
+    for (int version : versions) {
+      if (!supports(version, p)) continue;
+      upload_c(d);
+      run(version, p, d, 0);
+      CHECK(cudaDeviceSynchronize());
+      const bool ok = validate(version, p, d, ref);  // spot check before timing
+      const double flops = 2.0 * p.m * p.n * p.k;
+      const bool slow = version == 1 && flops > 1e11;
+      const double ms = time_ms(version, p, d, slow ? 3 : 50);
+      printf("%-12s %-3s %6lld %6lld %6lld %4d %9.3f %8.1f%s\n", c.name, layout_name(c.l), (long long)p.m,
+             (long long)p.n, (long long)p.k, version, ms, flops / ms / 1e9, ok ? "" : "  (WRONG)");
+      if (csv)
+        fprintf(csv, "%s,%s,%lld,%lld,%lld,%d,%.6f,%.2f\n", c.name, layout_name(c.l), (long long)p.m,
+                (long long)p.n, (long long)p.k, version, ms, flops / ms / 1e9);
+      fflush(stdout);
+    }
+    free_buffers(d);
+  }
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  bool check = true, bench = true, quick = false;
+  std::vector<int> versions = {1, 2};
+  FILE* csv = nullptr;
+  for (int i = 1; i < argc; ++i) {
+    const std::string a = argv[i];
+    if (a == "--check") bench = false;
+    else if (a == "--bench") check = false;
+    else if (a == "--quick") quick = true;
+    else if (a == "--version" && i + 1 < argc) versions = {atoi(argv[++i])};
+    else if (a == "--csv" && i + 1 < argc) {
+      csv = fopen(argv[++i], "w");
+      if (!csv) { perror("csv"); return 2; }
+      fprintf(csv, "name,layout,m,n,k,version,ms,tflops\n");
+    } else {
+      fprintf(stderr, "usage: gemm [--check|--bench] [--quick] [--version N] [--csv FILE]\n");
+      return 2;
+    }
+  }
+  cudaDeviceProp prop;
+  CHECK(cudaGetDeviceProperties(&prop, 0));
+  printf("device: %s, sm_%d%d, %d SMs, L2 %d MB\n", prop.name, prop.major, prop.minor, prop.multiProcessorCount,
+         prop.l2CacheSize >> 20);
+  if (prop.major < 8) {
+    fprintf(stderr, "the tensor-core versions need sm_80 or later\n");
+    return 2;
+  }
+  if (check) check_all(versions);
+  if (bench) bench_all(versions, quick, csv);
+  if (csv) fclose(csv);
+  printf("\n%s (%d failures)\n", failures ? "FAILED" : "all checks passed", failures);
+  return failures ? 1 : 0;
+}

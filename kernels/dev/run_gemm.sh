@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# run_gemm.sh: the GEMM playground on a GPU machine, in one go (one device call):
+#   1. the binary: target/dev/gemm when its stamp matches the sources (built here beforehand with
+#      `kernels/dev/run_gemm.sh --build-only` and carried), else built now with nvcc for sm_90a (~1 min);
+#   2. validate every version (CPU reference), then time them at the bench shapes (each spot-checked);
+#   3. time torch.matmul (cuBLAS) at the same shapes in the same run and print the joined table last.
+# Results under $OUT (default out/gemm): gemm.log, gemm-anvil.csv, gemm-torch.csv.
+#
+#   kernels/dev/run_gemm.sh [--build-only] [playground flags: --quick --check --bench --version N]
+set -uo pipefail
+
+root="$(cd "$(dirname "$0")/../.." && pwd)"
+cd "$root"
+OUT="${OUT:-$root/out/gemm}"
+mkdir -p "$OUT" target/dev
+bin=target/dev/gemm
+sources=(kernels/dev/gemm/gemm.cu kernels/matmul/gemm_simt.cuh kernels/matmul/gemm_sm80.cuh kernels/tensor_core.cuh
+         kernels/common.cuh native/include/anvil/anvil.h)
+stamp="$(cat "${sources[@]}" | sha256sum | cut -c1-16)"
+if [[ ! -x "$bin" || "$(cat "$bin.stamp" 2>/dev/null)" != "$stamp" ]]; then
+  echo "building $bin (sm_90a)"
+  nvcc -std=c++17 -O3 --use_fast_math -lineinfo -gencode arch=compute_90a,code=sm_90a \
+    -I native/include -I kernels -o "$bin" kernels/dev/gemm/gemm.cu || { echo "build failed"; exit 2; }
+  echo "$stamp" > "$bin.stamp"
+fi
+[[ "${1:-}" == "--build-only" ]] && exit 0
+
+nvidia-smi --query-gpu=name,clocks.sm,clocks.max.sm,temperature.gpu,power.draw --format=csv 2>&1 | tee "$OUT/gemm.log"
+status=0
+timeout 300 "$bin" --csv "$OUT/gemm-anvil.csv" "$@" 2>&1 | tee -a "$OUT/gemm.log"
+(( PIPESTATUS[0] != 0 )) && status=1
+if ! grep -q -- "--check" <<<"$*"; then
+  timeout 120 python3 kernels/dev/gemm/torch_peer.py "$OUT/gemm-torch.csv" "$OUT/gemm-anvil.csv" 2>&1 | tee -a "$OUT/gemm.log"
+fi
+exit $status

@@ -1,0 +1,83 @@
+// tensor_core.cuh: the sm_80+ building blocks of the tensor-core kernels (matmul/, attention/):
+//  - cp.async 16-byte global->shared copies with zero fill, commit/wait groups;
+//  - ldmatrix (x4, plain and .trans) and mma.sync m16n8k16 bf16 -> fp32;
+//  - the XOR swizzle of shared-memory tiles that keeps ldmatrix and cp.async free of bank conflicts.
+//
+// Fragment layouts (PTX ISA, "mma.m16n8k16", bf16), lane = threadIdx.x % 32, g = lane / 4, q = lane % 4:
+//   A (16x16, row):  a[0] = (g,   2q..2q+1)  a[1] = (g+8, 2q..2q+1)  a[2] = (g, 2q+8..)  a[3] = (g+8, 2q+8..)
+//   B (16x8, col):   b[0] = (k 2q..2q+1, n g)  b[1] = (k 2q+8..2q+9, n g)
+//   C (16x8, fp32):  c[0], c[1] = (g, 2q), (g, 2q+1)   c[2], c[3] = (g+8, 2q), (g+8, 2q+1)
+// ldmatrix.x4: lanes 8i..8i+7 give the row addresses of 8x8 matrix i (8 bf16 = 16 bytes each); register
+// i receives (row g, columns 2q, 2q+1) of matrix i, or with .trans (rows 2q, 2q+1, column g): the
+// transpose, which is how an operand stored with M or N contiguous becomes a row/col fragment.
+// Two adjacent n8 C tiles of one m16 row block, rounded to bf16 pairs, are exactly an A fragment of a
+// k16 step: {c(t)[0..1], c(t)[2..3], c(t+1)[0..1], c(t+1)[2..3]} (flash attention's P and dS).
+#pragma once
+
+#include <cuda_bf16.h>
+
+#include <cstdint>
+
+namespace anvil::tc {
+
+__device__ __forceinline__ uint32_t smem_address(const void* p) {
+  return static_cast<uint32_t>(__cvta_generic_to_shared(p));
+}
+
+// 16 bytes global -> shared, asynchronous; when !valid nothing is read and the 16 bytes become zeros
+// (src must still be a mapped address: callers pass the matrix base).
+__device__ __forceinline__ void cp_async16(uint32_t dst, const void* src, bool valid) {
+  const int bytes = valid ? 16 : 0;
+  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(dst), "l"(src), "r"(bytes) : "memory");
+}
+
+__device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commit_group;\n" ::: "memory"); }
+
+// Waits until at most N of this thread's committed groups are still in flight.
+template <int N>
+__device__ __forceinline__ void cp_async_wait() {
+  asm volatile("cp.async.wait_group %0;\n" ::"n"(N) : "memory");
+}
+
+__device__ __forceinline__ void ldmatrix_x4(uint32_t (&r)[4], uint32_t address) {
+  asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0, %1, %2, %3}, [%4];\n"
+               : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+               : "r"(address));
+}
+
+__device__ __forceinline__ void ldmatrix_x4_trans(uint32_t (&r)[4], uint32_t address) {
+  asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0, %1, %2, %3}, [%4];\n"
+               : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+               : "r"(address));
+}
+
+// d (16x8 fp32) += a (16x16 bf16, row) * b (16x8 bf16, col)
+__device__ __forceinline__ void mma_bf16(float (&d)[4], const uint32_t (&a)[4], uint32_t b0, uint32_t b1) {
+  asm volatile(
+      "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0, %1, %2, %3}, {%4, %5, %6, %7}, {%8, %9}, "
+      "{%0, %1, %2, %3};\n"
+      : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
+      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+}
+
+// Two floats as a bf16 pair (lo in the low half: the element with the smaller index).
+__device__ __forceinline__ uint32_t pack_bf16(float lo, float hi) {
+  __nv_bfloat162 v = __floats2bfloat162_rn(lo, hi);
+  return *reinterpret_cast<uint32_t*>(&v);
+}
+
+// Element offset of 16-byte chunk c (8 bf16) of row r in a shared tile whose rows are kChunks chunks
+// long (4: 64-byte rows, 8: 128, 16: 256), XOR-swizzled so that
+//  - the 8 row addresses one ldmatrix phase reads (8 consecutive rows, one logical chunk) fall in 8
+//    different 16-byte bank groups, and
+//  - 8 consecutive threads storing consecutive chunks of one row (cp.async) stay conflict-free.
+// 64-byte rows pair up in one 128-byte bank line, so there the XOR key is (r / 2) % 4; longer rows XOR the
+// low three chunk bits with r % 8.
+template <int kChunks>
+__device__ __forceinline__ int swizzle(int r, int c) {
+  static_assert(kChunks == 4 || kChunks == 8 || kChunks == 16, "rows of 64, 128 or 256 bytes");
+  if constexpr (kChunks == 4) return r * 32 + ((c ^ ((r >> 1) & 3)) << 3);
+  return r * (kChunks * 8) + ((c ^ (r & 7)) << 3);
+}
+
+}  // namespace anvil::tc
