@@ -113,6 +113,44 @@ class TrainerTest {
     }
   }
 
+  /**
+   * A finite loss whose gradient is not: the extra term is 0 in the forward pass, but its backward
+   * multiplies by 1e38 twice (overflow to inf) and then by 0, so head.bias gets NaN. The norm catches it.
+   */
+  @Test
+  void nonFiniteGradientNormSkipsTheStep() {
+    List<String> reasons = new ArrayList<>();
+    try (TinyLm model = new TinyLm(VOCAB, WIDTH, 1)) {
+      Tensor bias = model.namedParameters().get("head.bias").value();
+      int[] calls = {0};
+      Objective poisoned = (in, tg, n) -> {
+        Tensor loss = model.loss(in, tg, n);
+        if (++calls[0] != 2) return loss;
+        Tensor zero = Ops.mul(bias, Tensor.zeros(DType.F32, Device.CPU, VOCAB));
+        Tensor huge = Ops.scale(Ops.scale(zero, 1e38), 1e38);
+        Tensor term = Ops.linear(Ops.reshape(huge, 1, VOCAB), Tensor.full(1.0, DType.F32, Device.CPU, 1, VOCAB), null);
+        return Ops.add(loss, Ops.reshape(term, 1));
+      };
+      try (Trainer t = trainer(model, poisoned, config("eval_interval", 1000)).listener(new TrainListener() {
+        @Override
+        public void onSkip(long step, String reason) {
+          reasons.add(reason);
+        }
+      })) {
+        t.step();
+        float[] before = bias.toFloatArray();
+        double loss = t.step();
+        assertTrue(Double.isNaN(loss), "a skipped step reports NaN");
+        assertEquals(1, reasons.size());
+        assertTrue(reasons.get(0).startsWith("gradient norm is"), reasons.get(0));
+        assertEquals(java.util.Arrays.toString(before), java.util.Arrays.toString(bias.toFloatArray()));
+        assertEquals(1, t.optimizer().steps());
+        assertTrue(Double.isFinite(t.step()));
+        for (float v : bias.toFloatArray()) assertTrue(Float.isFinite(v), "the NaN gradient never reached the weights");
+      }
+    }
+  }
+
   @Test
   void stopsEarlyWhenValLossStalls() {
     List<Long> stops = new ArrayList<>();
