@@ -199,14 +199,15 @@ public final class BertOnnxImport {
     for (OnnxNode n : onnx.nodes()) {
       if (n.opType().equals("LayerNormalization")) {
         OnnxNode.Attribute eps = n.attributes().get("epsilon");
-        return eps == null ? 1e-5 : eps.f();
+        return eps == null ? 1e-5 : Double.parseDouble(Float.toString(eps.f()));
       }
     }
     for (OnnxNode n : onnx.nodes()) {
       if (!n.opType().equals("Add") || !n.name().contains("LayerNorm/Add") || n.name().endsWith("Add_1")) continue;
       for (String in : n.inputs()) {
         OnnxTensor c = onnx.constant(in);
-        if (c != null && c.numel() == 1 && c.dataType() != OnnxTensor.INT64) return c.floats()[0];
+        // fp32 in the file; its shortest decimal (1e-12, not 9.99999996e-13) is what config.json should say.
+        if (c != null && c.numel() == 1 && c.dataType() != OnnxTensor.INT64) return Double.parseDouble(Float.toString(c.floats()[0]));
       }
     }
     throw new IOException(source + ": cannot find the LayerNorm epsilon");
