@@ -60,10 +60,10 @@ class HuggingFaceBpeTest {
 
     @Test
     void unsupportedModelsAreRejectedNamingTheFile(@TempDir Path dir) throws IOException {
-        Path wp = dir.resolve("wordpiece.json");
-        Files.writeString(wp, "{\"model\": {\"type\": \"WordPiece\", \"vocab\": {}}}");
+        Path wp = dir.resolve("unigram.json");
+        Files.writeString(wp, "{\"model\": {\"type\": \"Unigram\", \"vocab\": []}}");
         IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> Tokenizers.load(wp));
-        assertTrue(e.getMessage().startsWith(wp + ": model type WordPiece"), e.getMessage());
+        assertTrue(e.getMessage().startsWith(wp + ": model type Unigram"), e.getMessage());
 
         Path meta = dir.resolve("meta.json");
         String vocab = "{\"type\": \"BPE\", \"vocab\": {\"a\": 0}, \"merges\": []}";
