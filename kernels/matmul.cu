@@ -19,7 +19,6 @@
 #include "matmul/gemm_simt.cuh"
 #include "matmul/gemm_sm80.cuh"
 
-#include <atomic>
 #include <type_traits>
 
 ANVIL_PARAMS_CHECK(anvil_matmul_params, ANVIL_MATMUL_SLOTS);
@@ -66,27 +65,13 @@ __global__ void column_sum_kernel(const float* partials, float* dbias, int64_t n
   dbias[col] += s;
 }
 
-// Whether the current device has the sm_80 tensor-core instructions (cached per device).
-bool tensor_cores() {
-  static std::atomic<int> known[64];  // 0 unknown, 1 yes, 2 no
-  int device = 0;
-  if (cudaGetDevice(&device) != cudaSuccess || device < 0 || device >= 64) return false;
-  int v = known[device].load(std::memory_order_relaxed);
-  if (v == 0) {
-    int major = 0;
-    v = cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, device) == cudaSuccess && major >= 8 ? 1 : 2;
-    known[device].store(v, std::memory_order_relaxed);
-  }
-  return v == 1;
-}
-
 // One product (batch items batch, or one when the caller loops) on the kernel the header's rule picks.
 template <typename Tin, typename Tout>
 cudaError_t launch_product(cudaStream_t s, int64_t batch, int64_t m, int64_t n, int64_t k, float alpha,
                            const Operand& a, const Operand& b, int64_t c, int64_t ldc, int64_t stride_c,
                            bool accumulate, int64_t bias) {
   if constexpr (std::is_same_v<Tin, bf16>) {
-    if (tensor_cores() &&
+    if (tc::device_has_tensor_cores() &&
         gemm::gemm_sm80_supported(dptr<const void>(a.address), dptr<const void>(b.address), dptr<const void>(c),
                                   dptr<const void>(bias), a.ld, b.ld, ldc, a.stride, b.stride, stride_c)) {
       gemm::MmaArgs g{dptr<const bf16>(a.address), dptr<const bf16>(b.address), dptr<void>(c),

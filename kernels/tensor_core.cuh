@@ -15,7 +15,9 @@
 #pragma once
 
 #include <cuda_bf16.h>
+#include <cuda_runtime.h>
 
+#include <atomic>
 #include <cstdint>
 
 namespace anvil::tc {
@@ -78,6 +80,66 @@ __device__ __forceinline__ int swizzle(int r, int c) {
   static_assert(kChunks == 4 || kChunks == 8 || kChunks == 16, "rows of 64, 128 or 256 bytes");
   if constexpr (kChunks == 4) return r * 32 + ((c ^ ((r >> 1) & 3)) << 3);
   return r * (kChunks * 8) + ((c ^ (r & 7)) << 3);
+}
+
+// ---- fragments from row-major swizzled tiles ([rows][kChunks chunks], swizzle<kChunks>) -----------
+
+// A fragment of rows r0..r0+15, k-step ks (columns 16ks..16ks+15) of a tile stored (rows, k), k contiguous.
+// matrices: (rows 0-7, k 0-7), (rows 8-15, k 0-7), (rows 0-7, k 8-15), (rows 8-15, k 8-15)
+template <int kChunks>
+__device__ __forceinline__ void load_a(uint32_t (&a)[4], uint32_t tile, int r0, int ks, int lane) {
+  const int r = r0 + (lane & 7) + ((lane >> 3) & 1) * 8, c = ks * 2 + (lane >> 4);
+  ldmatrix_x4(a, tile + 2 * swizzle<kChunks>(r, c));
+}
+
+// B fragments of the two n8 tiles n0..n0+15, k-step ks, of a tile stored (n, k) with k contiguous (B^T
+// row-major: K of attention's Q K^T). b[0], b[1]: n-tile n0/8; b[2], b[3]: n-tile n0/8 + 1.
+// matrices: (n 0-7, k 0-7), (n 0-7, k 8-15), (n 8-15, k 0-7), (n 8-15, k 8-15)
+template <int kChunks>
+__device__ __forceinline__ void load_b_kmajor(uint32_t (&b)[4], uint32_t tile, int n0, int ks, int lane) {
+  const int r = n0 + (lane & 7) + (lane >> 4) * 8, c = ks * 2 + ((lane >> 3) & 1);
+  ldmatrix_x4(b, tile + 2 * swizzle<kChunks>(r, c));
+}
+
+// The same fragments from a tile stored (k, n) with n contiguous (V of attention's P V), transposed by
+// ldmatrix: matrix i reads k rows 16ks + 8(i%2).., n chunk n0/8 + i/2.
+template <int kChunks>
+__device__ __forceinline__ void load_b_nmajor(uint32_t (&b)[4], uint32_t tile, int n0, int ks, int lane) {
+  const int i = lane >> 3;
+  const int r = ks * 16 + (lane & 7) + (i & 1) * 8, c = n0 / 8 + (i >> 1);
+  ldmatrix_x4_trans(b, tile + 2 * swizzle<kChunks>(r, c));
+}
+
+// The A fragment of a k16 step from the C fragments of the two n8 tiles that span it, rounded to bf16.
+__device__ __forceinline__ void c_to_a(uint32_t (&a)[4], const float (&c0)[4], const float (&c1)[4]) {
+  a[0] = pack_bf16(c0[0], c0[1]);
+  a[1] = pack_bf16(c0[2], c0[3]);
+  a[2] = pack_bf16(c1[0], c1[1]);
+  a[3] = pack_bf16(c1[2], c1[3]);
+}
+
+// Sum / max over the 4 lanes of a quad (the lanes holding one row of a C fragment).
+__device__ __forceinline__ float quad_sum(float v) {
+  v += __shfl_xor_sync(0xffffffffu, v, 1);
+  return v + __shfl_xor_sync(0xffffffffu, v, 2);
+}
+__device__ __forceinline__ float quad_max(float v) {
+  v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, 1));
+  return fmaxf(v, __shfl_xor_sync(0xffffffffu, v, 2));
+}
+
+// Host: whether the current device has the sm_80 instructions above (cached per device).
+inline bool device_has_tensor_cores() {
+  static std::atomic<int> known[64];  // 0 unknown, 1 yes, 2 no
+  int device = 0;
+  if (cudaGetDevice(&device) != cudaSuccess || device < 0 || device >= 64) return false;
+  int v = known[device].load(std::memory_order_relaxed);
+  if (v == 0) {
+    int major = 0;
+    v = cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, device) == cudaSuccess && major >= 8 ? 1 : 2;
+    known[device].store(v, std::memory_order_relaxed);
+  }
+  return v == 1;
 }
 
 }  // namespace anvil::tc

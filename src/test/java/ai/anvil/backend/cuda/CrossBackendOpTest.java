@@ -252,6 +252,15 @@ class CrossBackendOpTest {
         {3, 2, 32, 17, 9, false, false, true},   // cross-attention with a key mask (batch 0 fully masked)
         {1, 2, 128, 20, 20, false, true, false},
         {1, 1, 256, 3, 5, true, false, false},
+        // bf16 head dims 64 and 128 take the flash kernels (attention.cu's dispatch): odd lengths, both
+        // masks, cross-attention both ways, one query against a cache (the decode kernels)
+        {2, 2, 64, 97, 97, true, false, true},
+        {1, 2, 64, 17, 300, true, false, false},  // bottom-right causal, Tq < Tk
+        {1, 2, 128, 97, 17, true, false, false},  // Tq > Tk: the first queries see no key
+        {2, 2, 128, 65, 130, false, false, true},
+        {2, 2, 64, 1, 1000, true, false, true},   // decode against a 1000-token cache
+        {2, 3, 128, 1, 97, false, false, false},
+        {1, 2, 64, 1000, 1000, true, true, false},
     };
     for (DType t : new DType[] {DType.F32, DType.BF16}) {
       for (Object[] c : cases) {

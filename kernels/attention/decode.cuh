@@ -1,0 +1,204 @@
+// attention/decode.cuh: attention of one query row per (batch, head) against a KV cache (generation),
+// bf16, head dims 64 and 128; memory-bound, so no tensor cores: the goal is to stream K and V once at
+// close to DRAM bandwidth. Contract: attention.cu's with q_len = 1 (out, lse as the forward; with one
+// query, causal hides nothing: query 0 sees keys <= 0 + Tk - 1).
+//   split kernel:   grid (batch*heads, splits); a CTA walks keys [split * per, (split+1) * per). D/8
+//                   threads share a key row (one 16-byte chunk each of k and v), a 128-thread CTA keeps
+//                   128/(D/8) rows in flight times kUnroll = 4 (8 16-byte loads in flight per thread);
+//                   each thread group keeps its own online-softmax state (max m, sum l in log2 units, and
+//                   8 output columns), merged across groups in shared memory; the CTA writes its partial
+//                   (unnormalized O, m, l) to scratch.
+//   combine kernel: grid batch*heads, D threads: merges the splits in a fixed order (deterministic),
+//                   writes out = O / l and lse = (m + log2 l) ln 2 (-inf, out 0, where no key is visible).
+// Splits are chosen so that batch*heads*splits fills the card about 4 times over with at least 64 keys
+// each. Preconditions: those of the forward (16-byte aligned rows).
+#pragma once
+
+#include "attention/flash_fwd.cuh"
+
+namespace anvil::flash {
+
+template <int D>
+struct DecodeShape {
+  static_assert(D == 64 || D == 128, "head dims 64 and 128");
+  static constexpr int kThreads = 128, kGroup = D / 8, kGroups = kThreads / kGroup, kUnroll = 4;
+  static constexpr int kKeysPerRound = kGroups * kUnroll;
+  static constexpr int kPartial = D + 2;  // floats per (bh, split): O[D], m, l
+};
+
+template <int D>
+__global__ void __launch_bounds__(128) flash_decode_split_kernel(const anvil_attention_params p, float* partial,
+                                                                 int64_t keys_per_split, int splits) {
+  using S = DecodeShape<D>;
+  __shared__ float merge_o[S::kGroups][D];
+  __shared__ float merge_ml[S::kGroups][2];
+  const int64_t bh = blockIdx.x, b = bh / p.heads, h = bh % p.heads;
+  const int split = blockIdx.y;
+  const int group = threadIdx.x / S::kGroup, gl = threadIdx.x % S::kGroup, d0 = gl * 8;
+  const int64_t tk = p.k_len;
+  const int64_t j_begin = split * keys_per_split;
+  const int64_t j_end = min(tk, j_begin + keys_per_split);
+  const bf16* k = head_row(p.k, p.k_batch_stride, b, h, D) + d0;
+  const bf16* v = head_row(p.v, p.v_batch_stride, b, h, D) + d0;
+  const int* mask = p.key_mask ? reinterpret_cast<const int*>(static_cast<uintptr_t>(p.key_mask)) + b * tk : nullptr;
+
+  float qs[8];
+  {
+    const uint4 raw = *reinterpret_cast<const uint4*>(head_row(p.q, p.q_batch_stride, b, h, D) + d0);
+    const __nv_bfloat162* q2 = reinterpret_cast<const __nv_bfloat162*>(&raw);
+    const float scale_log2 = static_cast<float>(p.scale) * kLog2e;
+#pragma unroll
+    for (int e = 0; e < 4; ++e) {
+      const float2 f = __bfloat1622float2(q2[e]);
+      qs[2 * e] = f.x * scale_log2;
+      qs[2 * e + 1] = f.y * scale_log2;
+    }
+  }
+  float m = -INFINITY, l = 0.0f, acc[8] = {};
+  // Every thread runs the same number of rounds (the shuffles below need the whole warp).
+  for (int64_t base = j_begin; base < j_end; base += S::kKeysPerRound) {
+    uint4 kr[S::kUnroll], vr[S::kUnroll];
+#pragma unroll
+    for (int u = 0; u < S::kUnroll; ++u) {
+      const int64_t j = base + u * S::kGroups + group;
+      if (j < j_end) {
+        kr[u] = *reinterpret_cast<const uint4*>(k + j * p.k_row_stride);
+        vr[u] = *reinterpret_cast<const uint4*>(v + j * p.v_row_stride);
+      } else {
+        kr[u] = vr[u] = make_uint4(0, 0, 0, 0);
+      }
+    }
+    float s[S::kUnroll];
+#pragma unroll
+    for (int u = 0; u < S::kUnroll; ++u) {
+      const __nv_bfloat162* k2 = reinterpret_cast<const __nv_bfloat162*>(&kr[u]);
+      float dot = 0.0f;
+#pragma unroll
+      for (int e = 0; e < 4; ++e) {
+        const float2 f = __bfloat1622float2(k2[e]);
+        dot += qs[2 * e] * f.x + qs[2 * e + 1] * f.y;
+      }
+#pragma unroll
+      for (int offset = S::kGroup / 2; offset > 0; offset >>= 1) dot += __shfl_xor_sync(0xffffffffu, dot, offset);
+      const int64_t j = base + u * S::kGroups + group;
+      s[u] = j < j_end && (mask == nullptr || mask[j] != 0) ? dot : -INFINITY;
+    }
+    float mx = m;
+#pragma unroll
+    for (int u = 0; u < S::kUnroll; ++u) mx = fmaxf(mx, s[u]);
+    const float m_use = mx == -INFINITY ? 0.0f : mx;
+    const float correction = exp2f(m - m_use);
+    m = mx;
+    l *= correction;
+#pragma unroll
+    for (int e = 0; e < 8; ++e) acc[e] *= correction;
+#pragma unroll
+    for (int u = 0; u < S::kUnroll; ++u) {
+      const float pu = exp2f(s[u] - m_use);
+      l += pu;
+      const __nv_bfloat162* v2 = reinterpret_cast<const __nv_bfloat162*>(&vr[u]);
+#pragma unroll
+      for (int e = 0; e < 4; ++e) {
+        const float2 f = __bfloat1622float2(v2[e]);
+        acc[2 * e] += pu * f.x;
+        acc[2 * e + 1] += pu * f.y;
+      }
+    }
+  }
+  // merge the groups (fixed order), write this split's partial
+#pragma unroll
+  for (int e = 0; e < 8; ++e) merge_o[group][d0 + e] = acc[e];
+  if (gl == 0) {
+    merge_ml[group][0] = m;
+    merge_ml[group][1] = l;
+  }
+  __syncthreads();
+  float* out = partial + (bh * splits + split) * S::kPartial;
+  for (int d = threadIdx.x; d < D; d += S::kThreads) {
+    float mm = -INFINITY;
+#pragma unroll
+    for (int g = 0; g < S::kGroups; ++g) mm = fmaxf(mm, merge_ml[g][0]);
+    float ll = 0.0f, o = 0.0f;
+    if (mm != -INFINITY) {
+#pragma unroll
+      for (int g = 0; g < S::kGroups; ++g) {
+        const float w = exp2f(merge_ml[g][0] - mm);  // 0 for a group that saw nothing
+        ll += merge_ml[g][1] * w;
+        o += merge_o[g][d] * w;
+      }
+    }
+    out[d] = o;
+    if (d == 0) {
+      out[D] = mm;
+      out[D + 1] = ll;
+    }
+  }
+}
+
+template <int D>
+__global__ void __launch_bounds__(128) flash_decode_combine_kernel(const anvil_attention_params p,
+                                                                   const float* partial, int splits) {
+  using S = DecodeShape<D>;
+  const int64_t bh = blockIdx.x, b = bh / p.heads, h = bh % p.heads;
+  const int d = threadIdx.x;
+  if (d >= D) return;
+  const float* part = partial + bh * splits * S::kPartial;
+  float mm = -INFINITY;
+  for (int s = 0; s < splits; ++s) mm = fmaxf(mm, part[s * S::kPartial + D]);
+  float ll = 0.0f, o = 0.0f;
+  if (mm != -INFINITY) {
+    for (int s = 0; s < splits; ++s) {
+      const float w = exp2f(part[s * S::kPartial + D] - mm);
+      ll += part[s * S::kPartial + D + 1] * w;
+      o += part[s * S::kPartial + d] * w;
+    }
+  }
+  bf16* out = const_cast<bf16*>(head_row(p.out, p.o_batch_stride, b, h, D));
+  out[d] = __float2bfloat16(ll > 0.0f ? o / ll : 0.0f);
+  if (p.lse && d == 0)
+    reinterpret_cast<float*>(static_cast<uintptr_t>(p.lse))[bh] = ll > 0.0f ? (mm + __log2f(ll)) * kLn2 : -INFINITY;
+}
+
+// How the keys are split for a card of `sms` multiprocessors.
+struct DecodeSplit {
+  int splits;
+  int64_t keys_per_split;
+};
+
+template <int D>
+DecodeSplit decode_split(const anvil_attention_params& p, int sms) {
+  using S = DecodeShape<D>;
+  const int64_t bh = p.batch * p.heads, tk = p.k_len;
+  const int64_t want = (4LL * sms + bh - 1) / bh;           // CTAs to fill the card ~4 times
+  const int64_t most = (tk + 63) / 64;                      // at least 64 keys per split
+  int64_t splits = want < most ? want : most;
+  if (splits < 1) splits = 1;
+  if (splits > 1024) splits = 1024;
+  int64_t per = (tk + splits - 1) / splits;
+  per = (per + S::kKeysPerRound - 1) / S::kKeysPerRound * S::kKeysPerRound;
+  splits = per > 0 ? (tk + per - 1) / per : 1;
+  if (splits < 1) splits = 1;
+  return {static_cast<int>(splits), per > 0 ? per : S::kKeysPerRound};
+}
+
+template <int D>
+size_t decode_scratch_bytes(const anvil_attention_params& p, int sms) {
+  return sizeof(float) * static_cast<size_t>(p.batch * p.heads) * decode_split<D>(p, sms).splits *
+         DecodeShape<D>::kPartial;
+}
+
+// q_len must be 1. scratch: decode_scratch_bytes.
+template <int D>
+cudaError_t launch_decode(const anvil_attention_params& p, int sms, float* scratch, cudaStream_t stream) {
+  const int64_t bh = p.batch * p.heads;
+  if (bh == 0) return cudaSuccess;
+  if (bh > 0x7fffffff || p.q_len != 1) return cudaErrorInvalidValue;
+  const DecodeSplit sp = decode_split<D>(p, sms);
+  flash_decode_split_kernel<D><<<dim3(static_cast<unsigned>(bh), static_cast<unsigned>(sp.splits)), 128, 0, stream>>>(
+      p, scratch, sp.keys_per_split, sp.splits);
+  if (cudaError_t e = cudaGetLastError(); e != cudaSuccess) return e;
+  flash_decode_combine_kernel<D><<<static_cast<unsigned>(bh), 128, 0, stream>>>(p, scratch, sp.splits);
+  return cudaGetLastError();
+}
+
+}  // namespace anvil::flash
