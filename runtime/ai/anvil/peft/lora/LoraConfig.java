@@ -96,6 +96,11 @@ public record LoraConfig(int r, double alpha, double dropout, List<String> targe
     if (!Json.getString(m, "bias", "none").equals("none")) {
       throw new IllegalArgumentException("LoRA adapters that train biases (bias=" + m.get("bias") + ") are not supported");
     }
+    for (String key : new String[] {"rank_pattern", "alpha_pattern"}) {
+      if (m.get(key) instanceof Map<?, ?> pattern && !pattern.isEmpty()) {
+        throw new IllegalArgumentException("per-layer ranks or alphas (" + key + ") are not supported");
+      }
+    }
     Object dora = m.get("use_dora");
     if (Boolean.TRUE.equals(dora)) throw new IllegalArgumentException("DoRA adapters are not supported");
     int r = Json.getInt(m, "r", 8);
