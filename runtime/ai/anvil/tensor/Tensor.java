@@ -39,7 +39,7 @@ public final class Tensor implements AutoCloseable {
     this.offsetBytes = offsetBytes;
     this.owner = Scope.current();
     if (owner != null) owner.adopt(this);
-    this.leakFlag = LeakDetector.watch(this, "tensor " + shape + " " + dtype + " on " + storage.device);
+    this.leakFlag = LeakDetector.isEnabled() ? LeakDetector.watch(this, "tensor " + shape + " " + dtype + " on " + storage.device) : null;
   }
 
   // ---- making tensors -------------------------------------------------------------------------
