@@ -39,7 +39,9 @@ public final class Tensor implements AutoCloseable {
     this.offsetBytes = offsetBytes;
     this.owner = Scope.current();
     if (owner != null) owner.adopt(this);
-    this.leakFlag = LeakDetector.isEnabled() ? LeakDetector.watch(this, "tensor " + shape + " " + dtype + " on " + storage.device) : null;
+    this.leakFlag = LeakDetector.isEnabled()
+        ? LeakDetector.watch(this, "tensor " + shape + " " + dtype + " on " + storage.device)
+        : null;
   }
 
   // ---- making tensors -------------------------------------------------------------------------
