@@ -1,7 +1,9 @@
 // tensor_core.cuh: the sm_80+ building blocks of the tensor-core kernels (matmul/, attention/):
 //  - cp.async 16-byte global->shared copies with zero fill, commit/wait groups;
 //  - ldmatrix (x4, plain and .trans) and mma.sync m16n8k16 bf16 -> fp32;
-//  - the XOR swizzle of shared-memory tiles that keeps ldmatrix and cp.async free of bank conflicts.
+//  - the XOR swizzle of shared-memory tiles that keeps ldmatrix and cp.async free of bank conflicts;
+//  - ANVIL_LAUNCH and dynamic_smem(), through which kernels/dev/emu runs the kernels on the CPU
+//    (ANVIL_HOST_EMULATION: index math, masks and pipelines checked without a GPU).
 //
 // Fragment layouts (PTX ISA, "mma.m16n8k16", bf16), lane = threadIdx.x % 32, g = lane / 4, q = lane % 4:
 //   A (16x16, row):  a[0] = (g,   2q..2q+1)  a[1] = (g+8, 2q..2q+1)  a[2] = (g, 2q+8..)  a[3] = (g+8, 2q+8..)
@@ -20,7 +22,23 @@
 #include <atomic>
 #include <cstdint>
 
+// kernel<<<grid, block, smem, stream>>>(args): a macro so that kernels/dev/emu can run the same launch code
+// on the CPU (the kernel argument must be one token: a variable or a name without template commas).
+#ifdef ANVIL_HOST_EMULATION
+#define ANVIL_LAUNCH(kernel, grid, block, smem, stream) ::anvil::emu::Launch(kernel, grid, block, smem)
+#else
+#define ANVIL_LAUNCH(kernel, grid, block, smem, stream) kernel<<<grid, block, smem, stream>>>
+#endif
+
 namespace anvil::tc {
+
+#ifndef ANVIL_HOST_EMULATION
+
+// The kernel's dynamic shared memory (the size is the launch's third argument).
+__device__ __forceinline__ unsigned char* dynamic_smem() {
+  extern __shared__ __align__(128) unsigned char anvil_dynamic_smem[];
+  return anvil_dynamic_smem;
+}
 
 __device__ __forceinline__ uint32_t smem_address(const void* p) {
   return static_cast<uint32_t>(__cvta_generic_to_shared(p));
@@ -61,6 +79,8 @@ __device__ __forceinline__ void mma_bf16(float (&d)[4], const uint32_t (&a)[4], 
       : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
       : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
 }
+
+#endif  // !ANVIL_HOST_EMULATION (kernels/dev/emu/cuda_emu.h defines these on the CPU)
 
 // Two floats as a bf16 pair (lo in the low half: the element with the smaller index).
 __device__ __forceinline__ uint32_t pack_bf16(float lo, float hi) {

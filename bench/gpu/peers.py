@@ -53,6 +53,10 @@ def randn(*dims, dtype=torch.bfloat16, scale=1.0, grad=False):
 
 
 def matmul():
+    sq = 4096
+    sa = [randn(sq, sq) for _ in range(copies(sq * sq * 2))]
+    sw = randn(sq, sq, scale=0.02)
+    timed("matmul_fwd_bf16", f"{sq}x{sq}x{sq}", "torch.matmul (cuBLAS)", lambda i: F.linear(sa[i % len(sa)], sw))
     m = B * T
     for n in (3 * C, 4 * C, VP):
         xs = [randn(m, C) for _ in range(copies(m * C * 2))]
@@ -83,6 +87,28 @@ def attention():
                       lambda i: torch.autograd.grad(out, (q, k, v), dout, retain_graph=True))
         except Exception as e:
             print(f"attention [{peer}]: FAILED {e!r}")
+
+
+def long_attention():
+    """Head dim 128, T = 4096, causal; and one-token decode against a 4096 cache (CudaOpBench's shapes)."""
+    from torch.nn.attention import SDPBackend, sdpa_kernel
+    b, t, h, d = 2, 4096, 16, 128
+    q, k, v = (randn(b, h, t, d, grad=True) for _ in range(3))
+    dout = randn(b, h, t, d)
+    shape = "B2 H16 T4096 D128 causal"
+    qd = randn(8, 32, 1, 128)
+    kd, vd = randn(8, 32, 4096, 128), randn(8, 32, 4096, 128)
+    for peer, backend in (("torch sdpa flash", SDPBackend.FLASH_ATTENTION), ("torch sdpa cudnn", SDPBackend.CUDNN_ATTENTION)):
+        try:
+            with sdpa_kernel(backend):
+                timed("attention_fwd_bf16", shape, peer, lambda i: F.scaled_dot_product_attention(q, k, v, is_causal=True))
+                out = F.scaled_dot_product_attention(q, k, v, is_causal=True)
+                timed("attention_bwd_bf16", shape, peer,
+                      lambda i: torch.autograd.grad(out, (q, k, v), dout, retain_graph=True))
+                timed("attention_decode_bf16", "B8 H32 Tk4096 D128", peer,
+                      lambda i: F.scaled_dot_product_attention(qd, kd, vd))
+        except Exception as e:
+            print(f"long attention [{peer}]: FAILED {e!r}")
 
 
 def layernorm():
@@ -208,7 +234,7 @@ def main():
     torch.backends.cuda.matmul.allow_tf32 = False  # fp32 means fp32, as in Anvil's fp32 mode
     print(f"device: {torch.cuda.get_device_name()}  torch {torch.__version__}", flush=True)
     t0 = time.time()
-    for group in (matmul, attention, layernorm, gelu, softmax, cross_entropy, embedding, optimizer, gpt_step):
+    for group in (matmul, attention, long_attention, layernorm, gelu, softmax, cross_entropy, embedding, optimizer, gpt_step):
         try:
             group()
         except Exception as e:

@@ -28,9 +28,14 @@ def main():
         if name in seen:
             continue
         seen.add(name)
-        mine = [r for r in anvil if r["name"] == name] or [{"shape": "", "ms": "nan", "work": "0", "unit": ""}]
-        peers = [r for r in torch if r["name"] == name] or [{"peer": "-", "ms": "nan", "shape": ""}]
+        mine = [r for r in anvil if r["name"] == name]
+        # a peer row of a shape Anvil did not time still shows, with no Anvil figures
+        mine += [{"shape": s, "ms": "nan", "work": "0", "unit": ""}
+                 for s in dict.fromkeys(r["shape"] for r in torch if r["name"] == name)
+                 if s not in {a["shape"] for a in mine}]
         for a in mine:
+            peers = [r for r in torch if r["name"] == name and r["shape"] == a["shape"]] or \
+                [{"peer": "-", "ms": "nan", "shape": ""}]
             ms = float(a["ms"])
             rate = ""
             if a["unit"] in ("TFLOP/s", "GB/s") and ms > 0 and not math.isnan(ms):

@@ -194,10 +194,12 @@ cudaError_t launch_decode(const anvil_attention_params& p, int sms, float* scrat
   if (bh == 0) return cudaSuccess;
   if (bh > 0x7fffffff || p.q_len != 1) return cudaErrorInvalidValue;
   const DecodeSplit sp = decode_split<D>(p, sms);
-  flash_decode_split_kernel<D><<<dim3(static_cast<unsigned>(bh), static_cast<unsigned>(sp.splits)), 128, 0, stream>>>(
+  auto split = flash_decode_split_kernel<D>;
+  ANVIL_LAUNCH(split, dim3(static_cast<unsigned>(bh), static_cast<unsigned>(sp.splits)), 128, 0, stream)(
       p, scratch, sp.keys_per_split, sp.splits);
   if (cudaError_t e = cudaGetLastError(); e != cudaSuccess) return e;
-  flash_decode_combine_kernel<D><<<static_cast<unsigned>(bh), 128, 0, stream>>>(p, scratch, sp.splits);
+  auto combine = flash_decode_combine_kernel<D>;
+  ANVIL_LAUNCH(combine, static_cast<unsigned>(bh), 128, 0, stream)(p, scratch, sp.splits);
   return cudaGetLastError();
 }
 

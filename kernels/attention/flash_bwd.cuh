@@ -81,7 +81,7 @@ __global__ void __launch_bounds__(BwdShape<D>::kThreads, 2)
 flash_bwd_dkdv_kernel(const anvil_attention_params p, const float* delta, const float* lse2, int64_t padded) {
   using S = BwdShape<D>;
   constexpr int kBk = S::kBk, kBq = S::kBq, kChunks = S::kChunks, kDT = D / 8, kNT = kBq / 8;
-  extern __shared__ __align__(128) unsigned char smem[];
+  unsigned char* smem = tc::dynamic_smem();
   const uint32_t sk = tc::smem_address(smem), sv = sk + kBk * D * 2;
   auto sq = [&](int st) { return sk + S::kKVBytes + st * S::kStageBytes; };
   auto sdo = [&](int st) { return sq(st) + kBq * D * 2; };
@@ -254,7 +254,7 @@ __global__ void __launch_bounds__(BwdShape<D>::kThreads, 2)
 flash_bwd_dq_kernel(const anvil_attention_params p, const float* delta, const float* lse2, int64_t padded) {
   using S = BwdShape<D>;
   constexpr int kBq = S::kBq2, kBk = S::kBk2, kChunks = S::kChunks, kDT = D / 8, kNT = kBk / 8;
-  extern __shared__ __align__(128) unsigned char smem[];
+  unsigned char* smem = tc::dynamic_smem();
   const uint32_t sq = tc::smem_address(smem), sdo = sq + kBq * D * 2;
   auto sk = [&](int st) { return sq + S::kQdOBytes + 2 * st * kBk * D * 2; };
   auto sv = [&](int st) { return sq + S::kQdOBytes + (2 * st + 1) * kBk * D * 2; };
@@ -394,14 +394,15 @@ cudaError_t launch_bwd(const anvil_attention_params& p, float* scratch, cudaStre
   constexpr int kRowsPerBlock = 128 / (D / 8);
   const int64_t prep_blocks = (bh * padded + kRowsPerBlock - 1) / kRowsPerBlock;
   if (prep_blocks > 0x7fffffff) return cudaErrorInvalidConfiguration;
-  flash_bwd_prep_kernel<D><<<static_cast<unsigned>(prep_blocks), 128, 0, stream>>>(p, delta, lse2, padded);
+  auto prep = flash_bwd_prep_kernel<D>;
+  ANVIL_LAUNCH(prep, static_cast<unsigned>(prep_blocks), 128, 0, stream)(p, delta, lse2, padded);
   if (cudaError_t e = cudaGetLastError(); e != cudaSuccess) return e;
 
   auto dkdv = flash_bwd_dkdv_kernel<D>;
   if (cudaError_t e = cudaFuncSetAttribute(dkdv, cudaFuncAttributeMaxDynamicSharedMemorySize, S::kDkdvSmem);
       e != cudaSuccess)
     return e;
-  dkdv<<<dim3(static_cast<unsigned>(bh), static_cast<unsigned>(k_blocks)), S::kThreads, S::kDkdvSmem, stream>>>(
+  ANVIL_LAUNCH(dkdv, dim3(static_cast<unsigned>(bh), static_cast<unsigned>(k_blocks)), S::kThreads, S::kDkdvSmem, stream)(
       p, delta, lse2, padded);
   if (cudaError_t e = cudaGetLastError(); e != cudaSuccess) return e;
 
@@ -409,7 +410,7 @@ cudaError_t launch_bwd(const anvil_attention_params& p, float* scratch, cudaStre
   if (cudaError_t e = cudaFuncSetAttribute(dqk, cudaFuncAttributeMaxDynamicSharedMemorySize, S::kDqSmem);
       e != cudaSuccess)
     return e;
-  dqk<<<dim3(static_cast<unsigned>(bh), static_cast<unsigned>(q_blocks)), S::kThreads, S::kDqSmem, stream>>>(
+  ANVIL_LAUNCH(dqk, dim3(static_cast<unsigned>(bh), static_cast<unsigned>(q_blocks)), S::kThreads, S::kDqSmem, stream)(
       p, delta, lse2, padded);
   return cudaGetLastError();
 }

@@ -63,7 +63,7 @@ template <int D>
 __global__ void __launch_bounds__(FwdShape<D>::kThreads, 2) flash_fwd_kernel(const anvil_attention_params p) {
   using S = FwdShape<D>;
   constexpr int kBr = S::kBr, kBc = S::kBc, kChunks = S::kChunks, kDT = D / 8, kNT = kBc / 8;
-  extern __shared__ __align__(128) unsigned char smem[];
+  unsigned char* smem = tc::dynamic_smem();
   const uint32_t sq = tc::smem_address(smem);
   auto sk = [&](int st) { return sq + (S::kQElems + 2 * st * S::kKVElems) * 2; };
   auto sv = [&](int st) { return sq + (S::kQElems + (2 * st + 1) * S::kKVElems) * 2; };
@@ -213,7 +213,8 @@ cudaError_t launch_fwd(const anvil_attention_params& p, cudaStream_t stream) {
   auto kernel = flash_fwd_kernel<D>;
   cudaError_t e = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, S::kSmemBytes);
   if (e != cudaSuccess) return e;
-  kernel<<<dim3(static_cast<unsigned>(bh), static_cast<unsigned>(q_blocks)), S::kThreads, S::kSmemBytes, stream>>>(p);
+  ANVIL_LAUNCH(kernel, dim3(static_cast<unsigned>(bh), static_cast<unsigned>(q_blocks)), S::kThreads, S::kSmemBytes,
+               stream)(p);
   return cudaGetLastError();
 }
 

@@ -10,6 +10,7 @@
 #pragma once
 
 #include "common.cuh"
+#include "tensor_core.cuh"
 
 namespace anvil::attn_simt {
 
@@ -181,16 +182,19 @@ inline unsigned blocks_of(int64_t rows) { return static_cast<unsigned>((rows + k
 
 template <typename T, int R>
 cudaError_t fwd(const anvil_attention_params& p, cudaStream_t s) {
-  attention_fwd_kernel<T, R><<<blocks_of(p.batch * p.heads * p.q_len), kWarps * 32, 0, s>>>(p);
+  auto kernel = attention_fwd_kernel<T, R>;
+  ANVIL_LAUNCH(kernel, blocks_of(p.batch * p.heads * p.q_len), kWarps * 32, 0, s)(p);
   return cudaGetLastError();
 }
 
 // delta: batch * heads * q_len floats of scratch.
 template <typename T, int R>
 cudaError_t bwd(const anvil_attention_params& p, float* delta, cudaStream_t s) {
-  attention_bwd_dq_kernel<T, R><<<blocks_of(p.batch * p.heads * p.q_len), kWarps * 32, 0, s>>>(p, delta);
+  auto dq = attention_bwd_dq_kernel<T, R>;
+  ANVIL_LAUNCH(dq, blocks_of(p.batch * p.heads * p.q_len), kWarps * 32, 0, s)(p, delta);
   if (cudaError_t e = cudaGetLastError(); e != cudaSuccess) return e;
-  attention_bwd_dkdv_kernel<T, R><<<blocks_of(p.batch * p.heads * p.k_len), kWarps * 32, 0, s>>>(p, delta);
+  auto dkdv = attention_bwd_dkdv_kernel<T, R>;
+  ANVIL_LAUNCH(dkdv, blocks_of(p.batch * p.heads * p.k_len), kWarps * 32, 0, s)(p, delta);
   return cudaGetLastError();
 }
 

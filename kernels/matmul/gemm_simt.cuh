@@ -10,6 +10,7 @@
 #pragma once
 
 #include "common.cuh"
+#include "tensor_core.cuh"
 
 namespace anvil::gemm {
 
@@ -101,7 +102,8 @@ cudaError_t launch_gemm_simt(const SimtArgs& g, cudaStream_t s) {
   const unsigned gx = static_cast<unsigned>((g.n + kSimtTileN - 1) / kSimtTileN);
   const unsigned gy = static_cast<unsigned>((g.m + kSimtTileM - 1) / kSimtTileM);
   const unsigned gz = static_cast<unsigned>(g.batch < 65535 ? g.batch : 65535);
-  gemm_simt_kernel<Tin, Tout><<<dim3(gx, gy, gz), kSimtThreads, 0, s>>>(g);
+  auto kernel = gemm_simt_kernel<Tin, Tout>;
+  ANVIL_LAUNCH(kernel, dim3(gx, gy, gz), kSimtThreads, 0, s)(g);
   return cudaGetLastError();
 }
 

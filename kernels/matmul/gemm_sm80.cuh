@@ -173,7 +173,7 @@ __device__ __forceinline__ float2 load_pair(const bf16* p) {
 template <bool kAT, bool kBT, typename Tout, bool kGelu>
 __global__ void __launch_bounds__(kThreads, 2) gemm_mma_kernel(const MmaArgs g) {
   constexpr bool kAK = !kAT, kBK_ = kBT;  // K-major operands
-  extern __shared__ __align__(128) unsigned char smem[];
+  unsigned char* smem = tc::dynamic_smem();
   const uint32_t base = tc::smem_address(smem);
   const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
   const int warp_m = warp & 1, warp_n = warp >> 1;  // 2 x 2 warps
@@ -293,7 +293,7 @@ cudaError_t launch_gemm_sm80(MmaArgs g, cudaStream_t stream) {
   cudaError_t e = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, kSmemBytes);
   if (e != cudaSuccess) return e;
   const unsigned gy = static_cast<unsigned>(g.batch < 65535 ? g.batch : 65535);
-  kernel<<<dim3(static_cast<unsigned>(tm * tn), gy), kThreads, kSmemBytes, stream>>>(g);
+  ANVIL_LAUNCH(kernel, dim3(static_cast<unsigned>(tm * tn), gy), kThreads, kSmemBytes, stream)(g);
   return cudaGetLastError();
 }
 

@@ -22,7 +22,8 @@ import java.util.function.IntConsumer;
 
 /**
  * Times every CUDA op at GPT-2 small shapes (B=8, T=1024, C=768, H=12, V=50304; bf16 activations,
- * fp32 optimizer state) with CUDA events: warm-up, then the median of 3 to 50 runs (as many as fit in about 0.3 s), inputs rotated over
+ * fp32 optimizer state), plus the GEMM and attention issues' own targets (a 4096 square product; head dim
+ * 128 at T=4096; one-token decode against a 4096 cache) with CUDA events: warm-up, then the median of 3 to 50 runs (as many as fit in about 0.3 s), inputs rotated over
  * copies worth more than twice the L2 cache so the cache is not what is measured; inputs are random,
  * never zeros. Then a GPT-2 small training step (fp32, B=4, T=1024). bench/gpu/peers.py times PyTorch on
  * the same shapes under the same names; .ci/gpu joins the two.
@@ -146,6 +147,13 @@ public final class CudaOpBench {
   // ---- ops ----------------------------------------------------------------------------------------
 
   private void matmul() {
+    // issue 5's square target first, then the GPT-2 small step's products
+    long sq = 4096;
+    Tensor[] sa = randoms(copies(sq * sq * 2), DType.BF16, 1, sq, sq);
+    Tensor sw = random(DType.BF16, 0.02, sq, sq);
+    Tensor sy = Tensor.empty(DType.BF16, GPU, sq, sq);
+    record("matmul_fwd_bf16", shape(sq, sq, sq), 2.0 * sq * sq * sq, "TFLOP/s",
+        i -> gpu.matmul(sa[i % sa.length], sw, null, sy, false, true, 1.0, false));
     long m = (long) B * T;
     for (long n : new long[] {3 * C, 4 * C, VP}) {
       int r = copies(m * C * 2);
@@ -165,6 +173,42 @@ public final class CudaOpBench {
   }
 
   private void attention() {
+    gpt2Attention();
+    longAttention();
+    decodeAttention();
+  }
+
+  /** Head dim 128, T = 4096, causal (issue 6's second target): separate q, k, v of (2, 4096, 16*128). */
+  private void longAttention() {
+    int b = 2, t = 4096, h = 16, d = 128;
+    AttentionSpec spec = AttentionSpec.of(h, d, true);
+    Tensor q = random(DType.BF16, 1, b, t, h * d), k = random(DType.BF16, 1, b, t, h * d);
+    Tensor v = random(DType.BF16, 1, b, t, h * d);
+    Tensor out = Tensor.empty(DType.BF16, GPU, b, t, h * d);
+    Tensor lse = Tensor.empty(DType.F32, GPU, b, h, t);
+    double flops = 4.0 * b * h * t * (double) t * d / 2;
+    String shape = "B2 H16 T4096 D128 causal";
+    record("attention_fwd_bf16", shape, flops, "TFLOP/s", i -> gpu.attention(spec, q, k, v, null, out, lse));
+    Tensor dout = random(DType.BF16, 1, b, t, h * d);
+    Tensor dq = Tensor.empty(DType.BF16, GPU, b, t, h * d), dk = Tensor.empty(DType.BF16, GPU, b, t, h * d);
+    Tensor dv = Tensor.empty(DType.BF16, GPU, b, t, h * d);
+    record("attention_bwd_bf16", shape, 2.5 * flops, "TFLOP/s",
+        i -> gpu.attentionBackward(spec, q, k, v, null, out, lse, dout, dq, dk, dv));
+  }
+
+  /** One query row per sequence against a 4096-token cache (generation): GB/s of K and V read once. */
+  private void decodeAttention() {
+    int b = 8, tk = 4096, h = 32, d = 128;
+    AttentionSpec spec = AttentionSpec.of(h, d, true);
+    Tensor q = random(DType.BF16, 1, b, 1, h * d);
+    Tensor k = random(DType.BF16, 1, b, tk, h * d), v = random(DType.BF16, 1, b, tk, h * d);
+    Tensor out = Tensor.empty(DType.BF16, GPU, b, 1, h * d);
+    Tensor lse = Tensor.empty(DType.F32, GPU, b, h, 1);
+    record("attention_decode_bf16", "B8 H32 Tk4096 D128", 2.0 * b * tk * h * d * 2, "GB/s",
+        i -> gpu.attention(spec, q, k, v, null, out, lse));
+  }
+
+  private void gpt2Attention() {
     AttentionSpec spec = AttentionSpec.packed(H, C / H, true);
     int r = copies((long) B * T * 3 * C * 2);
     Tensor[] qkv = randoms(r, DType.BF16, 1, B, T, 3 * C);

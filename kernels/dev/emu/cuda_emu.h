@@ -1,0 +1,366 @@
+// kernels/dev/emu/cuda_emu.h: a CPU emulator of the CUDA subset the tensor-core kernels use, so that the
+// playgrounds' checks (kernels/dev/gemm, kernels/dev/attention) run on a machine without a GPU and catch
+// wrong index math, masks, fragment layouts, pipeline ordering and out-of-bounds accesses before the
+// kernels ever meet a GPU. Not a simulator of timing: no figure from it means anything about speed.
+//
+// Force-included (g++ -include) with -DANVIL_HOST_EMULATION; kernels/dev/emu/run_emu.sh builds and runs.
+//   - every CUDA thread of a block is an OS thread; blocks run one after another;
+//   - __syncthreads is a barrier of the block; warp collectives (__shfl_xor_sync, ldmatrix, mma.sync)
+//     exchange through a per-warp buffer between two barriers of the warp, computing each lane's result
+//     from the PTX ISA's fragment layouts (written here from the ISA, independently of the kernels);
+//   - cp.async copies are deferred: queued per thread, grouped at commit, performed at wait_group, so a
+//     read of shared memory before its wait sees stale data (shared memory starts as 0xff: NaN);
+//   - cp.async checks 16-byte alignment of both addresses, the shared bounds, and that a copied global
+//     chunk lies inside one cudaMalloc allocation; with -fsanitize=address every plain global access is
+//     checked too (cudaMalloc is malloc);
+//   - ldmatrix checks alignment and bounds; a failed check aborts with the block, thread and address.
+// Device memory is host memory: cudaMemcpy is memcpy, kernels run synchronously at launch.
+#pragma once
+
+#include <cuda_bf16.h>
+#include <cuda_runtime.h>
+
+#include <atomic>
+#include <barrier>
+#include <chrono>
+#include <cmath>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <thread>
+#include <utility>
+#include <vector>
+
+namespace anvil::emu {
+
+[[noreturn]] inline void fail(const char* what, uintptr_t address);
+
+struct Warp {
+  explicit Warp(int n) : bar(n) {}
+  std::barrier<> bar;
+  uint32_t slot[32][12];
+};
+
+struct Block {
+  dim3 grid, block;
+  uint3 index;
+  std::vector<unsigned char> smem;
+  std::unique_ptr<std::barrier<>> bar;
+  std::vector<std::unique_ptr<Warp>> warps;
+};
+
+struct Copy {
+  unsigned char* dst;
+  const unsigned char* src;
+  bool valid;
+};
+
+inline thread_local Block* tl_block = nullptr;
+inline thread_local uint3 tl_thread;
+inline thread_local std::vector<Copy> tl_open;
+inline thread_local std::vector<std::vector<Copy>> tl_groups;
+
+// cudaMalloc'ed ranges, for the cp.async source check.
+inline std::mutex& allocations_mutex() {
+  static std::mutex m;
+  return m;
+}
+inline std::map<uintptr_t, size_t>& allocations() {
+  static std::map<uintptr_t, size_t> a;
+  return a;
+}
+
+inline bool inside_allocation(uintptr_t p, size_t bytes) {
+  std::lock_guard<std::mutex> lock(allocations_mutex());
+  auto& a = allocations();
+  auto it = a.upper_bound(p);
+  if (it == a.begin()) return false;
+  --it;
+  return p >= it->first && p + bytes <= it->first + it->second;
+}
+
+[[noreturn]] inline void fail(const char* what, uintptr_t address) {
+  fprintf(stderr, "EMU FAIL: %s at 0x%llx (block %u,%u,%u thread %u)\n", what, (unsigned long long)address,
+          tl_block ? tl_block->index.x : 0, tl_block ? tl_block->index.y : 0, tl_block ? tl_block->index.z : 0,
+          tl_thread.x);
+  std::abort();
+}
+
+inline int lane() { return static_cast<int>(tl_thread.x & 31); }
+inline Warp& warp() { return *tl_block->warps[tl_thread.x >> 5]; }
+
+inline void syncthreads() { tl_block->bar->arrive_and_wait(); }
+
+template <typename T>
+T shfl_xor(T v, int offset) {
+  static_assert(sizeof(T) == 4, "32-bit shuffles");
+  Warp& w = warp();
+  memcpy(&w.slot[lane()][0], &v, 4);
+  w.bar.arrive_and_wait();
+  T r;
+  memcpy(&r, &w.slot[lane() ^ offset][0], 4);
+  w.bar.arrive_and_wait();
+  return r;
+}
+
+inline unsigned char* smem_at(uint32_t address, size_t bytes) {
+  if (address + bytes > tl_block->smem.size()) fail("shared memory access out of bounds", address);
+  return tl_block->smem.data() + address;
+}
+
+inline float bf16_bits_to_float(uint16_t h) {
+  uint32_t u = static_cast<uint32_t>(h) << 16;
+  float f;
+  memcpy(&f, &u, 4);
+  return f;
+}
+
+// ldmatrix .x4 [.trans]: lanes 8i..8i+7 give the rows of matrix i; lane l receives, of each matrix,
+// (row l/4, columns 2(l%4), 2(l%4)+1), or with .trans (rows 2(l%4), 2(l%4)+1, column l/4).
+inline void ldmatrix(uint32_t (&r)[4], uint32_t address, bool trans) {
+  if (address % 16) fail("ldmatrix row address not 16-byte aligned", address);
+  smem_at(address, 16);
+  Warp& w = warp();
+  const int l = lane();
+  w.slot[l][0] = address;
+  w.bar.arrive_and_wait();
+  for (int m = 0; m < 4; ++m) {
+    uint16_t lo, hi;
+    if (!trans) {
+      const unsigned char* row = smem_at(w.slot[8 * m + l / 4][0], 16);
+      memcpy(&lo, row + 4 * (l % 4), 2);
+      memcpy(&hi, row + 4 * (l % 4) + 2, 2);
+    } else {
+      memcpy(&lo, smem_at(w.slot[8 * m + 2 * (l % 4)][0], 16) + 2 * (l / 4), 2);
+      memcpy(&hi, smem_at(w.slot[8 * m + 2 * (l % 4) + 1][0], 16) + 2 * (l / 4), 2);
+    }
+    r[m] = static_cast<uint32_t>(lo) | (static_cast<uint32_t>(hi) << 16);
+  }
+  w.bar.arrive_and_wait();
+}
+
+// mma.sync.m16n8k16.row.col f32.bf16.bf16.f32, lane l = 4g + q:
+//   A (16x16): a[0] = A(g, 2q..2q+1), a[1] = A(g+8, 2q..), a[2] = A(g, 2q+8..), a[3] = A(g+8, 2q+8..)
+//   B (16x8):  b0 = B(2q..2q+1, g), b1 = B(2q+8..2q+9, g)
+//   C/D (16x8): d[0], d[1] = D(g, 2q), D(g, 2q+1); d[2], d[3] = D(g+8, 2q), D(g+8, 2q+1)
+inline void mma(float (&d)[4], const uint32_t (&a)[4], uint32_t b0, uint32_t b1) {
+  Warp& w = warp();
+  const int l = lane();
+  for (int i = 0; i < 4; ++i) w.slot[l][i] = a[i];
+  w.slot[l][4] = b0;
+  w.slot[l][5] = b1;
+  w.bar.arrive_and_wait();
+  auto A = [&](int row, int col) {
+    const int owner = (row % 8) * 4 + (col % 8) / 2, reg = (row / 8) + 2 * (col / 8);
+    const uint32_t bits = w.slot[owner][reg];
+    return bf16_bits_to_float(static_cast<uint16_t>((col % 2) ? bits >> 16 : bits & 0xffff));
+  };
+  auto B = [&](int k, int n) {
+    const int owner = n * 4 + (k % 8) / 2, reg = 4 + k / 8;
+    const uint32_t bits = w.slot[owner][reg];
+    return bf16_bits_to_float(static_cast<uint16_t>((k % 2) ? bits >> 16 : bits & 0xffff));
+  };
+  float out[4];
+  for (int e = 0; e < 4; ++e) {
+    const int row = l / 4 + 8 * (e / 2), col = 2 * (l % 4) + (e % 2);
+    float acc = d[e];
+    for (int k = 0; k < 16; ++k) acc += A(row, k) * B(k, col);
+    out[e] = acc;
+  }
+  w.bar.arrive_and_wait();
+  for (int e = 0; e < 4; ++e) d[e] = out[e];
+}
+
+inline void cp_async16(uint32_t dst, const void* src, bool valid) {
+  if (dst % 16) fail("cp.async shared address not 16-byte aligned", dst);
+  const uintptr_t s = reinterpret_cast<uintptr_t>(src);
+  if (s % 16) fail("cp.async global address not 16-byte aligned", s);
+  if (valid && !inside_allocation(s, 16)) fail("cp.async reads outside every allocation", s);
+  tl_open.push_back({smem_at(dst, 16), static_cast<const unsigned char*>(src), valid});
+}
+
+inline void commit() {
+  tl_groups.push_back(std::move(tl_open));
+  tl_open.clear();
+}
+
+inline void wait(size_t pending) {
+  while (tl_groups.size() > pending) {
+    for (const Copy& c : tl_groups.front()) {
+      if (c.valid) memcpy(c.dst, c.src, 16);
+      else memset(c.dst, 0, 16);
+    }
+    tl_groups.erase(tl_groups.begin());
+  }
+}
+
+// kernel(args...) over grid x block, one block at a time, each CUDA thread an OS thread.
+template <typename... KernelArgs>
+struct Launch {
+  void (*kernel)(KernelArgs...);
+  dim3 grid, block;
+  size_t smem;
+  Launch(void (*k)(KernelArgs...), dim3 g, dim3 b, size_t s) : kernel(k), grid(g), block(b), smem(s) {}
+  template <typename... Args>
+  void operator()(Args&&... args) {
+    const int threads = static_cast<int>(block.x * block.y * block.z);
+    if (block.y != 1 || block.z != 1 || threads % 32) fail("emulator: 1-D blocks of whole warps only", threads);
+    for (unsigned z = 0; z < grid.z; ++z)
+      for (unsigned y = 0; y < grid.y; ++y)
+        for (unsigned x = 0; x < grid.x; ++x) {
+          Block blk;
+          blk.grid = grid;
+          blk.block = block;
+          blk.index = make_uint3(x, y, z);
+          blk.smem.assign(smem > 0 ? smem : 16, 0xff);
+          blk.bar = std::make_unique<std::barrier<>>(threads);
+          for (int w = 0; w < threads / 32; ++w) blk.warps.push_back(std::make_unique<Warp>(32));
+          std::vector<std::thread> pool;
+          for (int t = 0; t < threads; ++t)
+            pool.emplace_back([&, t] {
+              tl_block = &blk;
+              tl_thread = make_uint3(static_cast<unsigned>(t), 0, 0);
+              tl_open.clear();
+              tl_groups.clear();
+              kernel(args...);
+              // an exited thread no longer takes part in barriers (as on sm_70 and later)
+              blk.warps[t >> 5]->bar.arrive_and_drop();
+              blk.bar->arrive_and_drop();
+            });
+          for (auto& th : pool) th.join();
+        }
+  }
+};
+template <typename... KernelArgs>
+Launch(void (*)(KernelArgs...), dim3, dim3, size_t) -> Launch<KernelArgs...>;
+
+}  // namespace anvil::emu
+
+// ---- the device side: builtins and intrinsics -----------------------------------------------------
+
+#undef __shared__
+#define __shared__ static
+#undef __launch_bounds__
+#define __launch_bounds__(...)
+#define threadIdx (::anvil::emu::tl_thread)
+#define blockIdx (::anvil::emu::tl_block->index)
+#define blockDim (::anvil::emu::tl_block->block)
+#define gridDim (::anvil::emu::tl_block->grid)
+#define __syncthreads() ::anvil::emu::syncthreads()
+#define __shfl_xor_sync(mask, ...) ::anvil::emu::shfl_xor(__VA_ARGS__)
+#define __expf(...) std::exp(__VA_ARGS__)
+#define __logf(...) std::log(__VA_ARGS__)
+#define __log2f(...) std::log2(__VA_ARGS__)
+
+using std::max;
+using std::min;
+
+// cuda_runtime.h's kernel-pointer overload exists only under nvcc.
+template <typename... A>
+cudaError_t cudaFuncSetAttribute(void (*)(A...), enum cudaFuncAttribute, int value) {
+  return value <= 227 * 1024 ? cudaSuccess : cudaErrorInvalidValue;
+}
+
+namespace anvil::tc {
+inline unsigned char* dynamic_smem() { return ::anvil::emu::tl_block->smem.data(); }
+inline uint32_t smem_address(const void* p) {
+  return static_cast<uint32_t>(static_cast<const unsigned char*>(p) - ::anvil::emu::tl_block->smem.data());
+}
+inline void cp_async16(uint32_t dst, const void* src, bool valid) { ::anvil::emu::cp_async16(dst, src, valid); }
+inline void cp_async_commit() { ::anvil::emu::commit(); }
+template <int N>
+inline void cp_async_wait() {
+  ::anvil::emu::wait(N);
+}
+inline void ldmatrix_x4(uint32_t (&r)[4], uint32_t address) { ::anvil::emu::ldmatrix(r, address, false); }
+inline void ldmatrix_x4_trans(uint32_t (&r)[4], uint32_t address) { ::anvil::emu::ldmatrix(r, address, true); }
+inline void mma_bf16(float (&d)[4], const uint32_t (&a)[4], uint32_t b0, uint32_t b1) {
+  ::anvil::emu::mma(d, a, b0, b1);
+}
+}  // namespace anvil::tc
+
+// ---- the runtime: host memory, synchronous kernels ------------------------------------------------
+
+extern "C" {
+inline cudaError_t emu_last_error = cudaSuccess;
+cudaError_t cudaGetLastError(void) {
+  const cudaError_t e = emu_last_error;
+  emu_last_error = cudaSuccess;
+  return e;
+}
+cudaError_t cudaPeekAtLastError(void) { return emu_last_error; }
+const char* cudaGetErrorString(cudaError_t e) { return e == cudaSuccess ? "no error" : "emulated error"; }
+cudaError_t cudaFuncSetAttribute(const void*, enum cudaFuncAttribute, int value) {
+  return value <= 227 * 1024 ? cudaSuccess : cudaErrorInvalidValue;
+}
+cudaError_t cudaGetDevice(int* device) {
+  *device = 0;
+  return cudaSuccess;
+}
+cudaError_t cudaDeviceGetAttribute(int* value, enum cudaDeviceAttr attr, int) {
+  switch (attr) {
+    case cudaDevAttrComputeCapabilityMajor: *value = 9; break;
+    case cudaDevAttrComputeCapabilityMinor: *value = 0; break;
+    case cudaDevAttrMultiProcessorCount: *value = 132; break;
+    default: *value = 0;
+  }
+  return cudaSuccess;
+}
+cudaError_t cudaGetDeviceProperties(struct cudaDeviceProp* prop, int) {
+  memset(prop, 0, sizeof(*prop));
+  snprintf(prop->name, sizeof(prop->name), "CPU emulation of an sm_90 device (no timing)");
+  prop->major = 9;
+  prop->minor = 0;
+  prop->multiProcessorCount = 132;
+  prop->l2CacheSize = 50 << 20;
+  return cudaSuccess;
+}
+cudaError_t cudaMalloc(void** p, size_t bytes) {
+  *p = aligned_alloc(256, (bytes + 255) / 256 * 256);
+  if (!*p) return cudaErrorMemoryAllocation;
+  std::lock_guard<std::mutex> lock(anvil::emu::allocations_mutex());
+  anvil::emu::allocations()[reinterpret_cast<uintptr_t>(*p)] = bytes;
+  return cudaSuccess;
+}
+cudaError_t cudaFree(void* p) {
+  if (!p) return cudaSuccess;
+  {
+    std::lock_guard<std::mutex> lock(anvil::emu::allocations_mutex());
+    anvil::emu::allocations().erase(reinterpret_cast<uintptr_t>(p));
+  }
+  free(p);
+  return cudaSuccess;
+}
+cudaError_t cudaMemcpy(void* dst, const void* src, size_t bytes, enum cudaMemcpyKind) {
+  memcpy(dst, src, bytes);
+  return cudaSuccess;
+}
+cudaError_t cudaMemset(void* p, int value, size_t bytes) {
+  memset(p, value, bytes);
+  return cudaSuccess;
+}
+cudaError_t cudaDeviceSynchronize(void) { return cudaSuccess; }
+cudaError_t cudaEventCreate(cudaEvent_t* e) {
+  *e = reinterpret_cast<cudaEvent_t>(new std::chrono::steady_clock::time_point());
+  return cudaSuccess;
+}
+cudaError_t cudaEventDestroy(cudaEvent_t e) {
+  delete reinterpret_cast<std::chrono::steady_clock::time_point*>(e);
+  return cudaSuccess;
+}
+cudaError_t cudaEventRecord(cudaEvent_t e, cudaStream_t) {
+  *reinterpret_cast<std::chrono::steady_clock::time_point*>(e) = std::chrono::steady_clock::now();
+  return cudaSuccess;
+}
+cudaError_t cudaEventSynchronize(cudaEvent_t) { return cudaSuccess; }
+cudaError_t cudaEventElapsedTime(float* ms, cudaEvent_t a, cudaEvent_t b) {
+  auto* t0 = reinterpret_cast<std::chrono::steady_clock::time_point*>(a);
+  auto* t1 = reinterpret_cast<std::chrono::steady_clock::time_point*>(b);
+  *ms = std::chrono::duration<float, std::milli>(*t1 - *t0).count();
+  return cudaSuccess;
+}
+}  // extern "C"
