@@ -185,11 +185,12 @@ int matmul_bwd(const anvil_matmul_params* p, cudaStream_t s) {
     if ((n + 31) / 32 > INT32_MAX) return anvil_set_error(ANVIL_E_UNSUPPORTED, "cuda matmul: n too large");
     Scratch scratch(s);
     ANVIL_CUDA_CHECK(scratch.allocate(sizeof(float) * splits * n));
-    column_partials_kernel<T><<<dim3(static_cast<unsigned>((n + 31) / 32), static_cast<unsigned>(splits)),
-                                dim3(32, 8), 0, s>>>(dptr<const T>(p->dc), scratch.at<float>(0), rows, n, per);
+    auto partials = column_partials_kernel<T>;
+    ANVIL_LAUNCH(partials, dim3(static_cast<unsigned>((n + 31) / 32), static_cast<unsigned>(splits)), dim3(32, 8), 0,
+                 s)(dptr<const T>(p->dc), scratch.at<float>(0), rows, n, per);
     ANVIL_LAUNCH_CHECK("column_partials_kernel");
-    column_sum_kernel<<<blocks_for(n, 256, INT32_MAX), 256, 0, s>>>(scratch.at<float>(0), dptr<float>(p->dbias), n,
-                                                                   splits);
+    ANVIL_LAUNCH(column_sum_kernel, blocks_for(n, 256, INT32_MAX), 256, 0, s)(scratch.at<float>(0),
+                                                                              dptr<float>(p->dbias), n, splits);
     ANVIL_LAUNCH_CHECK("column_sum_kernel");
   }
   return ANVIL_OK;

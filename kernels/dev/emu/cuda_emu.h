@@ -90,8 +90,9 @@ inline bool inside_allocation(uintptr_t p, size_t bytes) {
   std::abort();
 }
 
-inline int lane() { return static_cast<int>(tl_thread.x & 31); }
-inline Warp& warp() { return *tl_block->warps[tl_thread.x >> 5]; }
+inline int linear_thread() { return static_cast<int>(tl_thread.x + tl_thread.y * tl_block->block.x); }
+inline int lane() { return linear_thread() & 31; }
+inline Warp& warp() { return *tl_block->warps[linear_thread() >> 5]; }
 
 inline void syncthreads() { tl_block->bar->arrive_and_wait(); }
 
@@ -198,7 +199,7 @@ inline void wait(size_t pending) {
   }
 }
 
-// kernel(args...) over grid x block, one block at a time, each CUDA thread an OS thread.
+// kernel(args...) over grid x block (1-D or 2-D blocks), one block at a time, each CUDA thread an OS thread.
 template <typename... KernelArgs>
 struct Launch {
   void (*kernel)(KernelArgs...);
@@ -208,7 +209,7 @@ struct Launch {
   template <typename... Args>
   void operator()(Args&&... args) {
     const int threads = static_cast<int>(block.x * block.y * block.z);
-    if (block.y != 1 || block.z != 1 || threads % 32) fail("emulator: 1-D blocks of whole warps only", threads);
+    if (block.z != 1 || threads % 32) fail("emulator: 1-D or 2-D blocks of whole warps only", threads);
     for (unsigned z = 0; z < grid.z; ++z)
       for (unsigned y = 0; y < grid.y; ++y)
         for (unsigned x = 0; x < grid.x; ++x) {
@@ -223,7 +224,7 @@ struct Launch {
           for (int t = 0; t < threads; ++t)
             pool.emplace_back([&, t] {
               tl_block = &blk;
-              tl_thread = make_uint3(static_cast<unsigned>(t), 0, 0);
+              tl_thread = make_uint3(static_cast<unsigned>(t) % block.x, static_cast<unsigned>(t) / block.x, 0);
               tl_open.clear();
               tl_groups.clear();
               kernel(args...);
@@ -294,6 +295,7 @@ cudaError_t cudaGetLastError(void) {
 }
 cudaError_t cudaPeekAtLastError(void) { return emu_last_error; }
 const char* cudaGetErrorString(cudaError_t e) { return e == cudaSuccess ? "no error" : "emulated error"; }
+const char* cudaGetErrorName(cudaError_t e) { return e == cudaSuccess ? "cudaSuccess" : "cudaErrorEmulated"; }
 cudaError_t cudaFuncSetAttribute(const void*, enum cudaFuncAttribute, int value) {
   return value <= 227 * 1024 ? cudaSuccess : cudaErrorInvalidValue;
 }
@@ -335,6 +337,8 @@ cudaError_t cudaFree(void* p) {
   free(p);
   return cudaSuccess;
 }
+cudaError_t cudaMallocAsync(void** p, size_t bytes, cudaStream_t) { return cudaMalloc(p, bytes); }
+cudaError_t cudaFreeAsync(void* p, cudaStream_t) { return cudaFree(p); }
 cudaError_t cudaMemcpy(void* dst, const void* src, size_t bytes, enum cudaMemcpyKind) {
   memcpy(dst, src, bytes);
   return cudaSuccess;

@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
-# run_emu.sh: the GEMM and attention playgrounds' checks on the CPU, without a GPU (kernels/dev/emu/
-# cuda_emu.h emulates threads, warps, ldmatrix, mma.sync and cp.async; AddressSanitizer checks every
-# global access). Catches index, mask, fragment-layout and pipeline-order bugs; says nothing about speed
-# or about races between real hardware threads (compute-sanitizer racecheck covers those on a GPU).
-# A few minutes on two cores.
+# run_emu.sh: checks of the CUDA kernels on the CPU, without a GPU (kernels/dev/emu/cuda_emu.h emulates
+# threads, warps, ldmatrix, mma.sync and cp.async; AddressSanitizer checks every global access):
+#   gemm, attention  the playgrounds' --check lists (each version against fp64 references)
+#   abi              the product's anvil_cuda_matmul_* / anvil_cuda_attention_* (dispatch included) against
+#                    the CPU library through the C ABI (abi_check.cpp; builds libanvil_cpu in target/emu)
+# Catches index, mask, fragment-layout, dispatch and pipeline-order bugs; says nothing about speed or about
+# races between real hardware threads (compute-sanitizer racecheck covers those on a GPU).
+# About 8 minutes for all three on two cores.
 #
-#   kernels/dev/emu/run_emu.sh [gemm|attention ...]     (default: both)
+#   kernels/dev/emu/run_emu.sh [gemm|attention|abi ...]     (default: all three)
 # Exit status 1 when any check fails.
 set -uo pipefail
 root="$(cd "$(dirname "$0")/../../.." && pwd)"
@@ -19,10 +22,19 @@ cuda_include="$(dirname "$(dirname "$(readlink -f "$(command -v nvcc)")")")/incl
 flags=(-x c++ -std=c++20 -O2 -g -fno-strict-aliasing -fsanitize=address -fno-omit-frame-pointer -DANVIL_HOST_EMULATION
        -include kernels/dev/emu/cuda_emu.h -I native/include -I kernels -I "$cuda_include" -pthread -w)
 targets=("$@")
-(( ${#targets[@]} == 0 )) && targets=(gemm attention)
+(( ${#targets[@]} == 0 )) && targets=(gemm attention abi)
 status=0
 for t in "${targets[@]}"; do
   echo "=== $t (emulated)"
+  if [[ "$t" == abi ]]; then
+    cmake -S . -B "$out/build" -DANVIL_CUDA=OFF -DANVIL_NATIVE_TESTS=OFF > "$out/cmake.log" 2>&1 &&
+      cmake --build "$out/build" -j2 --target anvil_cpu >> "$out/cmake.log" 2>&1 || { echo "libanvil_cpu build failed"; status=1; continue; }
+    lib="$(cd "$out/build/lib" && pwd)"
+    g++ "${flags[@]}" -o "$out/abi" kernels/dev/emu/abi_check.cpp -L"$lib" -lanvil_cpu -Wl,-rpath,"$lib" ||
+      { echo "build of abi_check failed"; status=1; continue; }
+    ASAN_OPTIONS=detect_leaks=0 "$out/abi" | grep -v "failures so far" || status=1
+    continue
+  fi
   g++ "${flags[@]}" -o "$out/$t" "kernels/dev/$t/$t.cu" || { echo "build of $t failed"; status=1; continue; }
   ASAN_OPTIONS=detect_leaks=0 "$out/$t" --check | grep -v "failures so far" || status=1
 done

@@ -91,6 +91,27 @@ public final class CudaSmoke {
     gpu.attentionBackward(cross, q, kv, kv, mask, o2, lse2, rand(dt, shift, 2, 3, heads * dim),
         rand(dt, shift, 2, 3, heads * dim), rand(dt, shift, 2, 4, heads * dim), rand(dt, shift, 2, 4, heads * dim));
 
+    // The tensor-core paths (bf16, extents multiples of 8, aligned; misaligned runs take the fallbacks):
+    // the GEMM in its three Linear layouts, flash attention fwd/bwd at head dims 64 and 128, and decode.
+    Tensor tx = rand(dt, shift, 2, 72, 40), tw = rand(dt, shift, 136, 40), ty = rand(dt, shift, 2, 72, 136);
+    gpu.matmul(tx, tw, rand(dt, shift, 136), ty, false, true, 1.0, false);
+    gpu.matmulBackward(tx, tw, ty, rand(dt, shift, 2, 72, 40), Tensor.zeros(DType.F32, GPU, 136, 40),
+        Tensor.zeros(DType.F32, GPU, 136), false, true, 1.0, false, true);
+    int[] keep = new int[2 * 100];
+    for (int i = 0; i < keep.length; i++) keep[i] = i % 3 == 1 ? 0 : 1;
+    Tensor cacheMask = Tensor.ofInts(keep, GPU, 2, 100);
+    for (int d : new int[] {64, 128}) {
+      AttentionSpec fs = AttentionSpec.packed(2, d, true);
+      Tensor fqkv = rand(dt, shift, 2, 70, 6 * d), fo = rand(dt, shift, 2, 70, 2 * d);
+      Tensor flse = Tensor.empty(DType.F32, GPU, 2, 2, 70);
+      gpu.attention(fs, fqkv, fqkv, fqkv, null, fo, flse);
+      gpu.attentionBackward(fs, fqkv, fqkv, fqkv, null, fo, flse, rand(dt, shift, 2, 70, 2 * d),
+          rand(dt, shift, 2, 70, 6 * d), rand(dt, shift, 2, 70, 6 * d), rand(dt, shift, 2, 70, 6 * d));
+      Tensor q1 = rand(dt, shift, 2, 1, 2 * d), cache = rand(dt, shift, 2, 100, 2 * d);
+      gpu.attention(AttentionSpec.of(2, d, true), q1, cache, cache, cacheMask, rand(dt, shift, 2, 1, 2 * d),
+          Tensor.empty(DType.F32, GPU, 2, 2, 1));
+    }
+
     Tensor ids = Tensor.ofInts(new int[] {3, 1, 3, 0, 9, 3, 2}, GPU, 7);
     Tensor table = rand(dt, shift, 10, cols), emb = rand(dt, shift, 7, cols);
     gpu.embedding(ids, table, emb);
