@@ -4,13 +4,13 @@ import picocli.CommandLine;
 import picocli.CommandLine.Command;
 
 /**
- * The {@code anvil} command line: {@code info}, {@code fetch}, {@code pretrain}, {@code eval},
+ * The {@code anvil} command line: {@code info}, {@code fetch}, {@code pretrain}, {@code finetune}, {@code eval},
  * {@code generate}. Commands parse flags, call the library (train/, infer/, data/) and print; results go
  * to stdout (the last line of {@code pretrain} and {@code eval} is one JSON object), progress to stderr.
  */
 @Command(name = "anvil", mixinStandardHelpOptions = true, version = "anvil 0.1.0",
     description = "Train and run transformer language models from Java.",
-    subcommands = {InfoCommand.class, FetchCommand.class, PretrainCommand.class, EvalCommand.class,
+    subcommands = {InfoCommand.class, FetchCommand.class, PretrainCommand.class, FinetuneCommand.class, EvalCommand.class,
         GenerateCommand.class, CommandLine.HelpCommand.class})
 public final class Main implements Runnable {
   @CommandLine.Spec CommandLine.Model.CommandSpec spec;
