@@ -5,13 +5,14 @@ import picocli.CommandLine.Command;
 
 /**
  * The {@code anvil} command line: {@code info}, {@code fetch}, {@code pretrain}, {@code finetune}, {@code eval},
- * {@code generate}. Commands parse flags, call the library (train/, infer/, data/) and print; results go
+ * {@code generate}, {@code metrics}, {@code import-minilm}, {@code embed}. Commands parse flags, call the library (train/, infer/, data/) and print; results go
  * to stdout (the last line of {@code pretrain} and {@code eval} is one JSON object), progress to stderr.
  */
 @Command(name = "anvil", mixinStandardHelpOptions = true, version = "anvil 0.1.0",
     description = "Train and run transformer language models from Java.",
-    subcommands = {InfoCommand.class, FetchCommand.class, PretrainCommand.class, FinetuneCommand.class, EvalCommand.class,
-        GenerateCommand.class, CommandLine.HelpCommand.class})
+    subcommands = {InfoCommand.class, FetchCommand.class, PretrainCommand.class, FinetuneCommand.class,
+        EvalCommand.class, GenerateCommand.class, MetricsCommand.class, ImportMiniLmCommand.class, EmbedCommand.class,
+        CommandLine.HelpCommand.class})
 public final class Main implements Runnable {
   @CommandLine.Spec CommandLine.Model.CommandSpec spec;
 
