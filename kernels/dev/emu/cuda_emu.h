@@ -13,16 +13,22 @@
 //   - cp.async checks 16-byte alignment of both addresses, the shared bounds, and that a copied global
 //     chunk lies inside one cudaMalloc allocation; with -fsanitize=address every plain global access is
 //     checked too (cudaMalloc is malloc);
-//   - ldmatrix checks alignment and bounds; a failed check aborts with the block, thread and address.
+//   - ldmatrix checks alignment and bounds; a failed check aborts with the block, thread and address;
+//   - sm_90 (matmul/gemm_sm90.cuh): mbarriers (arrivals, transaction bytes, phases; a wait that does not
+//     complete in 60 s aborts as a deadlock), TMA 2-D tile loads (128-byte swizzle, zero fill outside the
+//     tensor), wgmma m64n256k16 reading both operands through their shared-memory descriptors (decoded
+//     from the PTX ISA's descriptor format and swizzle rule), executed at issue.
 // Device memory is host memory: cudaMemcpy is memcpy, kernels run synchronously at launch.
 #pragma once
 
+#include <cuda.h>
 #include <cuda_bf16.h>
 #include <cuda_runtime.h>
 
 #include <atomic>
 #include <barrier>
 #include <chrono>
+#include <condition_variable>
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
@@ -45,12 +51,18 @@ struct Warp {
   uint32_t slot[32][12];
 };
 
+struct WarpGroup {
+  std::barrier<> bar{128};
+  float* d[128];
+};
+
 struct Block {
   dim3 grid, block;
   uint3 index;
   std::vector<unsigned char> smem;
   std::unique_ptr<std::barrier<>> bar;
   std::vector<std::unique_ptr<Warp>> warps;
+  std::vector<std::unique_ptr<WarpGroup>> groups;  // when the block is whole warpgroups
 };
 
 struct Copy {
@@ -220,6 +232,8 @@ struct Launch {
           blk.smem.assign(smem > 0 ? smem : 16, 0xff);
           blk.bar = std::make_unique<std::barrier<>>(threads);
           for (int w = 0; w < threads / 32; ++w) blk.warps.push_back(std::make_unique<Warp>(32));
+          if (threads % 128 == 0)
+            for (int w = 0; w < threads / 128; ++w) blk.groups.push_back(std::make_unique<WarpGroup>());
           std::vector<std::thread> pool;
           for (int t = 0; t < threads; ++t)
             pool.emplace_back([&, t] {
@@ -230,6 +244,7 @@ struct Launch {
               kernel(args...);
               // an exited thread no longer takes part in barriers (as on sm_70 and later)
               blk.warps[t >> 5]->bar.arrive_and_drop();
+              if (!blk.groups.empty()) blk.groups[t >> 7]->bar.arrive_and_drop();
               blk.bar->arrive_and_drop();
             });
           for (auto& th : pool) th.join();
@@ -239,7 +254,179 @@ struct Launch {
 template <typename... KernelArgs>
 Launch(void (*)(KernelArgs...), dim3, dim3, size_t) -> Launch<KernelArgs...>;
 
+// ---- sm_90: mbarriers, TMA, wgmma ------------------------------------------------------------------
+
+struct MBarrier {
+  int count = 0, pending = 0;
+  long long tx = 0;
+  unsigned phase = 0;
+};
+
+inline std::mutex& mbar_mutex() {
+  static std::mutex m;
+  return m;
+}
+inline std::condition_variable& mbar_cv() {
+  static std::condition_variable cv;
+  return cv;
+}
+inline std::map<uint32_t, MBarrier>& mbarriers() {  // by shared address; blocks run one at a time
+  static std::map<uint32_t, MBarrier> m;
+  return m;
+}
+
+inline void mbar_complete_if_done(MBarrier& b) {
+  if (b.pending == 0 && b.tx == 0) {
+    ++b.phase;
+    b.pending = b.count;
+    mbar_cv().notify_all();
+  }
+}
+
+inline void mbar_init(uint32_t bar, int count) {
+  if (bar % 8) fail("mbarrier not 8-byte aligned", bar);
+  std::lock_guard<std::mutex> lock(mbar_mutex());
+  mbarriers()[bar] = MBarrier{count, count, 0, 0};
+}
+
+inline MBarrier& mbar_get(uint32_t bar) {
+  auto it = mbarriers().find(bar);
+  if (it == mbarriers().end()) fail("mbarrier used before init", bar);
+  return it->second;
+}
+
+inline void mbar_arrive(uint32_t bar) {
+  std::lock_guard<std::mutex> lock(mbar_mutex());
+  MBarrier& b = mbar_get(bar);
+  if (b.pending <= 0) fail("mbarrier arrival beyond its count", bar);
+  --b.pending;
+  mbar_complete_if_done(b);
+}
+
+inline void mbar_expect_tx(uint32_t bar, int bytes) {
+  std::lock_guard<std::mutex> lock(mbar_mutex());
+  MBarrier& b = mbar_get(bar);
+  b.tx += bytes;
+  if (b.pending <= 0) fail("mbarrier arrival beyond its count", bar);
+  --b.pending;
+  mbar_complete_if_done(b);
+}
+
+inline void mbar_complete_tx(uint32_t bar, int bytes) {
+  std::lock_guard<std::mutex> lock(mbar_mutex());
+  MBarrier& b = mbar_get(bar);
+  b.tx -= bytes;
+  if (b.tx < 0) fail("mbarrier transaction count below zero", bar);
+  mbar_complete_if_done(b);
+}
+
+// try_wait.parity P: true once the phase of parity P has completed (the current phase's parity differs).
+inline void mbar_wait(uint32_t bar, int parity) {
+  std::unique_lock<std::mutex> lock(mbar_mutex());
+  if (!mbar_cv().wait_for(lock, std::chrono::seconds(60),
+                          [&] { return static_cast<int>(mbar_get(bar).phase & 1) != parity; }))
+    fail("mbarrier wait timed out (a deadlock in the pipeline?)", bar);
+}
+
+// The emulator's tensor map: kept in CUtensorMap's opaque bytes.
+struct TensorMap {
+  const __nv_bfloat16* base;
+  int64_t rows, k, ld;
+  int box_k, box_rows;
+};
+static_assert(sizeof(TensorMap) <= sizeof(CUtensorMap), "fits the opaque map");
+
+inline cudaError_t make_tensor_map(CUtensorMap* map, const __nv_bfloat16* base, int64_t rows, int64_t k, int64_t ld,
+                                   int box_k, int box_rows) {
+  if (reinterpret_cast<uintptr_t>(base) % 16 || (ld * 2) % 16 || box_k * 2 != 128 || box_rows > 256)
+    return cudaErrorInvalidValue;  // what cuTensorMapEncodeTiled refuses for this use
+  TensorMap t{base, rows, k, ld, box_k, box_rows};
+  memset(map, 0, sizeof(*map));
+  memcpy(map, &t, sizeof(t));
+  return cudaSuccess;
+}
+
+// cp.async.bulk.tensor.2d ... complete_tx: the box at (c0 along k, c1 along rows), 128-byte swizzled: the
+// 16-byte chunk c of box row r lands at r * 128 + ((c ^ (r % 8)) * 16); elements outside the tensor are 0.
+inline void tma_load_2d(uint32_t dst, const CUtensorMap* map, uint32_t bar, int c0, int c1) {
+  TensorMap t;
+  memcpy(&t, map, sizeof(t));
+  if (dst % 1024) fail("TMA destination of a 128-byte swizzled box not 1024-byte aligned", dst);
+  unsigned char* out = smem_at(dst, static_cast<size_t>(t.box_rows) * 128);
+  for (int r = 0; r < t.box_rows; ++r)
+    for (int e = 0; e < t.box_k; ++e) {
+      const int64_t row = static_cast<int64_t>(c1) + r, col = static_cast<int64_t>(c0) + e;
+      uint16_t v = 0;
+      if (row >= 0 && row < t.rows && col >= 0 && col < t.k) memcpy(&v, t.base + row * t.ld + col, 2);
+      const int chunk = e / 8, within = e % 8;
+      memcpy(out + r * 128 + ((chunk ^ (r % 8)) * 16) + within * 2, &v, 2);
+    }
+  mbar_complete_tx(bar, t.box_rows * t.box_k * 2);
+}
+
+// Element (row, k) of a K-major operand described by desc (bf16, 128-byte swizzle): logical address
+// start + (row / 8) * SBO + (row % 8) * 128 + 2k, then bits [4, 7) ^= bits [7, 10).
+inline float desc_element(uint64_t desc, int row, int k) {
+  const uint32_t start = static_cast<uint32_t>(desc & 0x3FFF) << 4;
+  const uint32_t sbo = static_cast<uint32_t>((desc >> 32) & 0x3FFF) << 4;
+  if ((desc >> 62) != 1) fail("wgmma descriptor: only the 128-byte swizzle is emulated", static_cast<uintptr_t>(desc));
+  if ((desc >> 49) & 7) fail("wgmma descriptor: base offset not emulated", static_cast<uintptr_t>(desc));
+  const uint32_t logical = start + (row / 8) * sbo + (row % 8) * 128 + 2 * k;
+  const uint32_t physical = logical ^ (((logical >> 7) & 7) << 4);
+  uint16_t h;
+  memcpy(&h, smem_at(physical, 2), 2);
+  return bf16_bits_to_float(h);
+}
+
+// wgmma.mma_async m64n256k16 (A, B K-major in shared memory): D[m][n] += sum_k A[m][k] B[n][k]. The
+// warpgroup's threads meet; one computes every thread's fragment: thread 32w + 4g + q holds
+// d[4j + 2h + e] = D(16w + g + 8h, 8j + 2q + e).
+inline void wgmma_m64n256k16(float (&d)[128], uint64_t desc_a, uint64_t desc_b) {
+  const int t = linear_thread();
+  if (tl_block->groups.empty()) fail("wgmma outside a block of whole warpgroups", t);
+  WarpGroup& wg = *tl_block->groups[t / 128];
+  wg.d[t % 128] = d;
+  wg.bar.arrive_and_wait();
+  if (t % 128 == 0) {
+    float a[64][16], b[256][16];
+    for (int m = 0; m < 64; ++m)
+      for (int k = 0; k < 16; ++k) a[m][k] = desc_element(desc_a, m, k);
+    for (int n = 0; n < 256; ++n)
+      for (int k = 0; k < 16; ++k) b[n][k] = desc_element(desc_b, n, k);
+    for (int m = 0; m < 64; ++m)
+      for (int n = 0; n < 256; ++n) {
+        float acc = 0;
+        for (int k = 0; k < 16; ++k) acc += a[m][k] * b[n][k];
+        const int owner = 32 * (m / 16) + 4 * (m % 8) + (n % 8) / 2;
+        const int index = 4 * (n / 8) + 2 * ((m % 16) / 8) + n % 2;
+        wg.d[owner][index] += acc;
+      }
+  }
+  wg.bar.arrive_and_wait();
+}
+
 }  // namespace anvil::emu
+
+namespace anvil::gemm90 {
+inline void mbar_init(uint32_t bar, int count) { ::anvil::emu::mbar_init(bar, count); }
+inline void mbar_fence_init() {}
+inline void mbar_expect_tx(uint32_t bar, int bytes) { ::anvil::emu::mbar_expect_tx(bar, bytes); }
+inline void mbar_arrive(uint32_t bar) { ::anvil::emu::mbar_arrive(bar); }
+inline void mbar_wait(uint32_t bar, int parity) { ::anvil::emu::mbar_wait(bar, parity); }
+inline void tma_load_2d(uint32_t dst, const CUtensorMap* map, uint32_t bar, int c0, int c1) {
+  ::anvil::emu::tma_load_2d(dst, map, bar, c0, c1);
+}
+inline void wgmma_fence() {}
+inline void wgmma_commit() {}
+inline void wgmma_wait_all() {}
+template <int N>
+inline void setmaxnreg_inc() {}
+template <int N>
+inline void setmaxnreg_dec() {}
+inline void wgmma_m64n256k16(float (&d)[128], uint64_t desc_a, uint64_t desc_b) {
+  ::anvil::emu::wgmma_m64n256k16(d, desc_a, desc_b);
+}
+}  // namespace anvil::gemm90
 
 // ---- the device side: builtins and intrinsics -----------------------------------------------------
 

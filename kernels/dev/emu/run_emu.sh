@@ -20,7 +20,7 @@ cuda_include="$(dirname "$(dirname "$(readlink -f "$(command -v nvcc)")")")/incl
 # -fno-strict-aliasing: the kernels reinterpret bf16 storage as 16-byte vectors, fine under nvcc, undefined
 # behaviour under g++'s type-based alias analysis.
 flags=(-x c++ -std=c++20 -O2 -g -fno-strict-aliasing -fsanitize=address -fno-omit-frame-pointer -DANVIL_HOST_EMULATION
-       -include kernels/dev/emu/cuda_emu.h -I native/include -I kernels -I "$cuda_include" -pthread -w)
+       -include kernels/dev/emu/cuda_emu.h -I native/include -I kernels -I "$cuda_include" -pthread -w -Wno-psabi)
 targets=("$@")
 (( ${#targets[@]} == 0 )) && targets=(gemm attention abi)
 status=0

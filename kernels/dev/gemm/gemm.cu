@@ -4,12 +4,14 @@
 //   1  the SIMT stand-in (matmul/gemm_simt.cuh): fp32 FMA from shared memory, no tensor cores
 //   2  mma.sync m16n8k16 + ldmatrix + 4-stage cp.async ring, 128x128x32 tiles, swizzled shared memory
 //      (matmul/gemm_sm80.cuh): the product's kernel on sm_80 and later, Hopper included
+//   3  sm_90a: TMA + mbarrier ring + wgmma m64n256k16, a producer and two consumer warpgroups, 128x256x64
+//      tiles (matmul/gemm_sm90.cuh); NT layout, batch 1, compute capability 9.0 only; not in the product yet
 // Layouts are the Linear products (x (M,K), W (N,K), dY (M,N)), named by the stored operands:
 //   NT  Y = x W^T (forward)   NN  dX = dY W (input grad)   TN  dW = dY^T x (weight grad)   TT  (for completeness)
 //
 //   gemm                    validate every version, then time every version at the bench shapes
 //   gemm --check            validate only          gemm --bench   time only (each shape still spot-checked)
-//   gemm --version 2        only that version      gemm --quick   fewer, smaller bench shapes
+//   gemm --versions 1,2     only those versions    gemm --quick   fewer, smaller bench shapes
 //   gemm --csv FILE         also write name,layout,m,n,k,version,ms,tflops rows (run_gemm.sh joins torch)
 // Exit status 1 when any check fails. Built by the CMake target gemm_dev (not the default build) or by
 // kernels/dev/run_gemm.sh with nvcc directly.
@@ -25,6 +27,7 @@
 
 #include "matmul/gemm_simt.cuh"
 #include "matmul/gemm_sm80.cuh"
+#include "matmul/gemm_sm90.cuh"
 
 #define CHECK(call)                                                                               \
   do {                                                                                            \
@@ -150,8 +153,14 @@ void parallel_for(int64_t n, F f) {
 
 // ---- the versions ----------------------------------------------------------------------------------
 
+int device_major = 0, device_minor = 0;
+
 bool supports(int version, const Problem& p) {
   if (version == 1) return !p.gelu;  // the stand-in has no GELU epilogue
+  if (version == 3)
+    return p.layout == NT && p.batch == 1 && p.k > 0 &&  // a tensor map needs a nonzero extent
+           anvil::gemm90::gemm_sm90_supported(device_major, device_minor, nullptr, nullptr, nullptr, nullptr, p.lda(),
+                                              p.ldb(), p.n);
   return anvil::gemm::gemm_sm80_supported(nullptr, nullptr, nullptr, nullptr, p.lda(), p.ldb(), p.n, p.size_a(),
                                           p.size_b(), p.size_c());
 }
@@ -169,6 +178,11 @@ cudaError_t run_typed(int version, const Problem& p, const bf16* a, const bf16* 
                             p.size_a(), p.size_b(), p.size_c(), p.batch, p.alpha, p.accumulate,
                             trans_a(p.layout), trans_b(p.layout)};
     return anvil::gemm::launch_gemm_simt<bf16, Tout>(g, 0);
+  }
+  if (version == 3) {
+    anvil::gemm90::Args g{c, p.bias ? bias : nullptr, p.m, p.n, p.k, p.n, p.alpha, p.accumulate ? 1 : 0, 0, 0};
+    return p.gelu ? anvil::gemm90::launch_gemm_sm90<Tout, true>(a, b, p.lda(), p.ldb(), g, 0)
+                  : anvil::gemm90::launch_gemm_sm90<Tout, false>(a, b, p.lda(), p.ldb(), g, 0);
   }
   anvil::gemm::MmaArgs g{a, b, c, p.bias ? bias : nullptr, p.m, p.n, p.k, p.lda(), p.ldb(), p.n, p.size_a(),
                          p.size_b(), p.size_c(), p.batch, p.alpha, p.accumulate ? 1 : 0, 0, 0};
@@ -336,7 +350,7 @@ void check_all(const std::vector<int>& versions) {
   const Shape shapes[] = {{8, 8, 8, 1},    {1, 8, 16, 1},    {128, 128, 32, 1}, {136, 264, 40, 1},
                           {200, 72, 520, 1}, {24, 40, 0, 1}, {72, 136, 96, 3},  {264, 392, 264, 1}};
 #else  // the CPU emulator (kernels/dev/emu) runs a few thousand times slower: fewer, smaller problems
-  const Shape shapes[] = {{8, 8, 8, 1}, {136, 136, 40, 1}, {24, 40, 0, 1}, {72, 16, 200, 2}};
+  const Shape shapes[] = {{8, 8, 8, 1}, {136, 136, 40, 1}, {24, 40, 0, 1}, {72, 16, 200, 2}, {136, 264, 328, 1}};
 #endif
   int checked = 0;
   for (const Shape& s : shapes)
@@ -438,20 +452,27 @@ void bench_all(const std::vector<int>& versions, bool quick, FILE* csv) {
 
 int main(int argc, char** argv) {
   bool check = true, bench = true, quick = false;
-  std::vector<int> versions = {1, 2};
+  std::vector<int> versions = {1, 2, 3};
   FILE* csv = nullptr;
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
     if (a == "--check") bench = false;
     else if (a == "--bench") check = false;
     else if (a == "--quick") quick = true;
-    else if (a == "--version" && i + 1 < argc) versions = {atoi(argv[++i])};
+    else if ((a == "--version" || a == "--versions") && i + 1 < argc) {
+      versions.clear();
+      for (const char* v = argv[++i]; *v;) {
+        versions.push_back(atoi(v));
+        while (*v && *v != ',') ++v;
+        if (*v == ',') ++v;
+      }
+    }
     else if (a == "--csv" && i + 1 < argc) {
       csv = fopen(argv[++i], "w");
       if (!csv) { perror("csv"); return 2; }
       fprintf(csv, "name,layout,m,n,k,version,ms,tflops\n");
     } else {
-      fprintf(stderr, "usage: gemm [--check|--bench] [--quick] [--version N] [--csv FILE]\n");
+      fprintf(stderr, "usage: gemm [--check|--bench] [--quick] [--versions N,M] [--csv FILE]\n");
       return 2;
     }
   }
@@ -459,6 +480,8 @@ int main(int argc, char** argv) {
   CHECK(cudaGetDeviceProperties(&prop, 0));
   printf("device: %s, sm_%d%d, %d SMs, L2 %d MB\n", prop.name, prop.major, prop.minor, prop.multiProcessorCount,
          prop.l2CacheSize >> 20);
+  device_major = prop.major;
+  device_minor = prop.minor;
   if (prop.major < 8) {
     fprintf(stderr, "the tensor-core versions need sm_80 or later\n");
     return 2;
