@@ -198,9 +198,7 @@ public final class Trainer implements AutoCloseable {
 
   private double forwardBackward(Batch b, long normalizer) {
     try (Scope ignored = Scope.open(); Tape tape = Tape.record()) {
-      Tensor inputs = Tensor.ofInts(b.inputs(), device, b.rows(), b.cols());
-      Tensor targets = Tensor.ofInts(b.targets(), device, b.rows(), b.cols());
-      Tensor loss = objective.loss(inputs, targets, normalizer);
+      Tensor loss = objective.loss(b, device, normalizer);
       double value = loss.item();
       // A non-finite forward loss makes the gradients meaningless: skip the backward too.
       if (Double.isFinite(value)) tape.backward(loss);
@@ -238,9 +236,7 @@ public final class Trainer implements AutoCloseable {
         long n = b.countTargets(objective.ignoreIndex());
         if (n == 0) continue;
         try (Scope ignored = Scope.open()) {
-          Tensor inputs = Tensor.ofInts(b.inputs(), device, b.rows(), b.cols());
-          Tensor targets = Tensor.ofInts(b.targets(), device, b.rows(), b.cols());
-          sum += objective.loss(inputs, targets, n).item();
+          sum += objective.loss(b, device, n).item();
           counted++;
         }
       }
