@@ -114,6 +114,26 @@ final class PretrainCommand implements Callable<Integer> {
   @Option(names = "--sample-tokens", paramLabel = "N", description = "Tokens to sample at the end, 0 none (default 400).")
   Integer sampleTokens;
 
+  @Option(names = "--objective", paramLabel = "clm|mlm|span",
+      description = "Causal LM (GPT, default), masked LM (BERT encoder) or span corruption (T5-style encoder-decoder).")
+  String objective;
+
+  // longest name first: it is the config key (mask_probability); --mask-prob is the short spelling
+  @Option(names = {"--mask-probability", "--mask-prob"}, paramLabel = "P",
+      description = "mlm: share of tokens chosen for prediction (default 0.15; 80% [MASK], 10% random, 10% kept).")
+  Double maskProbability;
+
+  @Option(names = "--noise-density", paramLabel = "P", description = "span: share of tokens corrupted (default 0.15).")
+  Double noiseDensity;
+
+  @Option(names = "--mean-span-length", paramLabel = "L", description = "span: mean corrupted span length (default 3).")
+  Double meanSpanLength;
+
+  @Option(names = "--init", paramLabel = "DIR",
+      description = "Start from these weights (Anvil checkpoint, or Hugging Face GPT-2/BERT safetensors + config.json): "
+          + "domain-adaptive pre-training. Fresh optimizer and schedule.")
+  String init;
+
   @Override
   public Integer call() throws IOException {
     TrainConfig config = resolveConfig();

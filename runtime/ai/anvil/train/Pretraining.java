@@ -69,6 +69,10 @@ public final class Pretraining {
 
   /** Runs (or, with config.resume(), continues) a pre-training run; progress goes to listener. */
   public static Outcome run(TrainConfig config, TrainListener listener) throws IOException {
+    if (!config.objective().equals("clm") || config.init() != null) {
+      throw new UnsupportedOperationException("objective " + config.objective()
+          + (config.init() != null ? " with init" : "") + " is not wired into pretrain yet; only clm without init runs");
+    }
     if (config.threads() > 0) CpuBackend.setThreads(config.threads());
     Device device = Device.parse(config.device());
     Path out = Path.of(config.out());

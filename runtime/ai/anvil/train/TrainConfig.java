@@ -10,6 +10,7 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.LinkedHashMap;
+import java.util.List;
 import java.util.Map;
 
 /**
@@ -30,6 +31,15 @@ import java.util.Map;
  * @param threads CPU threads; 0 keeps the backend's default
  * @param resume checkpoint folder (or run folder holding one) to continue from; null starts fresh
  * @param sampleTokens tokens of text generated at the end of the run (0: none)
+ * @param objective {@code clm} (causal LM, GPT), {@code mlm} (masked LM, BERT encoder) or {@code span}
+ *     (T5-style span corruption, encoder-decoder)
+ * @param maskProbability mlm: share of (non-special) tokens chosen for prediction; of those 80% become
+ *     [MASK], 10% a random token, 10% stay unchanged
+ * @param noiseDensity span: share of tokens replaced by sentinel spans
+ * @param meanSpanLength span: mean length of a corrupted span, in tokens
+ * @param init checkpoint folder (Anvil's, or a Hugging Face GPT-2 / BERT one) whose weights start the
+ *     run (domain-adaptive pre-training); null starts from random weights. Unlike resume, the
+ *     optimizer, step and schedule start fresh.
  */
 public record TrainConfig(
     String corpus,
@@ -59,7 +69,12 @@ public record TrainConfig(
     int threads,
     String out,
     String resume,
-    int sampleTokens) {
+    int sampleTokens,
+    String objective,
+    double maskProbability,
+    double noiseDensity,
+    double meanSpanLength,
+    String init) {
 
   public TrainConfig {
     if (tokenizer == null || tokenizer.isBlank()) throw new IllegalArgumentException("tokenizer must be char, gpt2 or a file");
@@ -88,16 +103,34 @@ public record TrainConfig(
     if (sampleTokens < 0) throw new IllegalArgumentException("sample_tokens must be >= 0, got " + sampleTokens);
     if (device == null || device.isBlank()) throw new IllegalArgumentException("device must be cpu, cuda, cuda:N or auto");
     if (out == null || out.isBlank()) throw new IllegalArgumentException("out must name a folder");
+    if (!OBJECTIVES.contains(objective)) {
+      throw new IllegalArgumentException("objective must be one of " + OBJECTIVES + ", got " + objective);
+    }
+    if (!(maskProbability > 0 && maskProbability < 1)) {
+      throw new IllegalArgumentException("mask_probability must be in (0, 1), got " + maskProbability);
+    }
+    if (!(noiseDensity > 0 && noiseDensity < 1)) {
+      throw new IllegalArgumentException("noise_density must be in (0, 1), got " + noiseDensity);
+    }
+    if (!(meanSpanLength >= 1) || !Double.isFinite(meanSpanLength)) {
+      throw new IllegalArgumentException("mean_span_length must be >= 1, got " + meanSpanLength);
+    }
+    if (init != null && resume != null) {
+      throw new IllegalArgumentException("init and resume exclude each other: resume continues a run, init starts one from weights");
+    }
   }
+
+  /** The pre-training objectives: causal LM, masked LM, span corruption. */
+  public static final List<String> OBJECTIVES = List.of("clm", "mlm", "span");
 
   private static void positive(String name, long value) {
     if (value < 1) throw new IllegalArgumentException(name + " must be >= 1, got " + value);
   }
 
-  /** The cpu-small recipe: 4 layers, 4 heads, 128 wide, context 64, batch 12, 2000 steps on char-level KJV. */
+  /** The cpu-small recipe (causal LM): 4 layers, 4 heads, 128 wide, context 64, batch 12, 2000 steps on char-level KJV. */
   public static TrainConfig defaults() {
     return new TrainConfig(null, "char", 4, 4, 128, 64, true, 0.0, 12, 1, 1e-3, null, 100, 2000, 0.9, 0.99, 1e-8,
-        1.0, 0.1, 250, 50, 0, 1337, "auto", 0, "runs/pretrain", null, 400);
+        1.0, 0.1, 250, 50, 0, 1337, "auto", 0, "runs/pretrain", null, 400, "clm", 0.15, 0.15, 3.0, null);
   }
 
   /** The cosine floor: min_lr, or lr / 10 when unset. */

@@ -68,4 +68,22 @@ class TrainConfigTest {
         () -> TrainConfig.defaults().with(Map.of("n_embd", 130)));
     assertTrue(range.getMessage().contains("n_head"));
   }
+
+  @Test
+  void objectiveSettingsDefaultToClmAndAreChecked() {
+    TrainConfig c = TrainConfig.defaults();
+    assertEquals("clm", c.objective());
+    assertEquals(0.15, c.maskProbability());
+    assertEquals(0.15, c.noiseDensity());
+    assertEquals(3.0, c.meanSpanLength());
+    assertNull(c.init());
+    assertEquals("mlm", c.with("objective", "mlm").objective());
+    IllegalArgumentException bad = assertThrows(IllegalArgumentException.class, () -> c.with("objective", "mask"));
+    assertTrue(bad.getMessage().contains("objective"), bad.getMessage());
+    assertThrows(IllegalArgumentException.class, () -> c.with("mask_probability", 0.0));
+    assertThrows(IllegalArgumentException.class, () -> c.with("noise_density", 1.0));
+    assertThrows(IllegalArgumentException.class, () -> c.with("mean_span_length", 0.5));
+    IllegalArgumentException both = assertThrows(IllegalArgumentException.class, () -> c.with("init", "a", "resume", "b"));
+    assertTrue(both.getMessage().contains("init"), both.getMessage());
+  }
 }
