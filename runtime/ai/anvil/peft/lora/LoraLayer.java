@@ -31,7 +31,8 @@ public final class LoraLayer extends Module implements LinearDelta {
   private final AtomicLong draws = new AtomicLong();
   private volatile boolean merged;
 
-  LoraLayer(Linear target, int r, double scaling, double dropout, Init init, long seed) {
+  /** A new term on target (B = 0); the caller installs it with {@code target.setDelta(layer)} (LoraModel does for GPT). */
+  public LoraLayer(Linear target, int r, double scaling, double dropout, Init init, long seed) {
     this.target = target;
     this.scaling = scaling;
     this.dropout = dropout;
