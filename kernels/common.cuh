@@ -22,6 +22,17 @@
 // Bits of the device error word.
 #define ANVIL_DEVERR_EMBEDDING_ID 1u
 #define ANVIL_DEVERR_TARGET 2u
+#define ANVIL_DEVERR_ADAMW_SCHEDULE 4u
+
+// kernel<<<grid, block, smem, stream>>>(args): a macro so that kernels/dev/emu can run the same launch code
+// on the CPU (the kernel argument must be one token: a variable or a name without template commas).
+#ifndef ANVIL_LAUNCH
+#ifdef ANVIL_HOST_EMULATION
+#define ANVIL_LAUNCH(kernel, grid, block, smem, stream) ::anvil::emu::Launch(kernel, grid, block, smem)
+#else
+#define ANVIL_LAUNCH(kernel, grid, block, smem, stream) kernel<<<grid, block, smem, stream>>>
+#endif
+#endif
 
 namespace anvil {
 

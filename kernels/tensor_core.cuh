@@ -24,10 +24,12 @@
 
 // kernel<<<grid, block, smem, stream>>>(args): a macro so that kernels/dev/emu can run the same launch code
 // on the CPU (the kernel argument must be one token: a variable or a name without template commas).
+#ifndef ANVIL_LAUNCH
 #ifdef ANVIL_HOST_EMULATION
 #define ANVIL_LAUNCH(kernel, grid, block, smem, stream) ::anvil::emu::Launch(kernel, grid, block, smem)
 #else
 #define ANVIL_LAUNCH(kernel, grid, block, smem, stream) kernel<<<grid, block, smem, stream>>>
+#endif
 #endif
 
 namespace anvil::tc {

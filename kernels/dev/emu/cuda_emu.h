@@ -110,12 +110,13 @@ inline void syncthreads() { tl_block->bar->arrive_and_wait(); }
 
 template <typename T>
 T shfl_xor(T v, int offset) {
-  static_assert(sizeof(T) == 4, "32-bit shuffles");
+  // 32- or 64-bit values (the hardware moves a double as two 32-bit shuffles)
+  static_assert(sizeof(T) == 4 || sizeof(T) == 8, "32- or 64-bit shuffles");
   Warp& w = warp();
-  memcpy(&w.slot[lane()][0], &v, 4);
+  memcpy(&w.slot[lane()][0], &v, sizeof(T));
   w.bar.arrive_and_wait();
   T r;
-  memcpy(&r, &w.slot[lane() ^ offset][0], 4);
+  memcpy(&r, &w.slot[lane() ^ offset][0], sizeof(T));
   w.bar.arrive_and_wait();
   return r;
 }

@@ -4,16 +4,21 @@
 #   gemm, attention  the playgrounds' --check lists (each version against fp64 references)
 #   abi              the product's anvil_cuda_matmul_* / anvil_cuda_attention_* (dispatch included) against
 #                    the CPU library through the C ABI (abi_check.cpp; builds libanvil_cpu in target/emu)
+#   adamw            the fused AdamW (anvil_cuda_adamw_table/_schedule/_multi_fwd) against anvil_cpu_adamw_fwd
+#                    (adamw_check.cpp; a few seconds)
+#   sample           anvil_cuda_sample_fwd (argmax, top-k, full-vocabulary sampling) against a CPU reference
+#                    (sample_check.cpp)
 # Catches index, mask, fragment-layout, dispatch and pipeline-order bugs; says nothing about speed or about
 # races between real hardware threads (compute-sanitizer racecheck covers those on a GPU).
 # About 8 minutes for all three on two cores.
 #
-#   kernels/dev/emu/run_emu.sh [gemm|attention|abi ...]     (default: all three)
+#   kernels/dev/emu/run_emu.sh [--out DIR] [gemm|attention|abi|adamw|sample ...]   (default: all; DIR: target/emu)
 # Exit status 1 when any check fails.
 set -uo pipefail
 root="$(cd "$(dirname "$0")/../../.." && pwd)"
 cd "$root"
 out=target/emu
+if [[ "${1:-}" == --out ]]; then out="$2"; shift 2; fi
 mkdir -p "$out"
 cuda_include="$(dirname "$(dirname "$(readlink -f "$(command -v nvcc)")")")/include"
 [[ -f "$cuda_include/cuda_bf16.h" ]] || cuda_include=/usr/local/cuda/include
@@ -22,17 +27,17 @@ cuda_include="$(dirname "$(dirname "$(readlink -f "$(command -v nvcc)")")")/incl
 flags=(-x c++ -std=c++20 -O2 -g -fno-strict-aliasing -fsanitize=address -fno-omit-frame-pointer -DANVIL_HOST_EMULATION
        -include kernels/dev/emu/cuda_emu.h -I native/include -I kernels -I "$cuda_include" -pthread -w -Wno-psabi)
 targets=("$@")
-(( ${#targets[@]} == 0 )) && targets=(gemm attention abi)
+(( ${#targets[@]} == 0 )) && targets=(gemm attention abi adamw sample)
 status=0
 for t in "${targets[@]}"; do
   echo "=== $t (emulated)"
-  if [[ "$t" == abi ]]; then
+  if [[ "$t" == abi || "$t" == adamw || "$t" == sample ]]; then
     cmake -S . -B "$out/build" -DANVIL_CUDA=OFF -DANVIL_NATIVE_TESTS=OFF > "$out/cmake.log" 2>&1 &&
       cmake --build "$out/build" -j2 --target anvil_cpu >> "$out/cmake.log" 2>&1 || { echo "libanvil_cpu build failed"; status=1; continue; }
     lib="$(cd "$out/build/lib" && pwd)"
-    g++ "${flags[@]}" -o "$out/abi" kernels/dev/emu/abi_check.cpp -L"$lib" -lanvil_cpu -Wl,-rpath,"$lib" ||
-      { echo "build of abi_check failed"; status=1; continue; }
-    ASAN_OPTIONS=detect_leaks=0 "$out/abi" | grep -v "failures so far" || status=1
+    g++ "${flags[@]}" -o "$out/$t" "kernels/dev/emu/${t}_check.cpp" -L"$lib" -lanvil_cpu -Wl,-rpath,"$lib" ||
+      { echo "build of ${t}_check failed"; status=1; continue; }
+    ASAN_OPTIONS=detect_leaks=0 "$out/$t" | grep -v "failures so far" || status=1
     continue
   fi
   g++ "${flags[@]}" -o "$out/$t" "kernels/dev/$t/$t.cu" || { echo "build of $t failed"; status=1; continue; }

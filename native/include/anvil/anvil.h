@@ -394,6 +394,72 @@ ANVIL_API int anvil_cuda_swiglu_bwd(const anvil_swiglu_params* p, int64_t dtype,
 ANVIL_API int anvil_cuda_repeat_kv_fwd(const anvil_repeat_kv_params* p, int64_t dtype, int64_t stream);
 ANVIL_API int anvil_cuda_repeat_kv_bwd(const anvil_repeat_kv_params* p, int64_t dtype, int64_t stream);
 
+/* ===================================================================================================
+ * The GPU training step (CUDA only; issue 7).
+ *
+ * Fused AdamW over a device-resident tensor table. The table is built once (anvil_cuda_adamw_table) and
+ * stays valid while its tensors live, so a step reads nothing from the host and may be captured in a CUDA
+ * graph. One entry per tensor: fp32 param, grad, m, v of n elements; copy: a bf16 copy of the updated param
+ * written in the same pass (0: none); flags: ANVIL_ADAMW_DECAY (decoupled weight decay applies),
+ * ANVIL_ADAMW_FROZEN (skipped: no blocks, nothing read or written); first_block: filled in by
+ * anvil_cuda_adamw_table (chunks of ANVIL_ADAMW_CHUNK elements).
+ * state: ANVIL_ADAMW_STATE_BYTES of device memory holding doubles: lr at byte 0 and the 1-based step at 8
+ * (written by anvil_cuda_adamw_schedule, between graph launches), then, written by every step, the global
+ * L2 norm of grad_scale * grads at 16 (-1 when clip == 0: not computed) and the clip scale applied at 24.
+ * The rest is internal. The norm stays on the device unless the caller copies those 8 bytes.
+ * anvil_cuda_adamw_multi_fwd: g = grad * grad_scale * clip_scale, where clip_scale = clip / (norm + 1e-6)
+ *   when clip > 0 and norm > clip, else 1 (torch.nn.utils.clip_grad_norm_); then the update of
+ *   anvil_adamw_params with lr and step read from state. workspace: `blocks` doubles (the norm's
+ *   partial sums, added in a fixed order: deterministic), needed only when clip > 0.
+ * ------------------------------------------------------------------------------------------------- */
+typedef struct {
+  int64_t param, grad, m, v, copy, n, flags, first_block;
+} anvil_adamw_tensor;
+#define ANVIL_ADAMW_TENSOR_SLOTS 8
+#define ANVIL_ADAMW_DECAY 1
+#define ANVIL_ADAMW_FROZEN 2
+#define ANVIL_ADAMW_CHUNK 4096
+#define ANVIL_ADAMW_STATE_BYTES 128
+typedef struct {
+  int64_t table, count, blocks, state, workspace;
+  double beta1, beta2, eps, weight_decay, clip, grad_scale;
+} anvil_adamw_multi_params;
+#define ANVIL_ADAMW_MULTI_SLOTS 11
+/* Copies count host entries to device memory at table (count * 64 bytes), first_block filled in; *blocks:
+ * the launch's block count (0 when nothing is trainable). Synchronous: call it at setup, not in a capture. */
+ANVIL_API int anvil_cuda_adamw_table(const anvil_adamw_tensor* host, int64_t count, int64_t table, int64_t* blocks);
+/* Writes lr and step into state on the stream (a one-thread kernel: no synchronization). */
+ANVIL_API int anvil_cuda_adamw_schedule(int64_t state, double lr, int64_t step, int64_t stream);
+ANVIL_API int anvil_cuda_adamw_multi_fwd(const anvil_adamw_multi_params* p, int64_t stream);
+
+/* CUDA graphs: the launches queued on a stream between begin and end are captured (thread-local mode:
+ * other threads' CUDA calls are unaffected), instantiated, and replayed by launch. Stream-ordered
+ * allocations made during the capture become memory nodes of the graph, reserved once and reused by every
+ * replay, so a replay allocates nothing. The caller keeps three rules: no synchronizing call during the
+ * capture (a device-to-host copy, a stream synchronize: the capture then fails and end reports it); memory
+ * allocated before the capture is not freed during it; memory allocated during it is freed during it.
+ * Kernel arguments are frozen at capture: what changes between replays lives in device memory.
+ * end: *graph is the handle for launch and destroy (0 when the capture failed; the stream is usable again). */
+ANVIL_API int anvil_cuda_graph_begin(int64_t stream);
+ANVIL_API int anvil_cuda_graph_end(int64_t stream, int64_t* graph);
+ANVIL_API int anvil_cuda_graph_launch(int64_t graph, int64_t stream);
+ANVIL_API int anvil_cuda_graph_destroy(int64_t graph);
+
+/* sample (CUDA): one token id per row, on the device. logits (rows, ld) fp32 or bf16, the first vocab
+ * columns scored; out: rows int32 on the device.
+ *   top_k == 1 or temperature == 0: argmax (the lowest index among equal maxima);
+ *   else softmax(logits / temperature) over the top_k largest (top_k == 0: the whole vocabulary;
+ *   1 < top_k <= ANVIL_SAMPLE_MAX_TOP_K), sampled by inverse CDF in index order (top-k: in descending order
+ *   of logit) with the uniform of row r drawn from a counter-based hash of (seed, offset + r). */
+typedef struct {
+  int64_t logits, out, rows, vocab, ld, top_k;
+  double temperature;
+  int64_t seed, offset;
+} anvil_sample_params;
+#define ANVIL_SAMPLE_SLOTS 9
+#define ANVIL_SAMPLE_MAX_TOP_K 256
+ANVIL_API int anvil_cuda_sample_fwd(const anvil_sample_params* p, int64_t dtype, int64_t stream);
+
 #ifdef __cplusplus
 }
 #endif
