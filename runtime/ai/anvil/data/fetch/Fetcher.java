@@ -35,7 +35,9 @@ import org.slf4j.LoggerFactory;
  * <p>Names: {@code kjv}, {@code web}, {@code rv1909} (Bibles: one verse a line, plus a
  * {@code book<TAB>chapter<TAB>verse<TAB>text} file beside it, see {@link #versesPath}), {@code sotu},
  * {@code moby-dick} (prose, documents separated by a blank line), {@code gpt2-tokenizer} (GPT-2's
- * {@code encoder.json} and {@code vocab.bpe}; {@link #fetch} returns their folder).
+ * {@code encoder.json} and {@code vocab.bpe}; {@link #fetch} returns their folder), {@code sentiment}
+ * (labelled sentences split into {@code train.jsonl}, {@code val.jsonl}, {@code test.jsonl}; {@link #fetch}
+ * returns their folder; see {@link Sentiment}).
  *
  * <p>Needs Debian's apt-get and dpkg-deb (x86-64 for the Bible tools, which run once to print the text) and
  * npm on the PATH.

