@@ -51,6 +51,7 @@ public final class Trainer implements AutoCloseable {
   private final Device device;
   private TrainListener listener = new TrainListener() {};
   private Checkpointer checkpointer;
+  private GradientSync sync = GradientSync.LOCAL;
   private TrainState state;
   private Path lastCheckpoint;
   private long lastCheckpointStep = -1;
@@ -86,6 +87,15 @@ public final class Trainer implements AutoCloseable {
   /** Called after every evaluation and at the end of {@link #fit()}; null saves nothing. */
   public Trainer checkpointer(Checkpointer checkpointer) {
     this.checkpointer = checkpointer;
+    return this;
+  }
+
+  /**
+   * Data-parallel training: the normalizer, loss and gradients of each step are combined across ranks
+   * (ai.anvil.dist.DataParallel sets this); null is a single process.
+   */
+  public Trainer gradientSync(GradientSync sync) {
+    this.sync = sync == null ? GradientSync.LOCAL : sync;
     return this;
   }
 
@@ -162,13 +172,16 @@ public final class Trainer implements AutoCloseable {
         micro.add(b);
         normalizer += b.countTargets(ignore);
       }
+      normalizer = sync.globalTargets(normalizer);
       if (normalizer == 0) {
         skip = "every target of the window is ignored";
       } else {
         for (Batch b : micro) loss += forwardBackward(b, normalizer);
+        loss = sync.globalLoss(loss);
         if (!Double.isFinite(loss)) {
           skip = "loss is " + loss;
         } else {
+          sync.reduceGradients(optimizer.gradients());
           norm = Backend.of(device).gradNorm(optimizer.gradients());
           if (!Double.isFinite(norm)) skip = "gradient norm is " + norm;
         }
@@ -180,7 +193,7 @@ public final class Trainer implements AutoCloseable {
       Backend.of(device).synchronize();
     }
     double seconds = (System.nanoTime() - start) / 1e9;
-    long tokens = config.tokensPerStep();
+    long tokens = config.tokensPerStep() * sync.worldSize();
     sessionTokens += tokens;
     sessionSeconds += seconds;
     state = new TrainState(index + 1, state.bestValLoss(), state.lastValLoss(), state.evalsWithoutImprovement(),

@@ -1,0 +1,101 @@
+package ai.anvil.dist;
+
+import ai.anvil.nn.Parameter;
+import ai.anvil.tensor.Tensor;
+import ai.anvil.train.AdamW;
+import ai.anvil.train.GradientSync;
+import ai.anvil.train.Trainer;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * Data-parallel training with the ordinary {@link Trainer}: every rank holds the whole model and reads
+ * its own rows of each global batch ({@link ShardedSource}); after the backward, the gradients are summed
+ * over the ranks in buckets, the loss normalizer being the token count of all ranks' windows, so each
+ * rank then clips by the same global norm and takes the same AdamW step. World size N with per-rank batch
+ * B makes the updates of one process with batch N x B, up to the order of the fp32 sums.
+ *
+ * <p>Rank 0 alone should write checkpoints, metrics and logs (the launcher sets the Trainer's checkpointer
+ * and listener on rank 0 only). Evaluation runs on every rank over the same val batches, so every rank
+ * takes the same early-stopping decision without a collective.
+ */
+public final class DataParallel implements GradientSync {
+  private final ProcessGroup group;
+  private final int trainable;
+  private double commSeconds;
+
+  private DataParallel(ProcessGroup group, int trainable) {
+    this.group = group;
+    this.trainable = trainable;
+  }
+
+  /**
+   * Makes trainer data-parallel over group: copies rank 0's weights, AdamW moments and step count to every
+   * rank (so a resume read on rank 0 or a seed that differs cannot split the replicas), then reduces each
+   * step across the ranks. Call after any checkpoint restore and before {@link Trainer#fit()}.
+   */
+  public static DataParallel attach(Trainer trainer, ProcessGroup group) {
+    AdamW opt = trainer.optimizer();
+    broadcastState(opt, group);
+    DataParallel dp = new DataParallel(group, opt.parameters().size());
+    trainer.gradientSync(dp);
+    return dp;
+  }
+
+  /** Rank 0's trainable parameters, their AdamW moments and the step count, to every rank. */
+  static void broadcastState(AdamW opt, ProcessGroup group) {
+    List<Tensor> tensors = new ArrayList<>();
+    for (Map.Entry<String, Parameter> e : opt.parameters().entrySet()) {
+      tensors.add(e.getValue().value());
+      tensors.add(opt.firstMoment(e.getKey()));
+      tensors.add(opt.secondMoment(e.getKey()));
+    }
+    group.broadcast(tensors, 0);
+    double[] steps = new double[] {group.rank() == 0 ? opt.steps() : 0};
+    opt.setSteps((long) group.allReduceSum(steps)[0]);
+  }
+
+  public ProcessGroup group() {
+    return group;
+  }
+
+  /** Seconds spent in collectives so far (gradients, counts and losses). */
+  public double communicationSeconds() {
+    return commSeconds;
+  }
+
+  @Override
+  public int worldSize() {
+    return group.worldSize();
+  }
+
+  @Override
+  public long globalTargets(long localTargets) {
+    return Math.round(sum(localTargets));
+  }
+
+  @Override
+  public double globalLoss(double localLoss) {
+    return sum(localLoss);
+  }
+
+  @Override
+  public void reduceGradients(List<Tensor> gradients) {
+    if (gradients.size() != trainable) {
+      throw new IllegalStateException("data-parallel: " + gradients.size() + " of " + trainable + " trainable parameters have "
+          + "a gradient this step; every rank must reduce the same set, so every trainable parameter must take part in "
+          + "the loss (freeze the others)");
+    }
+    long start = System.nanoTime();
+    group.allReduceSum(gradients);
+    commSeconds += (System.nanoTime() - start) / 1e9;
+  }
+
+  private double sum(double value) {
+    long start = System.nanoTime();
+    double out = group.allReduceSum(new double[] {value})[0];
+    commSeconds += (System.nanoTime() - start) / 1e9;
+    return out;
+  }
+}
