@@ -4,6 +4,7 @@ import ai.anvil.autograd.Dropout;
 import ai.anvil.autograd.Ops;
 import ai.anvil.autograd.Tape;
 import ai.anvil.backend.AttentionSpec;
+import ai.anvil.models.SequenceEncoder;
 import ai.anvil.nn.Embedding;
 import ai.anvil.nn.Init;
 import ai.anvil.nn.LayerNorm;
@@ -12,6 +13,9 @@ import ai.anvil.nn.Module;
 import ai.anvil.tensor.DType;
 import ai.anvil.tensor.Device;
 import ai.anvil.tensor.Tensor;
+import java.io.IOException;
+import java.nio.file.Path;
+import java.util.Map;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicLong;
 import org.slf4j.Logger;
@@ -30,7 +34,7 @@ import org.slf4j.LoggerFactory;
  * one onto HF files. The weights are only read by {@link #forward}, so threads may run one model
  * concurrently, each in its own Scope, when no tape records.
  */
-public final class Bert extends Module {
+public final class Bert extends Module implements SequenceEncoder {
   private static final Logger LOG = LoggerFactory.getLogger(Bert.class);
 
   private final BertConfig config;
@@ -117,6 +121,62 @@ public final class Bert extends Module {
     if (pooler == null) throw new IllegalStateException("Bert.pooledOutput: this model has no pooler");
     Tensor z = pooler.forward(Pooling.cls(hidden));                                       // (B, H)
     return Pooling.tanh(z);
+  }
+
+  // ---- SequenceEncoder: the body of task heads ------------------------------------------------------
+
+  /** {@link #forward} with every token of type 0: ids, keyMask I32 (B, T) -> (B, T, H). */
+  @Override
+  public Tensor encode(Tensor ids, Tensor keyMask) {
+    return forward(ids, null, keyMask);
+  }
+
+  @Override
+  public int hiddenSize() {
+    return config.hiddenSize();
+  }
+
+  @Override
+  public int vocabSize() {
+    return config.vocabSize();
+  }
+
+  @Override
+  public int maxLength() {
+    return config.maxPositionEmbeddings();
+  }
+
+  @Override
+  public boolean causal() {
+    return false;
+  }
+
+  @Override
+  public Tensor tokenEmbeddings() {
+    return wordEmbeddings();
+  }
+
+  /** This whole encoder under {@code bert.}, as BertFor* task models hold it. */
+  @Override
+  public Map<String, Module> taskModules() {
+    return Map.of("bert", this);
+  }
+
+  @Override
+  public String modelType() {
+    return "bert";
+  }
+
+  /** HF's classifier_dropout default: hidden_dropout_prob. */
+  @Override
+  public double classifierDropout() {
+    return config.hiddenDropout();
+  }
+
+  /** A BertModel folder ({@link BertCheckpoint#save(Bert, Path)}). */
+  @Override
+  public void save(Path dir) throws IOException {
+    BertCheckpoint.save(this, dir);
   }
 
   // ---- helpers ------------------------------------------------------------------------------------

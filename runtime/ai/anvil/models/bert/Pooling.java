@@ -51,6 +51,33 @@ public final class Pooling {
   }
 
   /**
+   * The last real token's state, as GPT2ForSequenceClassification pools a causal body: hidden (B, T, H),
+   * attentionMask I32 (B, T) (nonzero = real) or null (all real) -> (B, H). The last real token is the
+   * last nonzero of the row (rows are right-padded); a row without real tokens gives zeros. Exact.
+   */
+  public static Tensor last(Tensor hidden, Tensor attentionMask) {
+    checkHidden("Pooling.last", hidden);
+    long b = hidden.dim(0), t = hidden.dim(1);
+    float[] w = new float[Math.toIntExact(b * t)];
+    int[] mask = attentionMask == null ? null : checkMask("Pooling.last", attentionMask, b, t).toIntArray();
+    for (int i = 0; i < b; i++) {
+      int last = mask == null ? (int) t - 1 : -1;
+      for (int j = 0; mask != null && j < t; j++) if (mask[(int) (i * t + j)] != 0) last = j;
+      if (last >= 0) w[(int) (i * t + last)] = 1f;
+    }
+    return weighted(hidden, w);
+  }
+
+  private static Tensor checkMask(String op, Tensor attentionMask, long b, long t) {
+    if (attentionMask.dtype() != DType.I32 || attentionMask.rank() != 2 || attentionMask.dim(0) != b
+        || attentionMask.dim(1) != t) {
+      throw new IllegalArgumentException(op + ": attentionMask must be I32 (" + b + ", " + t + "), got "
+          + attentionMask.shape() + " " + attentionMask.dtype());
+    }
+    return attentionMask;
+  }
+
+  /**
    * tanh(z) elementwise, any shape, as p0 - p1 of softmax over the pair (z, -z) (p0 - p1 = tanh z):
    * made of linear, softmax and reshape, so it is differentiable on every backend. Absolute error about
    * fp32's rounding (1e-7); not meant for large tensors (two tiny matmuls per element).

@@ -8,6 +8,7 @@ import ai.anvil.backend.AttentionSpec;
 import ai.anvil.backend.Backend;
 import ai.anvil.models.CausalLm;
 import ai.anvil.models.DecodeCache;
+import ai.anvil.models.SequenceEncoder;
 import ai.anvil.nn.Embedding;
 import ai.anvil.nn.Init;
 import ai.anvil.nn.LayerNorm;
@@ -19,6 +20,7 @@ import ai.anvil.tensor.Scope;
 import ai.anvil.tensor.Tensor;
 import java.io.IOException;
 import java.nio.file.Path;
+import java.util.Map;
 import java.util.concurrent.atomic.AtomicLong;
 
 /**
@@ -38,7 +40,7 @@ import java.util.concurrent.atomic.AtomicLong;
  * only read by either path, so any number of threads may decode concurrently with one model, each
  * with its own cache and Scope.
  */
-public final class Gpt extends Module implements CausalLm {
+public final class Gpt extends Module implements CausalLm, SequenceEncoder {
   /** Targets with this value are not scored by {@link #loss}. */
   public static final int IGNORE_INDEX = -1;
 
@@ -177,6 +179,63 @@ public final class Gpt extends Module implements CausalLm {
       throw new IllegalArgumentException("Gpt.loss: targets " + targets.shape() + " differ from ids " + ids.shape());
     }
     return Ops.crossEntropy(logits(ids), targets, config.vocabSize(), IGNORE_INDEX, normalizer);
+  }
+
+  // ---- SequenceEncoder: GPT as the body of task heads ------------------------------------------------
+
+  /**
+   * The final hidden states (see {@link #hidden}); keyMask I32 (B, T) or null. Causal attention keeps
+   * right padding out of every real token's state, so the mask is only checked to be right-padded
+   * (each row's real tokens first); left padding would shift positions and is refused.
+   */
+  @Override
+  public Tensor encode(Tensor ids, Tensor keyMask) {
+    if (keyMask != null) {
+      if (!keyMask.shape().equals(ids.shape())) {
+        throw new IllegalArgumentException("Gpt.encode: keyMask " + keyMask.shape() + " differs from ids " + ids.shape());
+      }
+      int[] m = keyMask.toIntArray();
+      int t = (int) ids.dim(1);
+      for (int i = 0; i < m.length; i++) {
+        if (i % t > 0 && m[i] != 0 && m[i - 1] == 0) {
+          throw new IllegalArgumentException("Gpt.encode: row " + i / t + " of the key mask is not right-padded (a real token at "
+              + i % t + " follows padding)");
+        }
+      }
+    }
+    return hidden(ids);
+  }
+
+  @Override
+  public int hiddenSize() {
+    return config.nEmbd();
+  }
+
+  @Override
+  public int maxLength() {
+    return config.blockSize();
+  }
+
+  @Override
+  public boolean causal() {
+    return true;
+  }
+
+  /** The LM head's table (paddedVocab, C): the token table when tied. */
+  @Override
+  public Tensor tokenEmbeddings() {
+    return lmHeadWeight();
+  }
+
+  /** transformer (and lm_head when untied), as GPT2For* task models name them. */
+  @Override
+  public Map<String, Module> taskModules() {
+    return children();
+  }
+
+  @Override
+  public double classifierDropout() {
+    return config.dropout();
   }
 
   // ---- decoding with a KV cache -------------------------------------------------------------------
