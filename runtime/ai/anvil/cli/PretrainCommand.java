@@ -1,5 +1,7 @@
 package ai.anvil.cli;
 
+import ai.anvil.dist.Distributed;
+import ai.anvil.dist.ProcessGroup;
 import ai.anvil.io.Json;
 import ai.anvil.train.Pretraining;
 import ai.anvil.train.TrainConfig;
@@ -134,11 +136,20 @@ final class PretrainCommand implements Callable<Integer> {
           + "domain-adaptive pre-training. Fresh optimizer and schedule.")
   String init;
 
+  @CommandLine.Mixin DistributedOptions distributed = new DistributedOptions();
+
   @Override
   public Integer call() throws IOException {
     TrainConfig config = resolveConfig();
     ProgressBar progress = new ProgressBar(System.err, System.console() != null);
-    Pretraining.Outcome outcome = Pretraining.run(config, progress);
+    Pretraining.Outcome outcome;
+    try (ProcessGroup group = distributed.join(System.getenv())) {
+      if (group != null && group.rank() != 0) {
+        Pretraining.run(config, progress, new Distributed(group));
+        return 0; // rank 0 reports
+      }
+      outcome = Pretraining.run(config, progress, group == null ? null : new Distributed(group));
+    }
     progress.endLine();
     System.err.println("loss curves: " + outcome.plot() + "; metrics: " + outcome.metrics());
     if (outcome.sample() != null) {
@@ -157,6 +168,7 @@ final class PretrainCommand implements Callable<Integer> {
     for (OptionSpec o : spec.options()) {
       String name = o.longestName();
       if (!parsed.hasMatchedOption(name) || name.equals("--config") || o.usageHelp() || o.versionHelp()) continue;
+      if (DistributedOptions.NAMES.contains(name)) continue;
       flags.put(name.substring(2).replace('-', '_'), o.getValue());
     }
     TrainConfig config = TrainConfig.defaults();

@@ -69,6 +69,15 @@ public final class Pretraining {
 
   /** Runs (or, with config.resume(), continues) a pre-training run; progress goes to listener. */
   public static Outcome run(TrainConfig config, TrainListener listener) throws IOException {
+    return run(config, listener, null);
+  }
+
+  /**
+   * One rank of a data-parallel run when parallel is not null: batch_size rows per rank (the global
+   * batch is world x batch_size), and only rank 0 writes the run folder (config, metrics, checkpoints,
+   * plot, sample) and reports to listener. Resuming reads the checkpoint on every rank (a shared folder).
+   */
+  public static Outcome run(TrainConfig config, TrainListener listener, DataParallelism parallel) throws IOException {
     if (!config.objective().equals("clm") || config.init() != null) {
       throw new UnsupportedOperationException("objective " + config.objective()
           + (config.init() != null ? " with init" : "") + " is not wired into pretrain yet; only clm without init runs");
@@ -85,14 +94,19 @@ public final class Pretraining {
     GptConfig modelConfig = GptConfig.of(config.nLayer(), config.nHead(), config.nEmbd(), config.blockSize(),
         tokenizer.vocabSize()).withBias(config.bias()).withDropout(config.dropout());
     if (resume != null) checkSameShape(modelConfig, Checkpoint.modelConfig(resume), resume);
-    config.save(out.resolve("train_config.json"));
+    boolean writer = parallel == null || parallel.rank() == 0;
+    if (writer) config.save(out.resolve("train_config.json"));
     Path metricsFile = out.resolve("metrics.jsonl");
-    if (resume == null) Files.deleteIfExists(metricsFile);
+    if (resume == null && writer) Files.deleteIfExists(metricsFile);
+    Path shardFile = out.resolve("tokens.shard");
+    if (!writer) { // the other ranks tokenize into a file of their own: rank 0 may be writing the run's
+      shardFile = Files.createTempFile("anvil-rank" + parallel.rank() + "-", ".shard");
+      shardFile.toFile().deleteOnExit();
+    }
 
-    try (TokenDataset data = TokenDataset.build(text, tokenizer, out.resolve("tokens.shard"));
+    try (TokenDataset data = TokenDataset.build(text, tokenizer, shardFile);
          Gpt gpt = new Gpt(modelConfig, config.seed(), device);
-         Trainer trainer = new Trainer(gpt, gpt::loss, config,
-             new SamplerSource(new BatchSampler(data.train(), config.batchSize(), config.blockSize(), config.seed())),
+         Trainer trainer = new Trainer(gpt, gpt::loss, config, trainSource(data, config, parallel),
              new SamplerSource(new BatchSampler(data.val(), config.batchSize(), config.blockSize(), config.seed() + 1)),
              randomState(gpt));
          MetricsLog metrics = new MetricsLog(metricsFile)) {
@@ -102,14 +116,24 @@ public final class Pretraining {
         Checkpoint.restore(resume, gpt, trainer);
         log.info("resumed from {} at step {}", resume, trainer.state().step());
       }
-      trainer.listener(TrainListener.all(metrics, listener)).checkpointer(t -> Checkpoint.save(out, gpt, tokenizer, t));
+      if (parallel != null) parallel.attach(trainer);
+      if (writer) trainer.listener(TrainListener.all(metrics, listener)).checkpointer(t -> Checkpoint.save(out, gpt, tokenizer, t));
       Trainer.Result result = trainer.fit();
       metrics.close();
-      Path plot = plot(metricsFile, out.resolve("loss.png"), modelConfig);
-      String sample = config.sampleTokens() > 0 ? sample(gpt, tokenizer, config) : null;
+      Path plot = writer ? plot(metricsFile, out.resolve("loss.png"), modelConfig) : null;
+      String sample = writer && config.sampleTokens() > 0 ? sample(gpt, tokenizer, config) : null;
       return new Outcome(result, modelConfig.parameterCount(), tokenizer.vocabSize(), config.tokenizer(), device,
           CpuBackend.threads(), out, metricsFile, plot, sample);
     }
+  }
+
+  /** Batches of batch_size rows; under data parallelism, this rank's rows of world x batch_size. */
+  private static BatchSource trainSource(TokenDataset data, TrainConfig config, DataParallelism parallel) {
+    if (parallel == null) {
+      return new SamplerSource(new BatchSampler(data.train(), config.batchSize(), config.blockSize(), config.seed()));
+    }
+    return parallel.shard(new BatchSampler(data.train(), config.batchSize() * parallel.worldSize(), config.blockSize(),
+        config.seed()));
   }
 
   /** The model's dropout RNG as the trainer's RandomState. */

@@ -47,6 +47,29 @@ final class LoopbackRanks {
     }
   }
 
+  /** Like {@link #run}, but waits for every rank and returns each one's result or the exception it threw. */
+  static List<Object> outcomes(int world, Duration timeout, RankBody<?> body) throws Exception {
+    ExecutorService pool = Executors.newFixedThreadPool(world);
+    try (StoreServer store = new StoreServer(InetAddress.getLoopbackAddress(), 0)) {
+      List<Future<Object>> futures = new ArrayList<>();
+      for (int r = 0; r < world; r++) {
+        Rendezvous rv = new Rendezvous(r, world, "127.0.0.1", store.port(), "127.0.0.1", timeout, false);
+        futures.add(pool.submit(() -> {
+          try (GlooGroup g = GlooGroup.join(rv)) {
+            return body.run(g);
+          } catch (Exception e) {
+            return e;
+          }
+        }));
+      }
+      List<Object> out = new ArrayList<>();
+      for (Future<Object> f : futures) out.add(f.get(120, TimeUnit.SECONDS));
+      return out;
+    } finally {
+      pool.shutdownNow();
+    }
+  }
+
   static StoreServer loopbackStore() throws IOException {
     return new StoreServer(InetAddress.getLoopbackAddress(), 0);
   }
