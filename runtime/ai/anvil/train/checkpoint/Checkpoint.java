@@ -55,14 +55,30 @@ public final class Checkpoint {
    * {@code runDir/checkpoint}, replacing the previous checkpoint atomically. Returns the checkpoint folder.
    */
   public static Path save(Path runDir, Gpt model, Tokenizer tokenizer, Trainer trainer) throws IOException {
+    return save(runDir, staging -> {
+      GptCheckpoint.writeWeights(model, staging.resolve(GptCheckpoint.WEIGHTS));
+      AtomicFiles.writeString(staging.resolve(GptCheckpoint.CONFIG), model.config().toJsonString());
+    }, tokenizer, trainer);
+  }
+
+  /** Writes a model's config.json and model.safetensors (HF layout) into a folder. */
+  @FunctionalInterface
+  public interface ModelFiles {
+    void write(Path dir) throws IOException;
+  }
+
+  /**
+   * {@link #save(Path, Gpt, Tokenizer, Trainer)} for any model (a BERT with its MLM head, a T5): model
+   * writes its config.json and model.safetensors into the staging folder; the rest is the same.
+   */
+  public static Path save(Path runDir, ModelFiles model, Tokenizer tokenizer, Trainer trainer) throws IOException {
     Path target = runDir.resolve(DIR);
     Path staging = runDir.resolve(DIR + ".tmp");
     Path previous = runDir.resolve(DIR + ".prev");
     Files.createDirectories(runDir);
     deleteTree(staging);
     Files.createDirectories(staging);
-    GptCheckpoint.writeWeights(model, staging.resolve(GptCheckpoint.WEIGHTS));
-    AtomicFiles.writeString(staging.resolve(GptCheckpoint.CONFIG), model.config().toJsonString());
+    model.write(staging);
     Path tok = staging.resolve(TOKENIZER);
     tokenizer.save(tok);
     force(tok);
@@ -144,8 +160,15 @@ public final class Checkpoint {
    */
   public static void restore(Path dir, Gpt model, Trainer trainer) throws IOException {
     GptCheckpoint.readWeights(model, dir.resolve(GptCheckpoint.WEIGHTS));
-    TrainState state = readState(dir.resolve(STATE), trainer.optimizer());
-    trainer.restore(state);
+    restoreState(dir, trainer);
+  }
+
+  /**
+   * The trainer half of {@link #restore}: AdamW moments and update count, step, data cursor, RNG, early
+   * stopping record; for models whose weights their own loader has already read from dir.
+   */
+  public static void restoreState(Path dir, Trainer trainer) throws IOException {
+    trainer.restore(readState(dir.resolve(STATE), trainer.optimizer()));
   }
 
   // ---- the training state file --------------------------------------------------------------------
