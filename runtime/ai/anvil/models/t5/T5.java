@@ -5,6 +5,7 @@ import ai.anvil.autograd.Ops;
 import ai.anvil.autograd.Tape;
 import ai.anvil.backend.AttentionSpec;
 import ai.anvil.backend.Backend;
+import ai.anvil.models.SequenceEncoder;
 import ai.anvil.nn.Embedding;
 import ai.anvil.nn.Init;
 import ai.anvil.nn.Linear;
@@ -16,6 +17,8 @@ import ai.anvil.tensor.Scope;
 import ai.anvil.tensor.Tensor;
 import java.io.IOException;
 import java.nio.file.Path;
+import java.util.LinkedHashMap;
+import java.util.Map;
 import java.util.concurrent.atomic.AtomicLong;
 
 /**
@@ -44,7 +47,7 @@ import java.util.concurrent.atomic.AtomicLong;
  * values appended per step, cross-attention keys and values computed once per source). Both give the same
  * logits for the same prefix.
  */
-public final class T5 extends Module {
+public final class T5 extends Module implements SequenceEncoder {
   /** Targets with this value count for nothing in {@link #loss}. */
   public static final int IGNORE_INDEX = -1;
 
@@ -83,8 +86,58 @@ public final class T5 extends Module {
     return config;
   }
 
+  @Override
   public Device device() {
     return device;
+  }
+
+  // ---- SequenceEncoder: the encoder as a body for task heads --------------------------------------
+
+  @Override
+  public int hiddenSize() {
+    return config.dModel();
+  }
+
+  @Override
+  public int vocabSize() {
+    return config.vocabSize();
+  }
+
+  @Override
+  public int maxLength() {
+    return config.nPositions();
+  }
+
+  @Override
+  public boolean causal() {
+    return false;
+  }
+
+  @Override
+  public Tensor tokenEmbeddings() {
+    return shared.weight();
+  }
+
+  /**
+   * The encoder body's modules under HF T5EncoderModel's names: {@code shared} and {@code encoder} (the
+   * decoder and lm_head are not part of the body).
+   */
+  @Override
+  public Map<String, Module> taskModules() {
+    Map<String, Module> m = new LinkedHashMap<>();
+    m.put("shared", shared);
+    m.put("encoder", encoder);
+    return m;
+  }
+
+  @Override
+  public String modelType() {
+    return "anvil-t5";
+  }
+
+  @Override
+  public double classifierDropout() {
+    return config.dropout();
   }
 
   /** The shared token table (paddedVocab, C). */
@@ -97,7 +150,8 @@ public final class T5 extends Module {
     return lmHead == null ? shared.weight() : lmHead.weight();
   }
 
-  /** Writes config.json and model.safetensors ({@link T5Checkpoint}). */
+  /** Writes config.json and model.safetensors ({@link T5Checkpoint}): the whole model, decoder included. */
+  @Override
   public void save(Path dir) throws IOException {
     T5Checkpoint.save(this, dir);
   }
@@ -108,6 +162,7 @@ public final class T5 extends Module {
    * The encoder: ids I32 (B, S), keyMask I32 (B, S) (1 real, 0 padding) or null -> (B, S, C) after the
    * final norm. Padding rows of the output are defined but meaningless.
    */
+  @Override
   public Tensor encode(Tensor ids, Tensor keyMask) {
     checkIds("encode", ids, 0);
     checkMask(ids, keyMask);

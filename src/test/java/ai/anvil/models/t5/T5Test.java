@@ -10,6 +10,8 @@ import ai.anvil.backend.cpu.CpuBackend;
 import ai.anvil.infer.Sampler;
 import ai.anvil.infer.SamplingConfig;
 import ai.anvil.infer.Seq2seqGenerator;
+import ai.anvil.models.heads.Pool;
+import ai.anvil.models.heads.SequenceClassifier;
 import ai.anvil.nn.Parameter;
 import ai.anvil.tensor.Device;
 import ai.anvil.tensor.Scope;
@@ -242,6 +244,23 @@ class T5Test {
       Files.writeString(dir.resolve("config.json"), Files.readString(dir.resolve("config.json")).replace("\"d_model\": 32", "\"d_model\": 64"));
       IOException bad = assertThrows(IOException.class, () -> T5Checkpoint.load(dir, CPU));
       assertTrue(bad.getMessage().contains("shape"), bad.getMessage());
+    }
+  }
+
+  @Test
+  void theEncoderCarriesATaskHead() {
+    try (Scope s = Scope.open(); T5 model = new T5(SMALL, 12, CPU)) {
+      SequenceClassifier head = new SequenceClassifier(model, SequenceClassifier.defaultLabels(3), Pool.MEAN, 0.0, 1);
+      head.train(false);
+      assertTrue(head.namedParameters().containsKey("encoder.block.1.layer.0.SelfAttention.q.weight"));
+      assertTrue(head.namedParameters().keySet().stream().noneMatch(n -> n.startsWith("decoder.")), "the body is the encoder");
+      int[] src = {4, 8, 15, 16, 23};
+      float[] alone = head.logits(Tensor.ofInts(src, CPU, 1, 5), null).toFloatArray();
+      int[] padded = {4, 8, 15, 16, 23, 9, 9, 9}, mask = {1, 1, 1, 1, 1, 0, 0, 0};
+      float[] masked = head.logits(Tensor.ofInts(padded, CPU, 1, 8), Tensor.ofInts(mask, CPU, 1, 8)).toFloatArray();
+      double[] exp = new double[alone.length];
+      for (int i = 0; i < exp.length; i++) exp[i] = alone[i];
+      Assertions.assertClose("classifier on a padded source", exp, masked, Tolerance.F32_REDUCTION);
     }
   }
 }
