@@ -147,7 +147,7 @@ public final class HeadCheckpoint {
   }
 
   /** The head's tensors from file, all checked before any is written. */
-  static void readHead(TaskHead head, Path file) throws IOException {
+  public static void readHead(TaskHead head, Path file) throws IOException {
     Map<Parameter, float[]> values = new LinkedHashMap<>();
     try (Safetensors.Reader r = Safetensors.Reader.open(file)) {
       for (Map.Entry<String, Parameter> e : head.headParameters().entrySet()) {
