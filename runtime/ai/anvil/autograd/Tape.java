@@ -79,6 +79,39 @@ public final class Tape implements AutoCloseable {
     }
   }
 
+  /**
+   * Lifts every {@link #noGrad()} of this thread until the handle closes, so that a {@link Checkpoint}
+   * can record its segment again while a backward pass (which runs under noGrad) is under way.
+   */
+  static Resume resume() {
+    Resume r = new Resume(NO_GRAD.get());
+    NO_GRAD.set(0);
+    return r;
+  }
+
+  /** Handle of {@link #resume()}: restores the noGrad depth it found. */
+  static final class Resume implements AutoCloseable {
+    private final int depth;
+
+    private Resume(int depth) {
+      this.depth = depth;
+    }
+
+    @Override
+    public void close() {
+      NO_GRAD.set(depth);
+    }
+  }
+
+  /**
+   * Makes t a source of this tape: ops on t record, and backward hands t's whole gradient to sink (once,
+   * after every consumer of t has contributed) instead of accumulating it anywhere.
+   */
+  void source(Tensor t, Rule sink) {
+    nodes.add(new Node(new Tensor[0], t, sink));
+    tracked.put(t, Boolean.TRUE);
+  }
+
   /** True when t is a leaf that requires grad or an output this tape recorded. */
   public boolean needsGrad(Tensor t) {
     return t != null && (t.requiresGrad() || tracked.containsKey(t));

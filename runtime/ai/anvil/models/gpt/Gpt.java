@@ -1,5 +1,6 @@
 package ai.anvil.models.gpt;
 
+import ai.anvil.autograd.Checkpoint;
 import ai.anvil.autograd.Dropout;
 import ai.anvil.autograd.Ops;
 import ai.anvil.autograd.ShapeOps;
@@ -53,6 +54,7 @@ public final class Gpt extends Module implements CausalLm, SequenceEncoder {
   private volatile GptExtension extension;
   private volatile long dropoutSeed;
   private final AtomicLong dropoutDraws = new AtomicLong();
+  private volatile boolean recompute;
 
   /** A freshly initialized model (GPT-2 init: N(0, 0.02), residual projections N(0, 0.02/sqrt(2L))). */
   public Gpt(GptConfig config, long seed, Device device) {
@@ -163,7 +165,7 @@ public final class Gpt extends Module implements CausalLm, SequenceEncoder {
     if (prompt != null) x = ShapeOps.concat(1, ShapeOps.repeat(prompt, b), x);             // (B, P+T, C)
     long n = x.dim(1);
     x = dropout(Ops.add(x, Ops.embedding(positions(b, n, shift), transformer.wpe.weight())));
-    for (int l = 0; l < transformer.blocks.length; l++) x = transformer.blocks[l].forward(x, this, l, ext);
+    for (int l = 0; l < transformer.blocks.length; l++) x = block(l, x, ext);
     if (n > t) x = ShapeOps.narrow(x, 1, n - t, t);                                     // prompt rows give no logits
     return transformer.lnF.forward(x);
   }
@@ -236,6 +238,46 @@ public final class Gpt extends Module implements CausalLm, SequenceEncoder {
   @Override
   public double classifierDropout() {
     return config.dropout();
+  }
+
+  /**
+   * Activation recompute per block (gradient checkpointing): while on, training keeps only each block's
+   * input and output and recomputes the block during backward (same gradients, about a third more compute,
+   * activation memory of one block instead of all). Off by default; decoding never recomputes.
+   */
+  public void setRecompute(boolean on) {
+    this.recompute = on;
+  }
+
+  public boolean recompute() {
+    return recompute;
+  }
+
+  /** Block l over x, through {@link Checkpoint} when recompute is on (replaying the block's dropout masks). */
+  private Tensor block(int l, Tensor x, GptExtension ext) {
+    Block block = transformer.blocks[l];
+    if (!recompute || Tape.active() == null) return block.forward(x, this, l, ext);
+    long[] draws = {-1};  // the dropout counter at the block's first run
+    // What the block may read that needs a gradient: every parameter of the model (adapters installed in
+    // it included) and the extension's key/value prefix of this layer.
+    java.util.List<Tensor> read = new java.util.ArrayList<>();
+    for (var p : parameters()) read.add(p.value());
+    Tensor[] prefix = ext == null ? null : ext.keyValuePrefix(l);
+    if (prefix != null) read.addAll(java.util.List.of(prefix));
+    Tensor[] uses = read.toArray(Tensor[]::new);
+    return Checkpoint.apply(x, in -> {
+      if (draws[0] < 0) {
+        draws[0] = dropoutDraws.get();
+        return block.forward(in, this, l, ext);
+      }
+      long now = dropoutDraws.get();
+      dropoutDraws.set(draws[0]);
+      try {
+        return block.forward(in, this, l, ext);
+      } finally {
+        dropoutDraws.set(now);
+      }
+    }, uses);
   }
 
   // ---- decoding with a KV cache -------------------------------------------------------------------
