@@ -1,4 +1,5 @@
-// runtime.cpp: errors, CPU features, threads and host memory of the CPU library.
+// runtime.cpp: errors, CPU features, threads, copies and fills of the CPU library (host memory:
+// allocator.cpp).
 #include <omp.h>
 
 #include <cstdarg>
@@ -56,23 +57,6 @@ int anvil_cpu_set_threads(int64_t threads) {
 }
 
 int64_t anvil_cpu_get_threads(void) { return omp_get_max_threads(); }
-
-int64_t anvil_cpu_alloc(int64_t bytes) {
-  if (bytes < 0) {
-    fail(ANVIL_E_INVALID, "alloc: negative size %lld", (long long)bytes);
-    return 0;
-  }
-  size_t rounded = (static_cast<size_t>(bytes) + 63) / 64 * 64;
-  if (rounded == 0) rounded = 64;
-  void* memory = std::aligned_alloc(64, rounded);
-  if (!memory) {
-    fail(ANVIL_E_NOMEM, "alloc: out of host memory for %lld bytes", (long long)bytes);
-    return 0;
-  }
-  return static_cast<int64_t>(reinterpret_cast<uintptr_t>(memory));
-}
-
-void anvil_cpu_free(int64_t address) { std::free(ptr<void>(address)); }
 
 int anvil_cpu_copy(int64_t dst, int64_t src, int64_t bytes) {
   if (bytes > 0) std::memmove(ptr<void>(dst), ptr<void>(src), static_cast<size_t>(bytes));

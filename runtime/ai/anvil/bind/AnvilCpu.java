@@ -12,7 +12,7 @@ import org.bytedeco.javacpp.annotation.Platform;
  * <p>Nothing here validates anything: callers are the backend classes, which check every argument
  * first. Do not call these from anywhere else.
  */
-@Platform(include = "anvil/anvil.h", link = "anvil_cpu", preload = "gomp@.1")
+@Platform(include = {"anvil/anvil.h", "anvil/anvil_cpu_cache.h"}, link = "anvil_cpu", preload = "gomp@.1")
 public final class AnvilCpu {
   static {
     Loader.load();
@@ -35,6 +35,14 @@ public final class AnvilCpu {
   public static native long anvil_cpu_alloc(long bytes);
 
   public static native void anvil_cpu_free(long address);
+
+  public static native long anvil_cpu_cached_bytes();
+
+  public static native int anvil_cpu_set_cache_limit(long bytes);
+
+  public static native long anvil_cpu_get_cache_limit();
+
+  public static native void anvil_cpu_release_cache();
 
   public static native int anvil_cpu_copy(long dst, long src, long bytes);
 

@@ -109,6 +109,31 @@ public final class CpuBackend extends Backend {
     AnvilCpu.anvil_cpu_free(address);
   }
 
+  /**
+   * Bytes that freed tensors left in the native host-memory cache for reuse (native/cpu/allocator.cpp).
+   * {@link ai.anvil.tensor.MemoryStats} counts live tensor bytes only; this is the rest of what the
+   * process holds for CPU tensors.
+   */
+  public static long cachedBytes() {
+    return AnvilCpu.anvil_cpu_cached_bytes();
+  }
+
+  /** Bounds the cached bytes (default: a quarter of physical memory); 0 turns the cache off. */
+  public static void setCacheLimit(long bytes) {
+    if (bytes < 0) throw new IllegalArgumentException("cache limit must be >= 0, got " + bytes);
+    check("setCacheLimit", AnvilCpu.anvil_cpu_set_cache_limit(bytes));
+  }
+
+  /** The bound on cached bytes. */
+  public static long cacheLimit() {
+    return AnvilCpu.anvil_cpu_get_cache_limit();
+  }
+
+  /** Returns every cached block to the C heap (for a service going idle); live tensors are untouched. */
+  public static void releaseCache() {
+    AnvilCpu.anvil_cpu_release_cache();
+  }
+
   @Override
   protected void doCopyFromHost(Tensor dst, ByteBuffer src) {
     HostMemory.view(dst.address(), dst.bytes()).put(src.duplicate().clear());
