@@ -78,7 +78,7 @@ ANVIL_API int anvil_cuda_nccl_init(const char* id128, int64_t world, int64_t ran
 
 ANVIL_API int anvil_cuda_nccl_destroy(int64_t comm);
 
-/* In-place sum of `count` elements of dtype (ANVIL_F32 or ANVIL_BF16) at device address data, on stream. */
+/* In-place sum of `count` elements of dtype (ANVIL_F32, ANVIL_BF16 or ANVIL_DIST_F64) at device address data, on stream. */
 ANVIL_API int anvil_cuda_nccl_allreduce(int64_t comm, int64_t data, int64_t count, int64_t dtype, int64_t stream);
 
 /* In-place broadcast of `bytes` bytes at device address data from rank root, on stream. */

@@ -17,7 +17,8 @@ import java.util.Map;
  * B makes the updates of one process with batch N x B, up to the order of the fp32 sums.
  *
  * <p>Rank 0 alone should write checkpoints, metrics and logs (the launcher sets the Trainer's checkpointer
- * and listener on rank 0 only). Evaluation runs on every rank over the same val batches, so every rank
+ * and listener on rank 0 only). Evaluation runs on every rank over the same val batches (Pretraining draws them
+ * world x B rows wide, the single process's val set), so every rank
  * takes the same early-stopping decision without a collective.
  */
 public final class DataParallel implements GradientSync {

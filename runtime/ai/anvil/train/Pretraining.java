@@ -107,7 +107,9 @@ public final class Pretraining {
     try (TokenDataset data = TokenDataset.build(text, tokenizer, shardFile);
          Gpt gpt = new Gpt(modelConfig, config.seed(), device);
          Trainer trainer = new Trainer(gpt, gpt::loss, config, trainSource(data, config, parallel),
-             new SamplerSource(new BatchSampler(data.val(), config.batchSize(), config.blockSize(), config.seed() + 1)),
+             // Every rank evaluates the global batch (world x batch_size rows): the single process's val set.
+             new SamplerSource(new BatchSampler(data.val(), config.batchSize() * (parallel == null ? 1 : parallel.worldSize()),
+                 config.blockSize(), config.seed() + 1)),
              randomState(gpt));
          MetricsLog metrics = new MetricsLog(metricsFile)) {
       log.info("{} train / {} val tokens, vocabulary {}, model {} ({} parameters) on {}", data.train().size(),
