@@ -123,4 +123,23 @@ public final class AnvilCuda {
 
   public static native int anvil_cuda_repeat_kv_bwd(
       @Cast("const anvil_repeat_kv_params*") long p, long dtype, long stream);
+
+  // ---- the GPU training step (issue 7): fused AdamW over a device table, CUDA graphs, sampling --------
+
+  public static native int anvil_cuda_adamw_table(
+      @Cast("const anvil_adamw_tensor*") long host, long count, long table, @Cast("int64_t*") long[] blocks);
+
+  public static native int anvil_cuda_adamw_schedule(long state, double lr, long step, long stream);
+
+  public static native int anvil_cuda_adamw_multi_fwd(@Cast("const anvil_adamw_multi_params*") long p, long stream);
+
+  public static native int anvil_cuda_graph_begin(long stream);
+
+  public static native int anvil_cuda_graph_end(long stream, @Cast("int64_t*") long[] graph);
+
+  public static native int anvil_cuda_graph_launch(long graph, long stream);
+
+  public static native int anvil_cuda_graph_destroy(long graph);
+
+  public static native int anvil_cuda_sample_fwd(@Cast("const anvil_sample_params*") long p, long dtype, long stream);
 }

@@ -23,6 +23,8 @@ public final class Params {
   public static final int CROSS_ENTROPY = 11;
   public static final int ADAMW = 14;
   public static final int GRAD_NORM = 4;
+  public static final int ADAMW_MULTI = 11;
+  public static final int SAMPLE = 9;
   // Llama-family ops
   public static final int RMSNORM = 10;
   public static final int ROPE = 8;

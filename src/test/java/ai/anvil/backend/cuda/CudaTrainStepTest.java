@@ -1,0 +1,170 @@
+package ai.anvil.backend.cuda;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
+
+import ai.anvil.backend.AdamWStep;
+import ai.anvil.backend.Backend;
+import ai.anvil.tensor.BFloat16;
+import ai.anvil.tensor.DType;
+import ai.anvil.tensor.Device;
+import ai.anvil.tensor.MemoryStats;
+import ai.anvil.tensor.Scope;
+import ai.anvil.tensor.Tensor;
+import ai.anvil.testkit.Assertions;
+import ai.anvil.testkit.Random;
+import ai.anvil.testkit.Tolerance;
+import java.util.ArrayList;
+import java.util.List;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Tag;
+import org.junit.jupiter.api.Test;
+
+/**
+ * The pieces of the GPU training step (issue 7) against the CPU: the fused AdamW (device table, on-device
+ * clipping, bf16 copies, frozen entries) against the CPU AdamW with the clip scale computed on the host; a
+ * captured CUDA graph replayed against the same ops run eagerly, with no pool growth over replays; and the
+ * device sampler's argmax against the host's.
+ */
+@Tag("gpu")
+class CudaTrainStepTest {
+  private static final Device GPU = Device.cuda(0);
+  private static final long[] SIZES = {1, 7, 63, 4096, 4097, 9001, 300};
+
+  @BeforeAll
+  static void cudaUsable() {
+    assumeTrue(CudaRuntime.isUsable(), "CUDA unusable: " + CudaRuntime.reason());
+  }
+
+  @Test
+  void fusedAdamWMatchesTheCpuAdamW() {
+    CudaBackend gpu = CudaBackend.forDevice(0);
+    Backend cpu = Backend.of(Device.CPU);
+    Random rnd = new Random(3);
+    double clip = 1.0, b1 = 0.9, b2 = 0.95, eps = 1e-8, wd = 0.1;
+    try (Scope s = Scope.open()) {
+      List<FusedAdamW.Entry> entries = new ArrayList<>();
+      List<Tensor> cp = new ArrayList<>(), cg = new ArrayList<>(), cm = new ArrayList<>(), cv = new ArrayList<>();
+      List<Boolean> decay = new ArrayList<>();
+      for (int i = 0; i < SIZES.length; i++) {
+        int n = (int) SIZES[i];
+        float[] p = Random.toFloats(rnd.normal(n, 1.0)), g = Random.toFloats(rnd.normal(n, 3.0));
+        boolean frozen = i == SIZES.length - 1;
+        entries.add(new FusedAdamW.Entry("t" + i, Tensor.of(p, GPU, n), Tensor.of(g, GPU, n), Tensor.zeros(DType.F32, GPU, n),
+            Tensor.zeros(DType.F32, GPU, n), i % 2 == 0 ? Tensor.empty(DType.BF16, GPU, n) : null, i % 3 != 0, frozen));
+        if (frozen) continue;
+        cp.add(Tensor.of(p, n));
+        cg.add(Tensor.of(g, n));
+        cm.add(Tensor.zeros(DType.F32, Device.CPU, n));
+        cv.add(Tensor.zeros(DType.F32, Device.CPU, n));
+        decay.add(i % 3 != 0);
+      }
+      boolean[] flags = new boolean[decay.size()];
+      for (int i = 0; i < flags.length; i++) flags[i] = decay.get(i);
+      float[] frozenBefore = entries.get(SIZES.length - 1).param().toFloatArray();
+      try (FusedAdamW opt = new FusedAdamW(gpu, entries, b1, b2, eps, wd, clip, 1.0)) {
+        for (int step = 1; step <= 3; step++) {
+          double lr = 1e-3 * step;
+          double norm = cpu.gradNorm(cg);
+          double scale = norm > clip ? clip / (norm + 1e-6) : 1.0;
+          cpu.adamw(cp, cg, cm, cv, flags, new AdamWStep(lr, b1, b2, eps, wd, step, scale));
+          opt.schedule(lr, step);
+          opt.step();
+          Assertions.assertClose("norm at step " + step, new double[] {norm}, new double[] {opt.norm()}, Tolerance.F64);
+          assertEquals(scale, opt.clipScale(), 1e-12);
+        }
+      }
+      int k = 0;
+      for (int i = 0; i < SIZES.length - 1; i++) {
+        FusedAdamW.Entry e = entries.get(i);
+        float[] got = e.param().toFloatArray();
+        Assertions.assertClose("param t" + i, Random.toDoubles(cp.get(k).toFloatArray()), e.param(), Tolerance.F32);
+        Assertions.assertClose("m t" + i, Random.toDoubles(cm.get(k).toFloatArray()), e.m(), Tolerance.F32);
+        Assertions.assertClose("v t" + i, Random.toDoubles(cv.get(k).toFloatArray()), e.v(), Tolerance.F32);
+        if (e.copy() != null) {
+          float[] copy = e.copy().toFloatArray();
+          for (int j = 0; j < got.length; j++) assertEquals(BFloat16.round(got[j]), copy[j], 0.0f, "copy t" + i + "[" + j + "]");
+        }
+        k++;
+      }
+      assertArrayEquals(frozenBefore, entries.get(SIZES.length - 1).param().toFloatArray(), "a frozen entry is untouched");
+    }
+  }
+
+  @Test
+  void aStepBeforeScheduleIsRefused() {
+    CudaBackend gpu = CudaBackend.forDevice(0);
+    try (Scope s = Scope.open()) {
+      Tensor t = Tensor.zeros(DType.F32, GPU, 8);
+      List<FusedAdamW.Entry> one = List.of(new FusedAdamW.Entry("t", t, t, Tensor.zeros(DType.F32, GPU, 8),
+          Tensor.zeros(DType.F32, GPU, 8), null, false, false));
+      try (FusedAdamW opt = new FusedAdamW(gpu, one, 0.9, 0.95, 1e-8, 0.0, 0.0, 1.0)) {
+        assertThrows(IllegalStateException.class, opt::step);
+        assertThrows(IllegalArgumentException.class, () -> opt.schedule(1e-3, 0));
+      }
+    }
+  }
+
+  @Test
+  void aCapturedGraphReplaysTheSameWorkWithoutAllocating() {
+    CudaBackend gpu = CudaBackend.forDevice(0);
+    Random rnd = new Random(5);
+    int n = 4097;
+    float[] a = Random.toFloats(rnd.normal(n, 1.0)), b = Random.toFloats(rnd.normal(n, 1.0));
+    try (Scope s = Scope.open()) {
+      Tensor x = Tensor.of(a, GPU, n), y = Tensor.of(b, GPU, n), acc = Tensor.zeros(DType.F32, GPU, n);
+      // the body: t = x + y (a temporary made and freed inside), acc += t
+      Runnable body = () -> {
+        try (Scope inner = Scope.open()) {
+          Tensor t = Tensor.empty(DType.F32, GPU, n);
+          gpu.add(x, y, t);
+          gpu.axpy(1.0, t, acc);
+        }
+      };
+      body.run();  // eager once: acc = x + y
+      try (CudaGraph graph = CudaGraph.capture(gpu, body)) {
+        gpu.synchronize();
+        long reserved = gpu.poolStats().reservedBytes();
+        for (int i = 0; i < 5; i++) graph.launch();
+        gpu.synchronize();
+        assertTrue(gpu.poolStats().reservedBytes() <= reserved, "replays must not grow the pool");
+      }
+      float[] got = acc.toFloatArray();
+      for (int i = 0; i < n; i++) assertEquals(6.0f * (a[i] + b[i]), got[i], 1e-5f * (1 + Math.abs(got[i])), "acc[" + i + "]");
+      assertTrue(MemoryStats.liveBytes(GPU) > 0);
+    }
+  }
+
+  @Test
+  void aCaptureThatSynchronizesFailsCleanly() {
+    CudaBackend gpu = CudaBackend.forDevice(0);
+    try (Scope s = Scope.open()) {
+      Tensor x = Tensor.zeros(DType.F32, GPU, 4);
+      assertThrows(RuntimeException.class, () -> CudaGraph.capture(gpu, x::toFloatArray));
+      assertEquals(0.0f, x.toFloatArray()[0], "the stream works after a failed capture");
+    }
+  }
+
+  @Test
+  void deviceArgmaxMatchesTheHost() {
+    CudaBackend gpu = CudaBackend.forDevice(0);
+    Random rnd = new Random(9);
+    int rows = 5, vocab = 50257, ld = 50304;
+    float[] logits = Random.toFloats(rnd.normal(rows * ld, 2.0));
+    try (Scope s = Scope.open()) {
+      Tensor l = Tensor.of(logits, GPU, rows, ld), out = Tensor.empty(DType.I32, GPU, rows);
+      DeviceSampler.sample(gpu, l, vocab, 1, 1.0, 1, 0, out);
+      int[] ids = out.toIntArray();
+      for (int r = 0; r < rows; r++) {
+        int best = 0;
+        for (int c = 1; c < vocab; c++) if (logits[r * ld + c] > logits[r * ld + best]) best = c;
+        assertEquals(best, ids[r], "row " + r);
+      }
+      DeviceSampler.sample(gpu, l, vocab, 40, 0.8, 7, 0, out);
+      for (int id : out.toIntArray()) assertTrue(id >= 0 && id < vocab);
+    }
+  }
+}

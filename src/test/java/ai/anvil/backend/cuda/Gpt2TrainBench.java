@@ -1,0 +1,210 @@
+package ai.anvil.backend.cuda;
+
+import ai.anvil.autograd.Tape;
+import ai.anvil.models.gpt.Gpt;
+import ai.anvil.models.gpt.GptConfig;
+import ai.anvil.models.gpt.KvCache;
+import ai.anvil.nn.Parameter;
+import ai.anvil.tensor.DType;
+import ai.anvil.tensor.Device;
+import ai.anvil.tensor.Scope;
+import ai.anvil.tensor.Tensor;
+import ai.anvil.train.AdamW;
+import java.io.IOException;
+import java.io.PrintWriter;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.SplittableRandom;
+
+/**
+ * The GPT-2 124M training and decoding harness of issue 7 (bench/gpu/README.md): trains the GPT-2 small
+ * configuration (12 layers, 768 wide, 12 heads, context 1024, vocabulary 50257 padded to 50304) on random
+ * tokens for a fixed number of steps on cuda:0 and prints tokens/s and MFU; then decodes a batch of prompts
+ * with the KV cache on the device and the next token picked on the device (DeviceSampler argmax) and
+ * prints decode tokens/s. bench/gpu/gpt2_train.py measures PyTorch on the same shapes in the same run.
+ *
+ * <p>The step: forward + backward (loss kept on the device, summed into a device scalar and read once at
+ * the end), then the fused AdamW (one table, clip 1.0 on the device). Variants, each timed separately so
+ * one that fails does not hide the others: plain, per-block recompute, and a CUDA-graph replay of the whole
+ * step (captured after a warm-up step; if the capture is refused, the reason is printed: see
+ * bench/gpu/README.md for what still synchronizes inside a step).
+ *
+ * <pre>java ... ai.anvil.backend.cuda.Gpt2TrainBench OUT.csv [batch=8] [steps=6] [seconds=30]</pre>
+ * Writes name,config,value,unit rows. Each variant stops early when its share of the time budget is spent.
+ */
+public final class Gpt2TrainBench {
+  private static final Device GPU = Device.cuda(0);
+  private static final int T = 1024;
+  /** Dense bf16 tensor-core peak used for MFU (H100 SXM; an H200 has the same). */
+  private static final double PEAK_FLOPS = 989e12;
+
+  private final List<String> rows = new ArrayList<>();
+  private final Path out;
+
+  private Gpt2TrainBench(Path out) {
+    this.out = out;
+  }
+
+  public static void main(String[] args) throws IOException {
+    if (!CudaRuntime.isUsable()) throw new IllegalStateException("CUDA unusable: " + CudaRuntime.reason());
+    Path out = Path.of(args.length > 0 ? args[0] : "bench-train-anvil.csv");
+    int batch = args.length > 1 ? Integer.parseInt(args[1]) : 8;
+    int steps = args.length > 2 ? Integer.parseInt(args[2]) : 6;
+    double seconds = args.length > 3 ? Double.parseDouble(args[3]) : 30;
+    Gpt2TrainBench bench = new Gpt2TrainBench(out);
+    System.out.println("device: " + CudaRuntime.describe(0));
+    long start = System.nanoTime();
+    for (String variant : new String[] {"plain", "recompute", "graph"}) {
+      double left = seconds * 0.8 - (System.nanoTime() - start) / 1e9;
+      if (left <= 0) {
+        System.out.println(variant + ": skipped, time budget spent");
+        continue;
+      }
+      try {
+        bench.train(variant, batch, steps, Math.min(left, seconds * 0.3));
+      } catch (RuntimeException | Error e) {
+        System.out.println("train " + variant + ": FAILED " + e);
+        bench.rows.add("train_" + variant + ",B" + batch + " T" + T + ",NaN,tokens/s");
+      }
+      bench.write();
+    }
+    try {
+      bench.decode(8, 64, 64);
+    } catch (RuntimeException | Error e) {
+      System.out.println("decode: FAILED " + e);
+      bench.rows.add("decode,B8 prompt64 new64,NaN,tokens/s");
+    }
+    bench.write();
+  }
+
+  private void write() throws IOException {
+    try (PrintWriter w = new PrintWriter(Files.newBufferedWriter(out))) {
+      w.println("name,config,value,unit");
+      for (String r : rows) w.println(r);
+    }
+  }
+
+  private void train(String variant, int batch, int steps, double budgetSeconds) {
+    CudaBackend gpu = CudaBackend.forDevice(0);
+    GptConfig config = GptConfig.gpt2();
+    SplittableRandom rnd = new SplittableRandom(1234);
+    int[] ids = new int[batch * T], targets = new int[batch * T];
+    for (int i = 0; i < ids.length; i++) {
+      ids[i] = rnd.nextInt(config.vocabSize());
+      targets[i] = rnd.nextInt(config.vocabSize());
+    }
+    String tag = "B" + batch + " T" + T + " " + variant;
+    try (Scope run = Scope.open(); Gpt model = new Gpt(config, 1, GPU);
+         AdamW moments = new AdamW(model.namedParameters(), 0.9, 0.95, 1e-8, 0.1)) {
+      model.train(true);
+      model.setRecompute(variant.equals("recompute"));
+      Tensor idt = Tensor.ofInts(ids, GPU, batch, T), tt = Tensor.ofInts(targets, GPU, batch, T);
+      Tensor lossSum = Tensor.zeros(DType.F32, GPU, 1);
+      double tokens = (double) batch * T;
+      Runnable forwardBackward = () -> {
+        try (Scope s = Scope.open(); Tape tape = Tape.record()) {
+          Tensor loss = model.loss(idt, tt, tokens);
+          tape.backward(loss);
+          gpu.axpy(1.0, loss, lossSum);  // the loss stays on the device
+        }
+      };
+      // Warm-up step: makes the gradients, so the fused optimizer's table can point at them.
+      forwardBackward.run();
+      List<FusedAdamW.Entry> entries = new ArrayList<>();
+      for (Map.Entry<String, Parameter> e : moments.parameters().entrySet()) {
+        Parameter p = e.getValue();
+        entries.add(new FusedAdamW.Entry(e.getKey(), p.value(), p.grad(), moments.firstMoment(e.getKey()),
+            moments.secondMoment(e.getKey()), null, p.decay(), false));
+      }
+      try (FusedAdamW opt = new FusedAdamW(gpu, entries, 0.9, 0.95, 1e-8, 0.1, 1.0, 1.0)) {
+        long[] step = {0};
+        Runnable body = () -> {
+          forwardBackward.run();
+          opt.step();
+          model.zeroGrad();
+        };
+        opt.schedule(6e-4, ++step[0]);
+        opt.step();
+        model.zeroGrad();
+        CudaGraph graph = null;
+        if (variant.equals("graph")) {
+          try {
+            graph = CudaGraph.capture(gpu, body);
+          } catch (RuntimeException e) {
+            System.out.println("train graph: capture refused: " + e.getMessage());
+            rows.add("train_graph_capture," + tag + ",0,ok");
+            throw e;
+          }
+        }
+        gpu.synchronize();
+        long t0 = System.nanoTime();
+        int done = 0;
+        while (done < steps) {
+          opt.schedule(6e-4, ++step[0]);
+          if (graph != null) graph.launch();
+          else body.run();
+          done++;
+          if ((System.nanoTime() - t0) / 1e9 > budgetSeconds) {
+            gpu.synchronize();
+            if ((System.nanoTime() - t0) / 1e9 > budgetSeconds) break;
+          }
+        }
+        gpu.synchronize();
+        double elapsed = (System.nanoTime() - t0) / 1e9;
+        if (graph != null) graph.close();
+        double perStep = elapsed / done;
+        double tokPerS = tokens / perStep;
+        // llm.c's count: 6 N per token for the weights plus 6 L T C for attention (causal, fwd + bwd)
+        double flopsPerToken = 6.0 * config.parameterCount() + 6.0 * config.nLayer() * T * config.nEmbd();
+        double mfu = tokPerS * flopsPerToken / PEAK_FLOPS;
+        double meanLoss = lossSum.toFloatArray()[0] / (done + 2);
+        System.out.printf("train %-10s %s: %d steps, %.1f ms/step, %.0f tokens/s, MFU %.1f%% (of %.0f TFLOP/s bf16), "
+                + "mean loss %.3f, grad norm %.3f%n", variant, tag, done, perStep * 1e3, tokPerS, 100 * mfu,
+            PEAK_FLOPS / 1e12, meanLoss, opt.norm());
+        rows.add("train_" + variant + "," + tag + "," + tokPerS + ",tokens/s");
+        rows.add("mfu_" + variant + "," + tag + "," + mfu + ",fraction");
+        rows.add("step_ms_" + variant + "," + tag + "," + perStep * 1e3 + ",ms");
+      }
+    }
+  }
+
+  /** batch prompts of promptLen tokens, then newTokens greedy tokens each, KV cache and argmax on the GPU. */
+  private void decode(int batch, int promptLen, int newTokens) {
+    CudaBackend gpu = CudaBackend.forDevice(0);
+    GptConfig config = GptConfig.gpt2();
+    SplittableRandom rnd = new SplittableRandom(7);
+    int[] prompt = new int[batch * promptLen];
+    for (int i = 0; i < prompt.length; i++) prompt[i] = rnd.nextInt(config.vocabSize());
+    try (Scope run = Scope.open(); Gpt model = new Gpt(config, 1, GPU)) {
+      model.train(false);
+      for (int round = 0; round < 2; round++) {  // round 0 warms up
+        try (Scope s = Scope.open(); KvCache cache = model.newCache(batch, promptLen + newTokens)) {
+          Tensor next = Tensor.empty(DType.I32, GPU, batch);
+          gpu.synchronize();
+          long t0 = System.nanoTime();
+          try (Scope p = Scope.open()) {
+            Tensor logits = model.forwardLast(Tensor.ofInts(prompt, GPU, batch, promptLen), cache);
+            DeviceSampler.sample(gpu, logits, config.vocabSize(), 1, 0.0, 1, 0, next);
+          }
+          for (int i = 1; i < newTokens; i++) {
+            try (Scope step = Scope.open()) {
+              Tensor logits = model.forwardLast(next.reshape(batch, 1), cache);
+              DeviceSampler.sample(gpu, logits, config.vocabSize(), 1, 0.0, 1, (long) i * batch, next);
+            }
+          }
+          gpu.synchronize();
+          double elapsed = (System.nanoTime() - t0) / 1e9;
+          if (round == 1) {
+            double tokPerS = (double) batch * newTokens / elapsed;
+            System.out.printf("decode B%d prompt %d + %d new: %.1f ms, %.0f tokens/s%n", batch, promptLen, newTokens,
+                elapsed * 1e3, tokPerS);
+            rows.add("decode,B" + batch + " prompt" + promptLen + " new" + newTokens + "," + tokPerS + ",tokens/s");
+          }
+        }
+      }
+    }
+  }
+}
