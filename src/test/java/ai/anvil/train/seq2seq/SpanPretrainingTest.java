@@ -45,6 +45,10 @@ class SpanPretrainingTest {
     try (T5 loaded = Seq2seqCheckpoint.loadModel(out, Device.CPU)) {
       assertEquals(o.parameters(), loaded.config().parameterCount());
     }
+    // eval of the saved run on the trainer's own validation windows (seed + 1, 8 batches) gives its last val loss.
+    SpanEvaluation.Result eval = SpanEvaluation.evaluate(out, null, 8, 4, Device.CPU);
+    assertEquals(o.result().finalValLoss(), eval.loss(), 1e-4);
+    assertEquals(8L * 8 * eval.targetCols(), eval.targetTokens());
     assertThrows(UnsupportedOperationException.class,
         () -> SpanPretraining.run(config.with("resume", out.toString()), new TrainListener() {}));
   }
