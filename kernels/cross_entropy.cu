@@ -5,6 +5,9 @@
 //        loss (1) = sum(losses) / normalizer.  losses may be 0 (then a scratch buffer holds them).
 //   bwd: dlogits (rows, row_stride) written (=) = (softmax - onehot(target)) * grad / normalizer on the
 //        first vocab columns; 0 on padding and on ignored rows.
+//   bwd_dgrad: the same with grad = p->grad * (*dgrad), dgrad one fp32 in device memory (the upstream
+//        gradient of the loss), so backward needs no host read and can be captured in a CUDA graph; with
+//        *dgrad == g and p->grad == 1 it writes bit for bit what bwd writes with grad == g.
 // A target outside [0, vocab) that is not ignore_index raises ANVIL_DEVERR_TARGET (reported by the next
 // synchronize) and counts as ignored.
 // One block per row: one pass of online (max, sum of exp) pairs, merged over the block; the backward
@@ -85,8 +88,10 @@ cross_entropy_sum_kernel(const float* losses, float* loss, int64_t rows, double 
 template <typename T, int N>
 __global__ void __launch_bounds__(kThreads)
 cross_entropy_bwd_kernel(const T* logits, const int* targets, T* dlogits, int64_t vocab, int64_t row_stride,
-                         int64_t ignore_index, float scale, unsigned* error) {
+                         int64_t ignore_index, float scale, const float* dgrad, double grad, double normalizer,
+                         unsigned* error) {
   __shared__ MaxSum shared[32];
+  if (dgrad) scale = static_cast<float>(grad * static_cast<double>(*dgrad) / normalizer);
   const int64_t r = blockIdx.x;
   const int target = targets[r];
   T* out = dlogits + r * row_stride;
@@ -128,20 +133,22 @@ int cross_entropy_fwd(const anvil_cross_entropy_params* p, cudaStream_t s) {
   const T* logits = dptr<const T>(p->logits);
   const int* targets = dptr<const int>(p->targets);
   if (rows_vectorizable<T>(p->row_stride, {p->logits})) {
-    cross_entropy_fwd_kernel<T, pack_of<T>()><<<static_cast<unsigned>(p->rows), kThreads, 0, s>>>(
+    auto kernel = cross_entropy_fwd_kernel<T, pack_of<T>()>;
+    ANVIL_LAUNCH(kernel, static_cast<unsigned>(p->rows), kThreads, 0, s)(
         logits, targets, losses, p->vocab, p->row_stride, p->ignore_index, error);
   } else {
-    cross_entropy_fwd_kernel<T, 1><<<static_cast<unsigned>(p->rows), kThreads, 0, s>>>(
+    auto kernel = cross_entropy_fwd_kernel<T, 1>;
+    ANVIL_LAUNCH(kernel, static_cast<unsigned>(p->rows), kThreads, 0, s)(
         logits, targets, losses, p->vocab, p->row_stride, p->ignore_index, error);
   }
   ANVIL_LAUNCH_CHECK("cross_entropy_fwd_kernel");
-  cross_entropy_sum_kernel<<<1, 1024, 0, s>>>(losses, dptr<float>(p->loss), p->rows, p->normalizer);
+  ANVIL_LAUNCH(cross_entropy_sum_kernel, 1, 1024, 0, s)(losses, dptr<float>(p->loss), p->rows, p->normalizer);
   ANVIL_LAUNCH_CHECK("cross_entropy_sum_kernel");
   return ANVIL_OK;
 }
 
 template <typename T>
-int cross_entropy_bwd(const anvil_cross_entropy_params* p, cudaStream_t s) {
+int cross_entropy_bwd(const anvil_cross_entropy_params* p, cudaStream_t s, const float* dgrad) {
   if (p->rows <= 0) return ANVIL_OK;
   if (p->rows > INT32_MAX) return anvil_set_error(ANVIL_E_UNSUPPORTED, "cuda cross_entropy: rows > 2^31");
   unsigned* error = device_error_word();
@@ -151,11 +158,13 @@ int cross_entropy_bwd(const anvil_cross_entropy_params* p, cudaStream_t s) {
   const int* targets = dptr<const int>(p->targets);
   T* dlogits = dptr<T>(p->dlogits);
   if (rows_vectorizable<T>(p->row_stride, {p->logits, p->dlogits})) {
-    cross_entropy_bwd_kernel<T, pack_of<T>()><<<static_cast<unsigned>(p->rows), kThreads, 0, s>>>(
-        logits, targets, dlogits, p->vocab, p->row_stride, p->ignore_index, scale, error);
+    auto kernel = cross_entropy_bwd_kernel<T, pack_of<T>()>;
+    ANVIL_LAUNCH(kernel, static_cast<unsigned>(p->rows), kThreads, 0, s)(
+        logits, targets, dlogits, p->vocab, p->row_stride, p->ignore_index, scale, dgrad, p->grad, p->normalizer, error);
   } else {
-    cross_entropy_bwd_kernel<T, 1><<<static_cast<unsigned>(p->rows), kThreads, 0, s>>>(
-        logits, targets, dlogits, p->vocab, p->row_stride, p->ignore_index, scale, error);
+    auto kernel = cross_entropy_bwd_kernel<T, 1>;
+    ANVIL_LAUNCH(kernel, static_cast<unsigned>(p->rows), kThreads, 0, s)(
+        logits, targets, dlogits, p->vocab, p->row_stride, p->ignore_index, scale, dgrad, p->grad, p->normalizer, error);
   }
   ANVIL_LAUNCH_CHECK("cross_entropy_bwd_kernel");
   return ANVIL_OK;
@@ -170,7 +179,13 @@ ANVIL_API int anvil_cuda_cross_entropy_fwd(const anvil_cross_entropy_params* p, 
 }
 
 ANVIL_API int anvil_cuda_cross_entropy_bwd(const anvil_cross_entropy_params* p, int64_t dtype, int64_t stream) {
-  ANVIL_DISPATCH_FLOAT(dtype, "cross_entropy_bwd", cross_entropy_bwd, p, as_stream(stream));
+  ANVIL_DISPATCH_FLOAT(dtype, "cross_entropy_bwd", cross_entropy_bwd, p, as_stream(stream), nullptr);
+}
+
+ANVIL_API int anvil_cuda_cross_entropy_bwd_dgrad(const anvil_cross_entropy_params* p, int64_t dgrad, int64_t dtype,
+                                                 int64_t stream) {
+  if (dgrad == 0) return anvil_set_error(ANVIL_E_INVALID, "cuda cross_entropy_bwd_dgrad: null dgrad");
+  ANVIL_DISPATCH_FLOAT(dtype, "cross_entropy_bwd", cross_entropy_bwd, p, as_stream(stream), dptr<const float>(dgrad));
 }
 
 }  // extern "C"

@@ -460,6 +460,13 @@ typedef struct {
 #define ANVIL_SAMPLE_MAX_TOP_K 256
 ANVIL_API int anvil_cuda_sample_fwd(const anvil_sample_params* p, int64_t dtype, int64_t stream);
 
+/* cross_entropy bwd with the upstream gradient read from device memory (CUDA): grad = p->grad * (*dgrad),
+ * dgrad one fp32 (the gradient of the loss, as the tape holds it), so a backward pass makes no host read
+ * and can be captured in a graph. With *dgrad == g and p->grad == 1 it writes exactly what
+ * anvil_cuda_cross_entropy_bwd writes with grad == g. */
+ANVIL_API int anvil_cuda_cross_entropy_bwd_dgrad(const anvil_cross_entropy_params* p, int64_t dgrad, int64_t dtype,
+                                                 int64_t stream);
+
 #ifdef __cplusplus
 }
 #endif

@@ -55,6 +55,7 @@ public final class Gpt extends Module implements CausalLm, SequenceEncoder {
   private volatile long dropoutSeed;
   private final AtomicLong dropoutDraws = new AtomicLong();
   private volatile boolean recompute;
+  private final PositionIds positionIds;
 
   /** A freshly initialized model (GPT-2 init: N(0, 0.02), residual projections N(0, 0.02/sqrt(2L))). */
   public Gpt(GptConfig config, long seed, Device device) {
@@ -62,6 +63,7 @@ public final class Gpt extends Module implements CausalLm, SequenceEncoder {
     this.device = device;
     Init init = new Init(seed);
     this.dropoutSeed = init.nextSeed();
+    this.positionIds = new PositionIds(device);
     this.transformer = child("transformer", new Transformer(config, init, device));
     if (config.tiedEmbeddings()) {
       this.lmHead = null;
@@ -164,7 +166,7 @@ public final class Gpt extends Module implements CausalLm, SequenceEncoder {
     Tensor x = Ops.embedding(ids, transformer.wte.weight());
     if (prompt != null) x = ShapeOps.concat(1, ShapeOps.repeat(prompt, b), x);             // (B, P+T, C)
     long n = x.dim(1);
-    x = dropout(Ops.add(x, Ops.embedding(positions(b, n, shift), transformer.wpe.weight())));
+    x = dropout(Ops.add(x, Ops.embedding(positionIds.get(b, n, shift), transformer.wpe.weight())));
     for (int l = 0; l < transformer.blocks.length; l++) x = block(l, x, ext);
     if (n > t) x = ShapeOps.narrow(x, 1, n - t, t);                                     // prompt rows give no logits
     return transformer.lnF.forward(x);
@@ -417,6 +419,12 @@ public final class Gpt extends Module implements CausalLm, SequenceEncoder {
       pad.detachFromScope();
       Backend.of(table.device()).fill(pad, 0.0);
     }
+  }
+
+  @Override
+  public void close() {
+    positionIds.close();
+    super.close();
   }
 
   // ---- modules ------------------------------------------------------------------------------------
