@@ -17,14 +17,17 @@ import picocli.CommandLine.Model.OptionSpec;
 import picocli.CommandLine.Option;
 
 /**
- * Pre-trains a GPT (ai.anvil.train.Pretraining). Every flag but {@code --config} is a {@link TrainConfig}
+ * Pre-trains a GPT (causal LM), a BERT (masked LM) or a T5-style encoder-decoder (span corruption), or
+ * continues a pre-trained model with --init (ai.anvil.train.Pretraining). Every flag but {@code --config} is a {@link TrainConfig}
  * key ({@code --batch-size} is {@code batch_size}); settings come from, lowest first: the defaults (the
  * cpu-small recipe on the embedded KJV), the checkpoint's train_config.json when resuming, the
  * {@code --config} file, and the flags given on the command line.
  */
 @Command(name = "pretrain", mixinStandardHelpOptions = true, sortOptions = false,
-    description = {"Pre-train a GPT language model. With no flags: char-level on the embedded King James Bible, "
-        + "4 layers x 128 wide, 2000 steps (a few minutes on 2 cores), then a sample.",
+    description = {"Pre-train a language model: --objective clm (GPT, default), mlm (BERT masked LM) or span "
+        + "(T5-style span corruption); --init DIR continues a pre-trained model on new text. With no flags: "
+        + "a char-level GPT on the embedded King James Bible, 4 layers x 128 wide, 2000 steps (a few minutes on "
+        + "2 cores), then a sample.",
         "Writes OUT/checkpoint, OUT/metrics.jsonl and OUT/loss.png; prints one JSON line last."})
 final class PretrainCommand implements Callable<Integer> {
   @CommandLine.Spec CommandLine.Model.CommandSpec spec;
@@ -122,7 +125,7 @@ final class PretrainCommand implements Callable<Integer> {
 
   // longest name first: it is the config key (mask_probability); --mask-prob is the short spelling
   @Option(names = {"--mask-probability", "--mask-prob"}, paramLabel = "P",
-      description = "mlm: share of tokens chosen for prediction (default 0.15; 80% [MASK], 10% random, 10% kept).")
+      description = "mlm: share of tokens chosen for prediction (default 0.15; 80%% [MASK], 10%% random, 10%% kept).")
   Double maskProbability;
 
   @Option(names = "--noise-density", paramLabel = "P", description = "span: share of tokens corrupted (default 0.15).")
@@ -157,7 +160,10 @@ final class PretrainCommand implements Callable<Integer> {
       System.out.println(outcome.sample());
       System.out.println("----------------");
     }
-    System.out.println(Json.write(outcome.summary()));
+    Map<String, Object> summary = new LinkedHashMap<>();
+    summary.put("objective", config.objective());
+    summary.putAll(outcome.summary());
+    System.out.println(Json.write(summary));
     return 0;
   }
 

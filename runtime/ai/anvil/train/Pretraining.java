@@ -10,11 +10,14 @@ import ai.anvil.data.tokenizer.Tokenizers;
 import ai.anvil.infer.Generator;
 import ai.anvil.infer.SamplingConfig;
 import ai.anvil.models.gpt.Gpt;
+import ai.anvil.models.gpt.GptCheckpoint;
 import ai.anvil.models.gpt.GptConfig;
 import ai.anvil.tensor.Device;
 import ai.anvil.train.checkpoint.Checkpoint;
+import ai.anvil.train.mlm.MlmPretraining;
 import ai.anvil.train.report.LossPlot;
 import ai.anvil.train.report.MetricsLog;
+import ai.anvil.train.seq2seq.SpanPretraining;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -24,9 +27,13 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * A whole causal-LM pre-training run from a {@link TrainConfig}, as {@code anvil pretrain} runs it: corpus
- * and tokenizer, a 90/10 token split, a GPT, the {@link Trainer}, checkpoints, metrics and the loss plot
- * in the out folder, and a text sample at the end. A service can call it as is.
+ * A whole pre-training run from a {@link TrainConfig}, as {@code anvil pretrain} runs it. The config's
+ * objective picks the run: {@code clm} is here (corpus and tokenizer, a 90/10 token split, a GPT, the
+ * {@link Trainer}, checkpoints, metrics and the loss plot in the out folder, a text sample at the end);
+ * {@code mlm} is {@link MlmPretraining} (BERT) and {@code span} is {@link SpanPretraining} (T5-style),
+ * with the same out folder and outcome. With {@code init}, a causal run starts from the weights,
+ * tokenizer and shape of a GPT-2 folder (an Anvil checkpoint or a Hugging Face one) with a fresh
+ * optimizer and schedule: domain-adaptive pre-training. A service can call it as is.
  *
  * <pre>
  *   OUT/
@@ -78,9 +85,11 @@ public final class Pretraining {
    * plot, sample) and reports to listener. Resuming reads the checkpoint on every rank (a shared folder).
    */
   public static Outcome run(TrainConfig config, TrainListener listener, DataParallelism parallel) throws IOException {
-    if (!config.objective().equals("clm") || config.init() != null) {
-      throw new UnsupportedOperationException("objective " + config.objective()
-          + (config.init() != null ? " with init" : "") + " is not wired into pretrain yet; only clm without init runs");
+    if (!config.objective().equals("clm")) {
+      if (parallel != null) {
+        throw new IllegalArgumentException("data-parallel pre-training runs objective clm only, not " + config.objective());
+      }
+      return config.objective().equals("mlm") ? MlmPretraining.run(config, listener) : SpanPretraining.run(config, listener);
     }
     if (config.threads() > 0) CpuBackend.setThreads(config.threads());
     Device device = Device.parse(config.device());
@@ -90,10 +99,16 @@ public final class Pretraining {
     Path cache = Fetcher.defaultCacheDir();
 
     String text = config.corpus() == null ? Corpora.embeddedKjv() : Corpora.load(config.corpus(), cache);
-    Tokenizer tokenizer = resume != null ? Checkpoint.loadTokenizer(resume) : Tokenizers.forSpec(config.tokenizer(), text, cache);
-    GptConfig modelConfig = GptConfig.of(config.nLayer(), config.nHead(), config.nEmbd(), config.blockSize(),
-        tokenizer.vocabSize()).withBias(config.bias()).withDropout(config.dropout());
+    // Domain-adaptive pre-training: the weights (and their tokenizer and shape) of a GPT-2 folder.
+    Path init = config.init() == null ? null : initFolder(Path.of(config.init()));
+    Path from = resume != null ? resume : init;
+    Tokenizer tokenizer = from != null && Files.isRegularFile(from.resolve(Checkpoint.TOKENIZER))
+        ? Checkpoint.loadTokenizer(from) : Tokenizers.forSpec(config.tokenizer(), text, cache);
+    GptConfig modelConfig = init != null ? GptCheckpoint.readConfig(init).withDropout(config.dropout())
+        : GptConfig.of(config.nLayer(), config.nHead(), config.nEmbd(), config.blockSize(), tokenizer.vocabSize())
+            .withBias(config.bias()).withDropout(config.dropout());
     if (resume != null) checkSameShape(modelConfig, Checkpoint.modelConfig(resume), resume);
+    if (init != null) checkInit(modelConfig, tokenizer, config, init);
     boolean writer = parallel == null || parallel.rank() == 0;
     if (writer) config.save(out.resolve("train_config.json"));
     Path metricsFile = out.resolve("metrics.jsonl");
@@ -117,6 +132,9 @@ public final class Pretraining {
       if (resume != null) {
         Checkpoint.restore(resume, gpt, trainer);
         log.info("resumed from {} at step {}", resume, trainer.state().step());
+      } else if (init != null) {
+        GptCheckpoint.readWeights(gpt, init.resolve(GptCheckpoint.WEIGHTS));
+        log.info("continuing pre-training from the weights of {}", init);
       }
       if (parallel != null) parallel.attach(trainer);
       if (writer) trainer.listener(TrainListener.all(metrics, listener)).checkpointer(t -> Checkpoint.save(out, gpt, tokenizer, t));
@@ -151,6 +169,29 @@ public final class Pretraining {
         gpt.restoreRandomState(state);
       }
     };
+  }
+
+  /**
+   * An init path: a model folder (config.json + model.safetensors: an Anvil checkpoint, a Hugging Face
+   * folder), or a run folder holding a checkpoint.
+   */
+  public static Path initFolder(Path path) throws IOException {
+    if (Files.isRegularFile(path.resolve(GptCheckpoint.CONFIG)) && Files.isRegularFile(path.resolve(GptCheckpoint.WEIGHTS))) {
+      return path;
+    }
+    return Checkpoint.resolveModel(path);
+  }
+
+  /** The init model must take the run's tokens and rows: same vocabulary, block_size within its context. */
+  private static void checkInit(GptConfig model, Tokenizer tokenizer, TrainConfig config, Path init) {
+    if (model.vocabSize() != tokenizer.vocabSize()) {
+      throw new IllegalArgumentException(init + ": the model has " + model.vocabSize() + " tokens but the tokenizer "
+          + tokenizer.vocabSize() + "; give the folder a tokenizer.json or the matching --tokenizer");
+    }
+    if (config.blockSize() > model.blockSize()) {
+      throw new IllegalArgumentException("block_size " + config.blockSize() + " exceeds the context " + model.blockSize()
+          + " of " + init);
+    }
   }
 
   private static void checkSameShape(GptConfig wanted, GptConfig saved, Path dir) {

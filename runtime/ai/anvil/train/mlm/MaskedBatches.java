@@ -5,6 +5,7 @@ import ai.anvil.train.Batch;
 import ai.anvil.train.BatchSource;
 import java.util.Arrays;
 import java.util.List;
+import java.util.SplittableRandom;
 
 /**
  * An endless, reproducible stream of masked-LM batches: batch k takes rows chosen by SplitMix64(seed,
@@ -37,22 +38,27 @@ public final class MaskedBatches implements BatchSource {
   @Override
   public Batch next() {
     int[][] chosen = new int[batch][];
-    int cols = 1;
     for (int r = 0; r < batch; r++) {
       chosen[r] = rows.get((int) Long.remainderUnsigned(mix(seed + (position * batch + r + 1) * 0x9E3779B97F4A7C15L), rows.size()));
-      cols = Math.max(cols, chosen[r].length);
     }
-    int pad = masking.vocabulary().padId();
-    int[] ids = new int[batch * cols];
-    int[] keyMask = new int[batch * cols];
-    Arrays.fill(ids, pad);
-    for (int r = 0; r < batch; r++) {
-      System.arraycopy(chosen[r], 0, ids, r * cols, chosen[r].length);
-      Arrays.fill(keyMask, r * cols, r * cols + chosen[r].length, 1);
-    }
-    MaskedLm.Masked m = masking.mask(ids, keyMask, MaskedLm.randomFor(seed, position));
+    Batch b = masked(chosen, masking, MaskedLm.randomFor(seed, position));
     position++;
-    return new Batch(batch, cols, m.inputs(), m.targets(), keyMask, null);
+    return b;
+  }
+
+  /** rows padded on the right to the longest with [PAD] (key mask 0), then masked with random. */
+  static Batch masked(int[][] rows, MaskedLm masking, SplittableRandom random) {
+    int cols = 1;
+    for (int[] r : rows) cols = Math.max(cols, r.length);
+    int[] ids = new int[rows.length * cols];
+    int[] keyMask = new int[rows.length * cols];
+    Arrays.fill(ids, masking.vocabulary().padId());
+    for (int r = 0; r < rows.length; r++) {
+      System.arraycopy(rows[r], 0, ids, r * cols, rows[r].length);
+      Arrays.fill(keyMask, r * cols, r * cols + rows[r].length, 1);
+    }
+    MaskedLm.Masked m = masking.mask(ids, keyMask, random);
+    return new Batch(rows.length, cols, m.inputs(), m.targets(), keyMask, null);
   }
 
   @Override

@@ -58,7 +58,7 @@ public final class MlmPretraining {
     Path out = Path.of(config.out());
     Files.createDirectories(out);
     Path resume = config.resume() == null ? null : Checkpoint.resolve(Path.of(config.resume()));
-    Path init = config.init() == null ? null : initFolder(Path.of(config.init()));
+    Path init = config.init() == null ? null : Pretraining.initFolder(Path.of(config.init()));
     Path cache = Fetcher.defaultCacheDir();
 
     String text = config.corpus() == null ? Corpora.embeddedKjv() : Corpora.load(config.corpus(), cache);
@@ -133,12 +133,6 @@ public final class MlmPretraining {
       head.close();
       throw e;
     }
-  }
-
-  /** An init path: a checkpoint folder, a run folder holding one, or any HF model folder. */
-  static Path initFolder(Path path) throws IOException {
-    if (Files.isRegularFile(path.resolve(AutoModel.CONFIG))) return path;
-    return Checkpoint.resolveModel(path);
   }
 
   /** The body's dropout RNG (the head has no dropout) as the trainer's RandomState. */

@@ -25,8 +25,16 @@ public final class MlmRows {
     this.realTokens = n;
   }
 
-  /** The rows of text under tokenizer and vocab, each at most blockSize ids. */
+  /** The rows of text under tokenizer and vocab, each at most blockSize ids, split 90/10. */
   public static MlmRows of(String text, Tokenizer tokenizer, MlmVocabulary vocab, int blockSize) {
+    List<int[]> rows = rows(text, tokenizer, vocab, blockSize);
+    if (rows.size() < 2) throw new IllegalArgumentException("masked LM needs at least 2 non-blank lines of text, got " + rows.size());
+    int valRows = Math.max(1, rows.size() / 10);
+    return new MlmRows(List.copyOf(rows.subList(0, rows.size() - valRows)), List.copyOf(rows.subList(rows.size() - valRows, rows.size())));
+  }
+
+  /** Every row of text, in order: [CLS] ids [SEP] per line, long lines in pieces of blockSize - 2 ids. */
+  public static List<int[]> rows(String text, Tokenizer tokenizer, MlmVocabulary vocab, int blockSize) {
     if (blockSize < 3) throw new IllegalArgumentException("masked LM needs block_size >= 3, got " + blockSize);
     List<int[]> rows = new ArrayList<>();
     int piece = blockSize - 2;
@@ -42,9 +50,7 @@ public final class MlmRows {
         rows.add(row);
       }
     }
-    if (rows.size() < 2) throw new IllegalArgumentException("masked LM needs at least 2 non-blank lines of text, got " + rows.size());
-    int valRows = Math.max(1, rows.size() / 10);
-    return new MlmRows(List.copyOf(rows.subList(0, rows.size() - valRows)), List.copyOf(rows.subList(rows.size() - valRows, rows.size())));
+    return rows;
   }
 
   public List<int[]> train() {
