@@ -43,7 +43,7 @@ public final class NcclGroup implements ProcessGroup {
   /** NCCL's version code, loading it; throws with dlopen's message when libnccl.so.2 is missing. */
   public static long version() {
     long[] v = new long[1];
-    check("load NCCL", AnvilDistCuda.anvil_cuda_nccl_load(v));
+    check("load", AnvilDistCuda.anvil_cuda_nccl_load(v));
     return v[0];
   }
 

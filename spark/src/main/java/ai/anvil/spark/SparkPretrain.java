@@ -28,6 +28,9 @@ public final class SparkPretrain {
     try (JavaSparkContext sc = new JavaSparkContext(conf)) {
       System.out.println(Json.write(SparkPretraining.run(sc, args.config(), args.world(), args.timeout())));
     }
+    // Spark 3.5 keeps a non-daemon timer thread ("Barrier task timer for barrier() calls.") alive in any
+    // JVM that ran barrier tasks, which in local mode is the driver: without an exit it never ends.
+    System.exit(0);
   }
 
   static Args parse(String[] argv) throws IOException {
