@@ -142,4 +142,7 @@ public final class AnvilCuda {
   public static native int anvil_cuda_graph_destroy(long graph);
 
   public static native int anvil_cuda_sample_fwd(@Cast("const anvil_sample_params*") long p, long dtype, long stream);
+
+  public static native int anvil_cuda_cross_entropy_bwd_dgrad(
+      @Cast("const anvil_cross_entropy_params*") long p, long dgrad, long dtype, long stream);
 }

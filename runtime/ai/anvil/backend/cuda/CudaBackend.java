@@ -337,6 +337,45 @@ public final class CudaBackend extends Backend {
     check("crossEntropyBackward", AnvilCuda.anvil_cuda_cross_entropy_bwd(p, logits.dtype().code(), stream));
   }
 
+  /**
+   * {@link #crossEntropyBackward} with the loss's gradient read from device memory: dgrad (1) F32 on this
+   * device, so a backward pass makes no host read and can be captured in a {@link CudaGraph}. logits
+   * (..., Vpad) F32/BF16, targets I32 (rows), dlogits like logits (written).
+   */
+  public void crossEntropyBackwardDeviceGrad(Tensor logits, Tensor targets, int vocab, int ignoreIndex,
+                                             double normalizer, Tensor dgrad, Tensor dlogits) {
+    String op = "crossEntropyBackwardDeviceGrad";
+    for (Tensor t : new Tensor[] {logits, targets, dgrad, dlogits}) {
+      if (t == null) throw new IllegalArgumentException(op + ": logits, targets, dgrad and dlogits are required");
+      if (t.isClosed()) throw new IllegalStateException(op + ": " + t + " is closed");
+      if (!t.device().equals(device())) throw new IllegalArgumentException(op + ": " + t + " is not on " + device());
+    }
+    if (!supports(logits.dtype()) || logits.rank() < 1) {
+      throw new IllegalArgumentException(op + ": logits must be F32 or BF16 (..., V), got " + logits.shape() + " " + logits.dtype());
+    }
+    long width = logits.dim(-1), rows = logits.shape().rows();
+    if (targets.dtype() != DType.I32 || targets.numel() != rows) {
+      throw new IllegalArgumentException(op + ": targets must be I32 with " + rows + " elements, got " + targets.shape());
+    }
+    if (vocab <= 0 || vocab > width) throw new IllegalArgumentException(op + ": vocab " + vocab + " outside [1, " + width + "]");
+    if (!(normalizer > 0) || !Double.isFinite(normalizer)) {
+      throw new IllegalArgumentException(op + ": normalizer must be > 0 and finite, got " + normalizer);
+    }
+    if (dgrad.dtype() != DType.F32 || dgrad.numel() != 1) {
+      throw new IllegalArgumentException(op + ": dgrad must be one F32 element, got " + dgrad.shape() + " " + dgrad.dtype());
+    }
+    if (!dlogits.shape().equals(logits.shape()) || dlogits.dtype() != logits.dtype()) {
+      throw new IllegalArgumentException(op + ": dlogits " + dlogits.shape() + " " + dlogits.dtype() + " must match logits "
+          + logits.shape() + " " + logits.dtype());
+    }
+    if (dlogits.address() == logits.address()) throw new IllegalArgumentException(op + ": dlogits must not alias logits");
+    long p = Params.begin().put(addr(logits)).put(addr(targets)).put(0L).put(0L).put(addr(dlogits))
+        .put(rows).put(vocab).put(width).put(ignoreIndex).putDouble(normalizer).putDouble(1.0)
+        .address(Params.CROSS_ENTROPY);
+    bind();
+    check(op, AnvilCuda.anvil_cuda_cross_entropy_bwd_dgrad(p, dgrad.address(), logits.dtype().code(), stream));
+  }
+
   // ---- optimizer --------------------------------------------------------------------------------
 
   @Override

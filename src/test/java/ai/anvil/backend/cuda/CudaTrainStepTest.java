@@ -167,4 +167,59 @@ class CudaTrainStepTest {
       for (int id : out.toIntArray()) assertTrue(id >= 0 && id < vocab);
     }
   }
+
+  @Test
+  void crossEntropyBackwardWithADeviceGradientMatchesTheHostOne() {
+    CudaBackend gpu = CudaBackend.forDevice(0);
+    Random rnd = new Random(13);
+    int rows = 9, vocab = 97, width = 104;
+    int[] targets = rnd.ints(rows, vocab);
+    targets[4] = -1;
+    try (Scope s = Scope.open()) {
+      Tensor logits = Tensor.of(Random.toFloats(rnd.normal(rows * width, 2.0)), GPU, rows, width);
+      Tensor t = Tensor.ofInts(targets, GPU, rows);
+      Tensor host = Tensor.empty(DType.F32, GPU, rows, width), dev = Tensor.empty(DType.F32, GPU, rows, width);
+      gpu.crossEntropyBackward(logits, t, vocab, -1, 8.0, 0.375, host);
+      gpu.crossEntropyBackwardDeviceGrad(logits, t, vocab, -1, 8.0, Tensor.full(0.375, DType.F32, GPU, 1), dev);
+      assertArrayEquals(host.toFloatArray(), dev.toFloatArray(), "bit for bit");
+      assertThrows(IllegalArgumentException.class, () -> gpu.crossEntropyBackwardDeviceGrad(logits, t, vocab, -1, 8.0,
+          Tensor.zeros(DType.F32, GPU, 2), dev));
+    }
+  }
+
+  @Test
+  void aCapturedGptStepReplaysLikeEagerSteps() {
+    CudaBackend gpu = CudaBackend.forDevice(0);
+    ai.anvil.models.gpt.GptConfig config = ai.anvil.models.gpt.GptConfig.of(2, 2, 64, 32, 97);
+    Random rnd = new Random(17);
+    int[] ids = rnd.ints(3 * 32, 97), targets = rnd.ints(3 * 32, 97);
+    targets[7] = ai.anvil.models.gpt.Gpt.IGNORE_INDEX;
+    try (ai.anvil.models.gpt.Gpt eager = new ai.anvil.models.gpt.Gpt(config, 5, GPU);
+         ai.anvil.models.gpt.Gpt graphed = new ai.anvil.models.gpt.Gpt(config, 5, GPU);
+         GptGraphStep a = new GptGraphStep(gpu, eager, ids, targets, 3, 32, 1e-3, 1.0);
+         GptGraphStep b = new GptGraphStep(gpu, graphed, ids, targets, 3, 32, 1e-3, 1.0)) {
+      a.warmUp();
+      b.warmUp();
+      try (CudaGraph graph = b.capture()) {
+        for (int i = 0; i < 3; i++) {
+          a.schedule();
+          a.runEager();
+          b.schedule();
+          graph.launch();
+        }
+        gpu.synchronize();
+        long reserved = gpu.poolStats().reservedBytes();
+        b.schedule();
+        graph.launch();
+        a.schedule();
+        a.runEager();
+        gpu.synchronize();
+        assertTrue(gpu.poolStats().reservedBytes() <= reserved, "a replay must not grow the pool");
+      }
+      assertEquals(a.lossSum(), b.lossSum(), 1e-6 * Math.abs(a.lossSum()), "losses of 5 updates");
+      var pa = eager.namedParameters();
+      graphed.namedParameters().forEach((name, p) -> assertArrayEquals(pa.get(name).value().toFloatArray(),
+          p.value().toFloatArray(), "parameter " + name + " after 5 updates"));
+    }
+  }
 }

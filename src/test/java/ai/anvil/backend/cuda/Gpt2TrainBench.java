@@ -1,22 +1,18 @@
 package ai.anvil.backend.cuda;
 
-import ai.anvil.autograd.Tape;
 import ai.anvil.models.gpt.Gpt;
 import ai.anvil.models.gpt.GptConfig;
 import ai.anvil.models.gpt.KvCache;
-import ai.anvil.nn.Parameter;
 import ai.anvil.tensor.DType;
 import ai.anvil.tensor.Device;
 import ai.anvil.tensor.Scope;
 import ai.anvil.tensor.Tensor;
-import ai.anvil.train.AdamW;
 import java.io.IOException;
 import java.io.PrintWriter;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.Map;
 import java.util.SplittableRandom;
 
 /**
@@ -26,8 +22,8 @@ import java.util.SplittableRandom;
  * with the KV cache on the device and the next token picked on the device (DeviceSampler argmax) and
  * prints decode tokens/s. bench/gpu/gpt2_train.py measures PyTorch on the same shapes in the same run.
  *
- * <p>The step: forward + backward (loss kept on the device, summed into a device scalar and read once at
- * the end), then the fused AdamW (one table, clip 1.0 on the device). Variants, each timed separately so
+ * <p>The step ({@link GptGraphStep}): forward + backward with the loss and its gradient on the device (summed
+ * into a device scalar, read once at the end), then the fused AdamW (one table, clip 1.0 on the device). Variants, each timed separately so
  * one that fails does not hide the others: plain, per-block recompute, and a CUDA-graph replay of the whole
  * step (captured after a warm-up step; if the capture is refused, the reason is printed: see
  * bench/gpu/README.md for what still synchronizes inside a step).
@@ -97,55 +93,32 @@ public final class Gpt2TrainBench {
       targets[i] = rnd.nextInt(config.vocabSize());
     }
     String tag = "B" + batch + " T" + T + " " + variant;
+    double tokens = (double) batch * T;
     try (Scope run = Scope.open(); Gpt model = new Gpt(config, 1, GPU);
-         AdamW moments = new AdamW(model.namedParameters(), 0.9, 0.95, 1e-8, 0.1)) {
+         GptGraphStep step = new GptGraphStep(gpu, model, ids, targets, batch, T, 6e-4, 1.0)) {
       model.train(true);
       model.setRecompute(variant.equals("recompute"));
-      Tensor idt = Tensor.ofInts(ids, GPU, batch, T), tt = Tensor.ofInts(targets, GPU, batch, T);
-      Tensor lossSum = Tensor.zeros(DType.F32, GPU, 1);
-      double tokens = (double) batch * T;
-      Runnable forwardBackward = () -> {
-        try (Scope s = Scope.open(); Tape tape = Tape.record()) {
-          Tensor loss = model.loss(idt, tt, tokens);
-          tape.backward(loss);
-          gpu.axpy(1.0, loss, lossSum);  // the loss stays on the device
+      step.warmUp();
+      CudaGraph graph = null;
+      if (variant.equals("graph")) {
+        try {
+          graph = step.capture();
+        } catch (RuntimeException e) {
+          System.out.println("train graph: capture refused: " + e.getMessage());
+          throw e;
         }
-      };
-      // Warm-up step: makes the gradients, so the fused optimizer's table can point at them.
-      forwardBackward.run();
-      List<FusedAdamW.Entry> entries = new ArrayList<>();
-      for (Map.Entry<String, Parameter> e : moments.parameters().entrySet()) {
-        Parameter p = e.getValue();
-        entries.add(new FusedAdamW.Entry(e.getKey(), p.value(), p.grad(), moments.firstMoment(e.getKey()),
-            moments.secondMoment(e.getKey()), null, p.decay(), false));
       }
-      try (FusedAdamW opt = new FusedAdamW(gpu, entries, 0.9, 0.95, 1e-8, 0.1, 1.0, 1.0)) {
-        long[] step = {0};
-        Runnable body = () -> {
-          forwardBackward.run();
-          opt.step();
-          model.zeroGrad();
-        };
-        opt.schedule(6e-4, ++step[0]);
-        opt.step();
-        model.zeroGrad();
-        CudaGraph graph = null;
-        if (variant.equals("graph")) {
-          try {
-            graph = CudaGraph.capture(gpu, body);
-          } catch (RuntimeException e) {
-            System.out.println("train graph: capture refused: " + e.getMessage());
-            rows.add("train_graph_capture," + tag + ",0,ok");
-            throw e;
-          }
-        }
+      try {
+        step.schedule();  // one more untimed update (the graph's first replay pays its upload)
+        if (graph != null) graph.launch();
+        else step.runEager();
         gpu.synchronize();
         long t0 = System.nanoTime();
         int done = 0;
         while (done < steps) {
-          opt.schedule(6e-4, ++step[0]);
+          step.schedule();
           if (graph != null) graph.launch();
-          else body.run();
+          else step.runEager();
           done++;
           if ((System.nanoTime() - t0) / 1e9 > budgetSeconds) {
             gpu.synchronize();
@@ -153,20 +126,19 @@ public final class Gpt2TrainBench {
           }
         }
         gpu.synchronize();
-        double elapsed = (System.nanoTime() - t0) / 1e9;
-        if (graph != null) graph.close();
-        double perStep = elapsed / done;
+        double perStep = (System.nanoTime() - t0) / 1e9 / done;
         double tokPerS = tokens / perStep;
         // llm.c's count: 6 N per token for the weights plus 6 L T C for attention (causal, fwd + bwd)
         double flopsPerToken = 6.0 * config.parameterCount() + 6.0 * config.nLayer() * T * config.nEmbd();
         double mfu = tokPerS * flopsPerToken / PEAK_FLOPS;
-        double meanLoss = lossSum.toFloatArray()[0] / (done + 2);
         System.out.printf("train %-10s %s: %d steps, %.1f ms/step, %.0f tokens/s, MFU %.1f%% (of %.0f TFLOP/s bf16), "
                 + "mean loss %.3f, grad norm %.3f%n", variant, tag, done, perStep * 1e3, tokPerS, 100 * mfu,
-            PEAK_FLOPS / 1e12, meanLoss, opt.norm());
+            PEAK_FLOPS / 1e12, step.lossSum() / step.updates(), step.gradNorm());
         rows.add("train_" + variant + "," + tag + "," + tokPerS + ",tokens/s");
         rows.add("mfu_" + variant + "," + tag + "," + mfu + ",fraction");
         rows.add("step_ms_" + variant + "," + tag + "," + perStep * 1e3 + ",ms");
+      } finally {
+        if (graph != null) graph.close();
       }
     }
   }

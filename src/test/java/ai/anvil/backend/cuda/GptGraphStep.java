@@ -1,0 +1,119 @@
+package ai.anvil.backend.cuda;
+
+import ai.anvil.autograd.Tape;
+import ai.anvil.models.gpt.Gpt;
+import ai.anvil.nn.Parameter;
+import ai.anvil.tensor.DType;
+import ai.anvil.tensor.Scope;
+import ai.anvil.tensor.Tensor;
+import ai.anvil.train.AdamW;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * One fixed-shape GPT training step on the GPU that never reads the host, so it can be captured in a
+ * {@link CudaGraph}: forward to the logits (recorded), the loss and its gradient by the cross-entropy
+ * kernels with the loss's gradient read from device memory (Ops.crossEntropy's backward reads it on the
+ * host), backward from the logits, the loss added into a device accumulator, the fused AdamW, zeroed
+ * gradients. The batch lives in device tensors made once (a real loop copies the next batch into them
+ * between replays). Shared by CudaTrainStepTest and Gpt2TrainBench.
+ *
+ * <p>Use: {@link #warmUp()} once (makes the gradients, then the optimizer over them, and applies update 1),
+ * then per update either {@link #runEager()} or a replay of {@link #capture()}, each after
+ * {@link #schedule()}.
+ */
+final class GptGraphStep implements AutoCloseable {
+  private final CudaBackend gpu;
+  private final Gpt model;
+  private final AdamW moments;
+  private final Tensor ids, targets, one, lossSum;
+  private final double normalizer, lr, clip;
+  private FusedAdamW optimizer;
+  private long updates;
+
+  GptGraphStep(CudaBackend gpu, Gpt model, int[] ids, int[] targets, int batch, int t, double lr, double clip) {
+    this.gpu = gpu;
+    this.model = model;
+    this.lr = lr;
+    this.clip = clip;
+    this.moments = new AdamW(model.namedParameters(), 0.9, 0.95, 1e-8, 0.1);
+    this.ids = Tensor.ofInts(ids, gpu.device(), batch, t).detachFromScope();
+    this.targets = Tensor.ofInts(targets, gpu.device(), batch, t).detachFromScope();
+    this.one = Tensor.full(1.0, DType.F32, gpu.device(), 1).detachFromScope();
+    this.lossSum = Tensor.zeros(DType.F32, gpu.device(), 1).detachFromScope();
+    long scored = 0;
+    for (int v : targets) if (v != Gpt.IGNORE_INDEX) scored++;
+    this.normalizer = scored;
+  }
+
+  private void forwardBackward() {
+    try (Scope s = Scope.open(); Tape tape = Tape.record()) {
+      Tensor logits = model.logits(ids);
+      Tensor loss = Tensor.empty(DType.F32, gpu.device(), 1);
+      int vocab = model.vocabSize();
+      gpu.crossEntropy(logits, targets, vocab, Gpt.IGNORE_INDEX, normalizer, null, loss);
+      Tensor dlogits = Tensor.empty(logits.dtype(), gpu.device(), logits.dims());
+      gpu.crossEntropyBackwardDeviceGrad(logits, targets, vocab, Gpt.IGNORE_INDEX, normalizer, one, dlogits);
+      tape.backward(logits, dlogits);
+      gpu.axpy(1.0, loss, lossSum);
+    }
+  }
+
+  /** The first update, run eagerly: afterwards every buffer a step touches exists. */
+  void warmUp() {
+    if (optimizer != null) throw new IllegalStateException("warmUp once");
+    forwardBackward();
+    List<FusedAdamW.Entry> entries = new ArrayList<>();
+    for (Map.Entry<String, Parameter> e : moments.parameters().entrySet()) {
+      Parameter p = e.getValue();
+      if (p.grad() == null) continue;
+      entries.add(new FusedAdamW.Entry(e.getKey(), p.value(), p.grad(), moments.firstMoment(e.getKey()),
+          moments.secondMoment(e.getKey()), null, p.decay(), false));
+    }
+    optimizer = new FusedAdamW(gpu, entries, 0.9, 0.95, 1e-8, 0.1, clip, 1.0);
+    schedule();
+    update();
+  }
+
+  private void update() {
+    optimizer.step();
+    model.zeroGrad();
+  }
+
+  /** lr and the number of the next update, queued (before runEager or a replay). */
+  void schedule() {
+    optimizer.schedule(lr, ++updates);
+  }
+
+  void runEager() {
+    forwardBackward();
+    update();
+  }
+
+  /** The step (forward, backward, update) as a graph; nothing runs until it is launched. */
+  CudaGraph capture() {
+    if (optimizer == null) throw new IllegalStateException("warmUp before capture");
+    return CudaGraph.capture(gpu, this::runEager);
+  }
+
+  /** Sum of the losses of every step run so far (synchronizes). */
+  double lossSum() {
+    return lossSum.toFloatArray()[0];
+  }
+
+  double gradNorm() {
+    return optimizer.norm();
+  }
+
+  long updates() {
+    return updates;
+  }
+
+  @Override
+  public void close() {
+    if (optimizer != null) optimizer.close();
+    moments.close();
+    for (Tensor t : new Tensor[] {ids, targets, one, lossSum}) t.close();
+  }
+}
