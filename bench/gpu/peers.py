@@ -177,6 +177,16 @@ def optimizer():
     grads = [p.grad for p in params]
     timed("grad_norm_f32", shape, "torch _foreach_norm",
           lambda i: torch.linalg.vector_norm(torch.stack(torch._foreach_norm(grads))).item())
+    copies_bf16 = [torch.empty_like(p, dtype=torch.bfloat16) for p in params]
+
+    def fused_step(i):  # what FusedAdamW does in one call: clip on the device, update, bf16 copies
+        torch.nn.utils.clip_grad_norm_(params, 1.0, foreach=True)
+        opt.step()
+        torch._foreach_copy_(copies_bf16, [p.detach() for p in params])
+    timed("adamw_fused_clip_bf16copy", shape, "torch clip+AdamW fused+copy", fused_step)
+    src = torch.randn(total, device=DEV)
+    dst = torch.empty_like(src)
+    timed("copy_d2d_f32", f"{total} floats", "torch copy_", lambda i: dst.copy_(src))
 
 
 class Block(torch.nn.Module):

@@ -312,6 +312,23 @@ public final class CudaOpBench {
     record("adamw_f32", total + " params, " + p.size() + " tensors", total * 28.0, "GB/s",
         i -> gpu.adamw(p, g, m, v, decay, new AdamWStep(6e-4, 0.9, 0.95, 1e-8, 0.1, ++step[0], 1.0)));
     record("grad_norm_f32", total + " params, " + g.size() + " tensors", total * 4.0, "GB/s", i -> gpu.gradNorm(g));
+    // The fused step of issue 7: on-device norm and clip, bf16 copies written in the same pass (34 bytes per
+    // parameter: 4 for the norm pass, 16 read and 14 written by the update). Target: >= 90% of copy_d2d.
+    List<FusedAdamW.Entry> entries = new ArrayList<>();
+    for (int i = 0; i < p.size(); i++) {
+      entries.add(new FusedAdamW.Entry("t" + i, p.get(i), g.get(i), m.get(i), v.get(i),
+          Tensor.empty(DType.BF16, GPU, p.get(i).dims()), decay[i], false));
+    }
+    try (FusedAdamW fused = new FusedAdamW(gpu, entries, 0.9, 0.95, 1e-8, 0.1, 1.0, 1.0)) {
+      long[] fusedStep = {0};
+      record("adamw_fused_clip_bf16copy", total + " params, " + p.size() + " tensors", total * 34.0, "GB/s", i -> {
+        fused.schedule(6e-4, ++fusedStep[0]);
+        fused.step();
+      });
+    }
+    // The card's device-to-device copy rate, the yardstick of the memory-bound targets (8 bytes per float).
+    Tensor src = random(DType.F32, 1.0, total), dst = Tensor.empty(DType.F32, GPU, total);
+    record("copy_d2d_f32", total + " floats", total * 8.0, "GB/s", i -> gpu.copy(src, dst));
   }
 
   /** One GPT-2 small training step, fp32 (the models are fp32 until the bf16 policy lands in nn/). */
