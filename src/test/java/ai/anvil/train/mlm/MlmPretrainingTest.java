@@ -25,7 +25,7 @@ import org.junit.jupiter.api.io.TempDir;
 
 /**
  * A tiny BERT learns masked LM on the embedded KJV (one verse per row, char tokens + specials): its
- * masked-token val loss falls from its start (about ln 69 = 4.2) below the context-free baseline (the
+ * masked-token val loss falls from its start (about ln 67 = 4.2) below the context-free baseline (the
  * unigram entropy of the characters, 3.0 nats: what a model that ignores the context can reach), and its
  * checkpoint loads as a transformers BertForMaskedLM folder. Then domain-adaptive continuation
  * ({@code init}) starts from that checkpoint's loss, not from scratch.
@@ -51,7 +51,7 @@ class MlmPretrainingTest {
     double first = curves.train().get(0)[1];
     double last = run.result().finalValLoss();
     double unigram = unigramEntropy(Corpora.embeddedKjv());
-    assertTrue(first > 3.5, "a fresh model starts near ln(vocab), got " + first);
+    assertTrue(first > 3.5, "a fresh model starts near ln(67), got " + first);
     assertTrue(last < unigram - 0.1, "val masked-token loss " + last + " should beat the unigram entropy " + unigram);
     assertEquals(300, run.result().steps());
     assertEquals(2, val.size());
