@@ -8,7 +8,6 @@
 // The whole list is one parallel region: its elements are cut into equal contiguous ranges, one per
 // thread, across tensor boundaries, so a list of many small tensors is balanced as well as one large.
 // Elementwise, so the result does not depend on the thread count.
-#include <omp.h>
 
 #include <algorithm>
 #include <cmath>
@@ -17,6 +16,7 @@
 #include <vector>
 
 #include "common.h"
+#include "parallel.h"
 
 ANVIL_PARAMS_CHECK(anvil_adamw_params, ANVIL_ADAMW_SLOTS);
 
@@ -92,10 +92,9 @@ extern "C" int anvil_cpu_adamw_fwd(const anvil_adamw_params* p) {
                static_cast<float>(1.0 / std::sqrt(1.0 - std::pow(p->beta2, step))),
                static_cast<float>(p->eps)};
 
-#pragma omp parallel if (total > kParallelMin)
-  {
-    const int64_t threads = omp_get_num_threads(), t = omp_get_thread_num();
-    // This thread's range of the concatenation, cut at multiples of 16 elements.
+  const int64_t threads = total > kParallelMin ? max_threads() : 1;
+  parallel_tasks(threads, static_cast<int>(threads), [&](int64_t t, int) {
+    // Part t of the concatenation, cut at multiples of 16 elements.
     const int64_t chunks = (total + 15) / 16;
     const int64_t begin = std::min(total, chunks * t / threads * 16);
     const int64_t end = std::min(total, chunks * (t + 1) / threads * 16);
@@ -108,6 +107,6 @@ extern "C" int anvil_cpu_adamw_fwd(const anvil_adamw_params* p) {
                  ptr<float>(ms[k]) + offset, ptr<float>(vs[k]) + offset, n, decay[k] != 0, s);
       at += n;
     }
-  }
+  });
   return ANVIL_OK;
 }

@@ -35,6 +35,7 @@
 #include <utility>
 
 #include "common.h"
+#include "parallel.h"
 
 ANVIL_PARAMS_CHECK(anvil_attention_params, ANVIL_ATTENTION_SLOTS);
 
@@ -716,26 +717,30 @@ extern "C" int anvil_cpu_attention_fwd(const anvil_attention_params* params) {
   const int64_t qblocks = (p.tq + kBlockQ - 1) / kBlockQ;
   const int64_t heads = p.batch * p.heads;
   if (qblocks == 0 || heads == 0) return ANVIL_OK;
-  const int max_threads = omp_get_max_threads();
+  const int threads_max = max_threads();
   // Whole heads (up to kTaskBlocks query blocks) per task when there are enough heads to share out;
   // single query blocks otherwise (one long sequence still uses every thread).
-  const int64_t per_task = heads >= 4 * max_threads ? std::min(qblocks, kTaskBlocks) : 1;
+  const int64_t per_task = heads >= 4 * threads_max ? std::min(qblocks, kTaskBlocks) : 1;
   const int64_t chunks = (qblocks + per_task - 1) / per_task;
   const int64_t tasks = heads * chunks;
-  const int threads = static_cast<int>(std::min<int64_t>(max_threads, tasks));
+  // A fan-out costs microseconds (a scheduler slice when a core is busy); decoding's one query row per
+  // head is about 0.1 MFLOP a head, so small problems stay on the calling thread: one thread per 2 MFLOP.
+  const double work = 4.0 * static_cast<double>(heads) * static_cast<double>(p.tq) * static_cast<double>(p.tk) *
+                      static_cast<double>(p.d);
+  const int64_t by_work = std::max<int64_t>(1, static_cast<int64_t>(work / (2.0 * (1 << 20))));
+  const int threads = static_cast<int>(std::min<int64_t>(std::min<int64_t>(threads_max, tasks), by_work));
   Scratch scratch;
   if (!scratch.allocate(fwd_scratch(p.d), threads))
     return fail(ANVIL_E_NOMEM, "attention_fwd: out of memory for scratch");
   const FwdFn fwd = kernels().fwd;
   // Later query blocks see more keys under a causal mask: hand them out first.
-#pragma omp parallel for schedule(dynamic, 1) num_threads(threads) if (threads > 1)
-  for (int64_t t = 0; t < tasks; t++) {
+  parallel_tasks(tasks, threads, [&](int64_t t, int slot) {
     const int64_t chunk = chunks - 1 - t % chunks;
     const int64_t bh = t / chunks;
     const int64_t i0 = chunk * per_task * kBlockQ;
     const int64_t i1 = std::min(p.tq, i0 + per_task * kBlockQ);
-    fwd(p, bh / p.heads, bh % p.heads, i0, i1, scratch.of(omp_get_thread_num()));
-  }
+    fwd(p, bh / p.heads, bh % p.heads, i0, i1, scratch.of(slot));
+  });
   return ANVIL_OK;
 }
 
@@ -744,12 +749,11 @@ extern "C" int anvil_cpu_attention_bwd(const anvil_attention_params* params) {
   if (int rc = prepare(params, true, &p)) return rc;
   const int64_t tasks = p.batch * p.heads;
   if (tasks == 0) return ANVIL_OK;
-  const int threads = static_cast<int>(std::min<int64_t>(omp_get_max_threads(), tasks));
+  const int threads = static_cast<int>(std::min<int64_t>(max_threads(), tasks));
   Scratch scratch;
   if (!scratch.allocate(bwd_scratch(p), threads))
     return fail(ANVIL_E_NOMEM, "attention_bwd: out of memory for scratch");
   const BwdFn bwd = kernels().bwd;
-#pragma omp parallel for schedule(dynamic, 1) num_threads(threads) if (threads > 1)
-  for (int64_t t = 0; t < tasks; t++) bwd(p, t / p.heads, t % p.heads, scratch.of(omp_get_thread_num()));
+  parallel_tasks(tasks, threads, [&](int64_t t, int slot) { bwd(p, t / p.heads, t % p.heads, scratch.of(slot)); });
   return ANVIL_OK;
 }

@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "common.h"
+#include "parallel.h"
 #include "vmath.h"
 
 ANVIL_PARAMS_CHECK(anvil_cross_entropy_params, ANVIL_CROSS_ENTROPY_SLOTS);
@@ -93,10 +94,10 @@ extern "C" int anvil_cpu_cross_entropy_fwd(const anvil_cross_entropy_params* p) 
     return fail(ANVIL_E_NOMEM, "cross_entropy_fwd: no memory for %lld row losses", (long long)rows);
   }
   double* out = row_losses.data();
-#pragma omp parallel for schedule(static) if (rows > 1 && rows * vocab > kParallelMin)
-  for (int64_t r = 0; r < rows; r++) {
-    out[r] = targets[r] == p->ignore_index ? 0.0 : row_loss(logits + r * stride, vocab, targets[r]);
-  }
+  parallel_range(rows, std::max<int64_t>(1, kParallelMin / vocab), [&](int64_t begin, int64_t end) {
+    for (int64_t r = begin; r < end; r++)
+      out[r] = targets[r] == p->ignore_index ? 0.0 : row_loss(logits + r * stride, vocab, targets[r]);
+  });
   double total = 0.0;
   for (int64_t r = 0; r < rows; r++) total += out[r];
   if (losses) {
@@ -113,20 +114,21 @@ extern "C" int anvil_cpu_cross_entropy_bwd(const anvil_cross_entropy_params* p) 
   float* dlogits = ptr<float>(p->dlogits);
   const int64_t rows = p->rows, vocab = p->vocab, stride = p->row_stride;
   const double g = p->grad / p->normalizer;
-#pragma omp parallel for schedule(static) if (rows > 1 && rows * vocab > kParallelMin)
-  for (int64_t r = 0; r < rows; r++) {
-    const float* row = logits + r * stride;
-    float* d = dlogits + r * stride;
-    const int64_t t = targets[r];
-    if (t == p->ignore_index) {
-      std::fill(d, d + stride, 0.0f);
-      continue;
+  parallel_range(rows, std::max<int64_t>(1, kParallelMin / vocab), [&](int64_t begin, int64_t end) {
+    for (int64_t r = begin; r < end; r++) {
+      const float* row = logits + r * stride;
+      float* d = dlogits + r * stride;
+      const int64_t t = targets[r];
+      if (t == p->ignore_index) {
+        std::fill(d, d + stride, 0.0f);
+        continue;
+      }
+      RowNorm n = row_norm(row, vocab);
+      row_grad(row, d, vocab, stride, n.max, static_cast<float>(g / n.sum));
+      // The target column in fp64: p_t - 1 cancels when the model is confident.
+      const double p_t = std::exp(static_cast<double>(row[t]) - n.max) / n.sum;
+      d[t] = static_cast<float>((p_t - 1.0) * g);
     }
-    RowNorm n = row_norm(row, vocab);
-    row_grad(row, d, vocab, stride, n.max, static_cast<float>(g / n.sum));
-    // The target column in fp64: p_t - 1 cancels when the model is confident.
-    const double p_t = std::exp(static_cast<double>(row[t]) - n.max) / n.sum;
-    d[t] = static_cast<float>((p_t - 1.0) * g);
-  }
+  });
   return ANVIL_OK;
 }

@@ -5,6 +5,7 @@
 //   AXPY  out += alpha * a (no backward)
 // Backward writes (=) or accumulates (+=) by the accumulate flag. Memory-bound: one pass per output.
 #include "common.h"
+#include "parallel.h"
 
 ANVIL_PARAMS_CHECK(anvil_eltwise_params, ANVIL_ELTWISE_SLOTS);
 
@@ -14,10 +15,9 @@ namespace {
 
 constexpr int64_t kParallelMin = 1 << 15;
 
-// dst = s * x (+ dst when accumulate); s * x * y when y is given.
+// dst = s * x (+ dst when accumulate); s * x * y when y is given. One thread's range.
 ANVIL_MULTIVERSION
-void scaled_product(float* dst, const float* x, const float* y, float s, int64_t n, bool accumulate) {
-#pragma omp parallel for schedule(static) if (n > kParallelMin)
+void scaled_span(float* dst, const float* x, const float* y, float s, int64_t n, bool accumulate) {
   for (int64_t i = 0; i < n; i++) {
     float v = s * x[i] * (y ? y[i] : 1.0f);
     dst[i] = accumulate ? dst[i] + v : v;
@@ -25,9 +25,18 @@ void scaled_product(float* dst, const float* x, const float* y, float s, int64_t
 }
 
 ANVIL_MULTIVERSION
-void add(float* out, const float* a, const float* b, int64_t n) {
-#pragma omp parallel for schedule(static) if (n > kParallelMin)
+void add_span(float* out, const float* a, const float* b, int64_t n) {
   for (int64_t i = 0; i < n; i++) out[i] = a[i] + b[i];
+}
+
+void scaled_product(float* dst, const float* x, const float* y, float s, int64_t n, bool accumulate) {
+  parallel_range(n, kParallelMin, [&](int64_t b, int64_t e) {
+    scaled_span(dst + b, x + b, y ? y + b : nullptr, s, e - b, accumulate);
+  });
+}
+
+void add(float* out, const float* a, const float* b, int64_t n) {
+  parallel_range(n, kParallelMin, [&](int64_t lo, int64_t hi) { add_span(out + lo, a + lo, b + lo, hi - lo); });
 }
 
 }  // namespace

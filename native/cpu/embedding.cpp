@@ -5,13 +5,13 @@
 // The scatter-add splits the dim columns among threads (in blocks of 16 floats), and each thread walks
 // all tokens in order: no two threads touch the same value, and every value receives its additions in
 // token order, so the result is race-free and identical for every thread count.
-#include <omp.h>
 
 #include <algorithm>
 #include <cstdint>
 #include <cstring>
 
 #include "common.h"
+#include "parallel.h"
 
 ANVIL_PARAMS_CHECK(anvil_embedding_params, ANVIL_EMBEDDING_SLOTS);
 
@@ -56,10 +56,10 @@ extern "C" int anvil_cpu_embedding_fwd(const anvil_embedding_params* p) {
   const float* table = ptr<const float>(p->table);
   float* out = ptr<float>(p->out);
   const int64_t n = p->n, dim = p->dim;
-#pragma omp parallel for schedule(static) if (n > 1 && n * dim > kParallelMin)
-  for (int64_t i = 0; i < n; i++) {
-    std::memcpy(out + i * dim, table + static_cast<int64_t>(ids[i]) * dim, sizeof(float) * dim);
-  }
+  parallel_range(n, std::max<int64_t>(1, kParallelMin / dim), [&](int64_t begin, int64_t end) {
+    for (int64_t i = begin; i < end; i++)
+      std::memcpy(out + i * dim, table + static_cast<int64_t>(ids[i]) * dim, sizeof(float) * dim);
+  });
   return ANVIL_OK;
 }
 
@@ -69,13 +69,12 @@ extern "C" int anvil_cpu_embedding_bwd(const anvil_embedding_params* p) {
   const float* dout = ptr<const float>(p->dout);
   float* dtable = ptr<float>(p->dtable);
   const int64_t n = p->n, dim = p->dim;
-#pragma omp parallel if (n * dim > kParallelMin && dim >= 32)
-  {
-    const int64_t threads = omp_get_num_threads(), t = omp_get_thread_num();
-    const int64_t lines = (dim + 15) / 16;
-    const int64_t begin = std::min(dim, lines * t / threads * 16);
-    const int64_t end = std::min(dim, lines * (t + 1) / threads * 16);
+  // Column ranges in whole cache lines: no two threads write the same line.
+  const int64_t lines = (dim + 15) / 16;
+  const int64_t grain = n * dim > kParallelMin && dim >= 32 ? 1 : lines;
+  parallel_range(lines, grain, [&](int64_t l0, int64_t l1) {
+    const int64_t begin = std::min(dim, l0 * 16), end = std::min(dim, l1 * 16);
     if (begin < end) scatter_add_columns(ids, dout, dtable, n, dim, begin, end);
-  }
+  });
   return ANVIL_OK;
 }

@@ -16,6 +16,7 @@
 #include <cstdint>
 
 #include "common.h"
+#include "parallel.h"
 #include "vmath.h"
 
 ANVIL_PARAMS_CHECK(anvil_gelu_params, ANVIL_GELU_SLOTS);
@@ -93,20 +94,17 @@ __attribute__((always_inline)) inline float edges(float x, float edge, float bel
 
 ANVIL_MULTIVERSION
 void gelu_tanh_fwd(const float* x, float* y, int64_t n) {
-#pragma omp parallel for schedule(static) if (n > kParallelMin)
   for (int64_t i = 0; i < n; i++) y[i] = edges(x[i], kTanhEdge, -0.0f, x[i], x[i] * tanh_terms(x[i]).s);
 }
 
 ANVIL_MULTIVERSION
 void gelu_erf_fwd(const float* x, float* y, int64_t n) {
-#pragma omp parallel for schedule(static) if (n > kParallelMin)
   for (int64_t i = 0; i < n; i++) y[i] = edges(x[i], kErfEdge, -0.0f, x[i], x[i] * normal_terms(x[i]).cdf);
 }
 
 // d/dx x sigmoid(2u) = s + x s (1 - s) 2 du.
 template <bool kAccumulate>
 ANVIL_MULTIVERSION void gelu_tanh_bwd(const float* x, const float* dy, float* dx, int64_t n) {
-#pragma omp parallel for schedule(static) if (n > kParallelMin)
   for (int64_t i = 0; i < n; i++) {
     Tanh k = tanh_terms(x[i]);
     float slope = edges(x[i], kTanhEdge, 0.0f, 1.0f, k.s + x[i] * k.s * k.one_minus_s * 2.0f * k.du);
@@ -118,7 +116,6 @@ ANVIL_MULTIVERSION void gelu_tanh_bwd(const float* x, const float* dy, float* dx
 // d/dx x Phi(x) = Phi(x) + x phi(x).
 template <bool kAccumulate>
 ANVIL_MULTIVERSION void gelu_erf_bwd(const float* x, const float* dy, float* dx, int64_t n) {
-#pragma omp parallel for schedule(static) if (n > kParallelMin)
   for (int64_t i = 0; i < n; i++) {
     Normal k = normal_terms(x[i]);
     float slope = edges(x[i], kErfEdge, 0.0f, 1.0f, k.cdf + x[i] * k.pdf);
@@ -133,11 +130,10 @@ extern "C" int anvil_cpu_gelu_fwd(const anvil_gelu_params* p) {
   if (p->n < 0) return fail(ANVIL_E_INVALID, "gelu_fwd: negative n %lld", (long long)p->n);
   const float* x = ptr<const float>(p->x);
   float* y = ptr<float>(p->y);
-  if (p->approximate) {
-    gelu_tanh_fwd(x, y, p->n);
-  } else {
-    gelu_erf_fwd(x, y, p->n);
-  }
+  const bool tanh = p->approximate != 0;
+  parallel_range(p->n, kParallelMin, [&](int64_t b, int64_t e) {
+    tanh ? gelu_tanh_fwd(x + b, y + b, e - b) : gelu_erf_fwd(x + b, y + b, e - b);
+  });
   return ANVIL_OK;
 }
 
@@ -146,10 +142,14 @@ extern "C" int anvil_cpu_gelu_bwd(const anvil_gelu_params* p) {
   const float* x = ptr<const float>(p->x);
   const float* dy = ptr<const float>(p->dy);
   float* dx = ptr<float>(p->dx);
-  if (p->approximate) {
-    p->accumulate ? gelu_tanh_bwd<true>(x, dy, dx, p->n) : gelu_tanh_bwd<false>(x, dy, dx, p->n);
-  } else {
-    p->accumulate ? gelu_erf_bwd<true>(x, dy, dx, p->n) : gelu_erf_bwd<false>(x, dy, dx, p->n);
-  }
+  const bool tanh = p->approximate != 0, acc = p->accumulate != 0;
+  parallel_range(p->n, kParallelMin, [&](int64_t b, int64_t e) {
+    const int64_t n = e - b;
+    if (tanh) {
+      acc ? gelu_tanh_bwd<true>(x + b, dy + b, dx + b, n) : gelu_tanh_bwd<false>(x + b, dy + b, dx + b, n);
+    } else {
+      acc ? gelu_erf_bwd<true>(x + b, dy + b, dx + b, n) : gelu_erf_bwd<false>(x + b, dy + b, dx + b, n);
+    }
+  });
   return ANVIL_OK;
 }

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "common.h"
+#include "parallel.h"
 
 ANVIL_PARAMS_CHECK(anvil_grad_norm_params, ANVIL_GRAD_NORM_SLOTS);
 
@@ -63,8 +64,8 @@ extern "C" int anvil_cpu_grad_norm_fwd(const anvil_grad_norm_params* p) {
   const int64_t count = static_cast<int64_t>(blocks.size());
 // Blocks differ in size (small tensors are one short block), so they are handed out dynamically;
 // which thread sums a block does not change its sum.
-#pragma omp parallel for schedule(dynamic, 4) if (count > 1 && total > kParallelMin)
-  for (int64_t b = 0; b < count; b++) sums[b] = sum_squares(blocks[b].data, blocks[b].n);
+  parallel_tasks(count, count > 1 && total > kParallelMin ? max_threads() : 1,
+                 [&](int64_t b, int) { sums[b] = sum_squares(blocks[b].data, blocks[b].n); });
   double sum = 0.0;
   for (int64_t b = 0; b < count; b++) sum += sums[b];
   *ptr<double>(p->out) = std::sqrt(sum);

@@ -12,7 +12,6 @@
 // y and dx are fp32. Determinism: rows are independent in fwd and in dx. The dweight/dbias column
 // sums go through fp64 partial sums over fixed blocks of rows, whose size depends on `rows` only,
 // summed in block order: the result is bit-identical for every thread count, and race-free.
-#include <omp.h>
 
 #include <algorithm>
 #include <cmath>
@@ -21,6 +20,7 @@
 #include <vector>
 
 #include "common.h"
+#include "parallel.h"
 
 ANVIL_PARAMS_CHECK(anvil_layernorm_params, ANVIL_LAYERNORM_SLOTS);
 
@@ -137,12 +137,13 @@ extern "C" int anvil_cpu_layernorm_fwd(const anvil_layernorm_params* p) {
   float* mean = ptr<float>(p->mean);
   float* rstd = ptr<float>(p->rstd);
   const int64_t rows = p->rows, cols = p->cols;
-#pragma omp parallel for schedule(static) if (rows > 1 && rows * cols > kParallelMin)
-  for (int64_t r = 0; r < rows; r++) {
-    RowStats s = layernorm_row(x + r * cols, weight, bias, y + r * cols, cols, p->eps);
-    if (mean) mean[r] = s.mean;
-    if (rstd) rstd[r] = s.rstd;
-  }
+  parallel_range(rows, std::max<int64_t>(1, kParallelMin / cols), [&](int64_t begin, int64_t end) {
+    for (int64_t r = begin; r < end; r++) {
+      RowStats s = layernorm_row(x + r * cols, weight, bias, y + r * cols, cols, p->eps);
+      if (mean) mean[r] = s.mean;
+      if (rstd) rstd[r] = s.rstd;
+    }
+  });
   return ANVIL_OK;
 }
 
@@ -172,24 +173,22 @@ extern "C" int anvil_cpu_layernorm_bwd(const anvil_layernorm_params* p) {
   double* pb = dbias ? partial_bias.data() : nullptr;
   const bool parallel = rows * cols > kParallelMin;
 
-#pragma omp parallel for schedule(static) if (parallel && blocks > 1)
-  for (int64_t b = 0; b < blocks; b++) {
+  // Each block's partial sums are its own, whichever thread computes it (parallel.h).
+  parallel_tasks(blocks, parallel ? max_threads() : 1, [&](int64_t b, int) {
     const int64_t end = std::min(rows, (b + 1) * block_rows);
     for (int64_t r = b * block_rows; r < end; r++) {
       layernorm_row_bwd(x + r * cols, weight, dy + r * cols, rstd[r], dx + r * cols, pw + b * cols,
                         pb ? pb + b * cols : nullptr, cols);
     }
-  }
+  });
 
-  // Column ranges in whole cache lines (16 floats), so no two threads write the same line.
-#pragma omp parallel if (parallel && cols >= 32)
-  {
-    const int64_t threads = omp_get_num_threads(), t = omp_get_thread_num();
-    const int64_t lines = (cols + 15) / 16;
-    const int64_t begin = std::min(cols, lines * t / threads * 16);
-    const int64_t end = std::min(cols, lines * (t + 1) / threads * 16);
+  // Column ranges in whole cache lines (16 floats), so no two threads write the same line; only worth a
+  // fan-out when the partial sums are large (GPT-2 widths), not at cpu-small's 128 columns.
+  const int64_t lines = (cols + 15) / 16;
+  parallel_range(lines, std::max<int64_t>(2, kParallelMin / (16 * blocks)), [&](int64_t l0, int64_t l1) {
+    const int64_t begin = std::min(cols, l0 * 16), end = std::min(cols, l1 * 16);
     add_block_sums(dweight, pw, blocks, cols, begin, end);
     if (dbias) add_block_sums(dbias, pb, blocks, cols, begin, end);
-  }
+  });
   return ANVIL_OK;
 }

@@ -15,14 +15,13 @@
 //                 db: (k,n) = op(A)^T (k,m) . dC,   or (n,k) = dC^T (n,m) . op(A)
 // A Linear on (batch, T, in) activations with a shared weight (stride_b = 0, rows stored contiguously)
 // folds the batch into the rows: one product of batch*m rows instead of batch small ones.
-#include <omp.h>
-
 #include <atomic>
 #include <cstdlib>
 #include <vector>
 
 #include "common.h"
 #include "gemm.h"
+#include "parallel.h"
 
 ANVIL_PARAMS_CHECK(anvil_matmul_params, ANVIL_MATMUL_SLOTS);
 
@@ -142,8 +141,8 @@ int sgemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float alp
   const Kernel& kernel = active();
   const Args args{trans_a, trans_b, m, n, k, alpha, beta, a, lda, b, ldb, c, ldc, bias};
 
-  int team = threads > 0 ? threads : omp_get_max_threads();
-  if (omp_in_parallel()) team = 1;
+  int team = threads > 0 ? threads : max_threads();
+  if (max_threads() == 1) team = 1;  // inside a task: no nesting
   const double flops = 2.0 * static_cast<double>(m) * static_cast<double>(n) * static_cast<double>(k);
   const double by_work = flops / kFlopsPerThread;
   if (by_work < team) team = by_work < 1 ? 1 : static_cast<int>(by_work);
@@ -155,16 +154,14 @@ int sgemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float alp
   if (team <= 1) {
     status = run_here(kernel, args);
   } else {
-#pragma omp parallel num_threads(team)
-    {
-      // The runtime may grant fewer threads than asked; the grid follows what it gave.
-      const int count = omp_get_num_threads();
-      const int id = omp_get_thread_num();
-      const int rows = grid_rows(kernel, m, n, count);
-      const int cols = count / rows;
+    // One block of C per task, on a rows x cols grid of `team` blocks. Whoever claims a block computes
+    // it (parallel.h): the values do not depend on the thread.
+    const int rows = grid_rows(kernel, m, n, team);
+    const int cols = team / rows;
+    parallel_tasks(team, team, [&](int64_t task, int) {
       int64_t i0, i1, j0, j1;
-      split(m, kernel.mr, rows, id / cols, &i0, &i1);
-      split(n, kernel.nr, cols, id % cols, &j0, &j1);
+      split(m, kernel.mr, rows, static_cast<int>(task / cols), &i0, &i1);
+      split(n, kernel.nr, cols, static_cast<int>(task % cols), &j0, &j1);
       if (i0 < i1 && j0 < j1) {
         Args part = args;
         part.m = i1 - i0;
@@ -175,7 +172,7 @@ int sgemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float alp
         part.bias = bias ? bias + j0 : nullptr;
         if (run_here(kernel, part) != ANVIL_OK) status = ANVIL_E_NOMEM;
       }
-    }
+    });
   }
   if (status != ANVIL_OK)
     return fail(ANVIL_E_NOMEM, "sgemm: no memory for %lld floats of packing scratch",
@@ -198,7 +195,7 @@ int batched(int64_t batch, bool trans_a, bool trans_b, int64_t m, int64_t n, int
             float beta, float* c, int64_t ldc, int64_t stride_c, const float* bias) {
   if (batch == 1)
     return sgemm(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, bias);
-  const int threads = omp_in_parallel() ? 1 : omp_get_max_threads();
+  const int threads = max_threads();
   const double item_flops = 2.0 * static_cast<double>(m) * static_cast<double>(n) * static_cast<double>(k);
   const bool by_item = stride_c != 0 && threads > 1 && batch >= threads &&
                        (batch % threads == 0 || batch >= 4 * threads || item_flops < 4e6 * threads);
@@ -212,12 +209,11 @@ int batched(int64_t batch, bool trans_a, bool trans_b, int64_t m, int64_t n, int
     return ANVIL_OK;
   }
   std::atomic<int> status{ANVIL_OK};
-#pragma omp parallel for schedule(static) num_threads(threads)
-  for (int64_t i = 0; i < batch; ++i) {
+  parallel_tasks(batch, threads, [&](int64_t i, int) {
     const int code = sgemm(trans_a, trans_b, m, n, k, alpha, a + i * stride_a, lda, b + i * stride_b, ldb,
                            beta, c + i * stride_c, ldc, bias, 1);
     if (code) status = code;
-  }
+  });
   if (status != ANVIL_OK) return fail(status, "matmul: no memory for packing scratch");
   return ANVIL_OK;
 }
@@ -234,19 +230,16 @@ void add_row(double* sums, const float* row, int64_t n) {
   for (int64_t j = 0; j < n; ++j) sums[j] += row[j];
 }
 
-// dbias (n) += sums over the rows of dC[i] (m,n) for every batch item i. fp64 partial sums per thread,
-// combined in thread order.
+// dbias (n) += sums over the rows of dC[i] (m,n) for every batch item i. fp64 partial sums per part
+// (one part per thread), combined in part order.
 void add_column_sums(const float* dc, int64_t batch, int64_t stride, int64_t m, int64_t n, float* dbias) {
   const int64_t rows = batch * m;
-  const int threads = rows * n > (1 << 16) && !omp_in_parallel() ? omp_get_max_threads() : 1;
+  const int threads = rows * n > (1 << 16) ? max_threads() : 1;
   std::vector<double> partial(static_cast<size_t>(threads * n), 0.0);
-#pragma omp parallel num_threads(threads)
-  {
-    const int id = omp_get_thread_num();
-    const int count = omp_get_num_threads();
-    for (int64_t r = rows * id / count; r < rows * (id + 1) / count; ++r)
+  parallel_tasks(threads, threads, [&](int64_t id, int) {
+    for (int64_t r = rows * id / threads; r < rows * (id + 1) / threads; ++r)
       add_row(partial.data() + id * n, dc + (r / m) * stride + (r % m) * n, n);
-  }
+  });
   for (int t = 1; t < threads; ++t)
     for (int64_t j = 0; j < n; ++j) partial[j] += partial[t * n + j];
   for (int64_t j = 0; j < n; ++j) dbias[j] += static_cast<float>(partial[j]);

@@ -8,6 +8,7 @@
 #include <string>
 
 #include "common.h"
+#include "parallel.h"
 
 namespace anvil {
 
@@ -66,8 +67,9 @@ int anvil_cpu_copy(int64_t dst, int64_t src, int64_t bytes) {
 int anvil_cpu_fill_f32(int64_t dst, int64_t n, double value) {
   float* out = ptr<float>(dst);
   const float v = static_cast<float>(value);
-#pragma omp parallel for schedule(static) if (n > (1 << 16))
-  for (int64_t i = 0; i < n; i++) out[i] = v;
+  parallel_range(n, 1 << 16, [&](int64_t begin, int64_t end) {
+    for (int64_t i = begin; i < end; i++) out[i] = v;
+  });
   return ANVIL_OK;
 }
 

@@ -4,11 +4,13 @@
 // A row whose scaled entries are all -inf (fully masked) gets y = 0 rather than 0/0 = NaN, as attention
 // does for a query that sees no key. Sums are fp64. Rows are independent, so the result does not depend
 // on the thread count.
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <limits>
 
 #include "common.h"
+#include "parallel.h"
 #include "vmath.h"
 
 ANVIL_PARAMS_CHECK(anvil_softmax_params, ANVIL_SOFTMAX_SLOTS);
@@ -69,8 +71,9 @@ extern "C" int anvil_cpu_softmax_fwd(const anvil_softmax_params* p) {
   float* y = ptr<float>(p->y);
   const int64_t rows = p->rows, cols = p->cols;
   const float scale = static_cast<float>(p->scale);
-#pragma omp parallel for schedule(static) if (rows > 1 && rows * cols > kParallelMin)
-  for (int64_t r = 0; r < rows; r++) softmax_row(x + r * cols, y + r * cols, cols, scale);
+  parallel_range(rows, std::max<int64_t>(1, kParallelMin / cols), [&](int64_t begin, int64_t end) {
+    for (int64_t r = begin; r < end; r++) softmax_row(x + r * cols, y + r * cols, cols, scale);
+  });
   return ANVIL_OK;
 }
 
@@ -81,9 +84,8 @@ extern "C" int anvil_cpu_softmax_bwd(const anvil_softmax_params* p) {
   float* dx = ptr<float>(p->dx);
   const int64_t rows = p->rows, cols = p->cols;
   const float scale = static_cast<float>(p->scale);
-#pragma omp parallel for schedule(static) if (rows > 1 && rows * cols > kParallelMin)
-  for (int64_t r = 0; r < rows; r++) {
-    softmax_row_bwd(y + r * cols, dy + r * cols, dx + r * cols, cols, scale);
-  }
+  parallel_range(rows, std::max<int64_t>(1, kParallelMin / cols), [&](int64_t begin, int64_t end) {
+    for (int64_t r = begin; r < end; r++) softmax_row_bwd(y + r * cols, dy + r * cols, dx + r * cols, cols, scale);
+  });
   return ANVIL_OK;
 }
