@@ -196,8 +196,8 @@ class CudaTrainStepTest {
     targets[7] = ai.anvil.models.gpt.Gpt.IGNORE_INDEX;
     try (ai.anvil.models.gpt.Gpt eager = new ai.anvil.models.gpt.Gpt(config, 5, GPU);
          ai.anvil.models.gpt.Gpt graphed = new ai.anvil.models.gpt.Gpt(config, 5, GPU);
-         GptGraphStep a = new GptGraphStep(gpu, eager, ids, targets, 3, 32, 1e-3, 1.0);
-         GptGraphStep b = new GptGraphStep(gpu, graphed, ids, targets, 3, 32, 1e-3, 1.0)) {
+         GptGraphStep a = new GptGraphStep(gpu, eager, ids, targets, 1, 3, 32, 1e-3, 1.0);
+         GptGraphStep b = new GptGraphStep(gpu, graphed, ids, targets, 1, 3, 32, 1e-3, 1.0)) {
       a.warmUp();
       b.warmUp();
       try (CudaGraph graph = b.capture()) {
@@ -220,6 +220,79 @@ class CudaTrainStepTest {
       var pa = eager.namedParameters();
       graphed.namedParameters().forEach((name, p) -> assertArrayEquals(pa.get(name).value().toFloatArray(),
           p.value().toFloatArray(), "parameter " + name + " after 5 updates"));
+    }
+  }
+
+  @Test
+  void twoMicroBatchesMakeTheUpdateOfOneBatchTwiceAsLarge() {
+    CudaBackend gpu = CudaBackend.forDevice(0);
+    ai.anvil.models.gpt.GptConfig config = ai.anvil.models.gpt.GptConfig.of(2, 2, 64, 32, 97);
+    Random rnd = new Random(23);
+    int[] ids = rnd.ints(4 * 32, 97), targets = rnd.ints(4 * 32, 97);
+    targets[40] = ai.anvil.models.gpt.Gpt.IGNORE_INDEX;
+    try (ai.anvil.models.gpt.Gpt whole = new ai.anvil.models.gpt.Gpt(config, 8, GPU);
+         ai.anvil.models.gpt.Gpt split = new ai.anvil.models.gpt.Gpt(config, 8, GPU);
+         GptGraphStep one = new GptGraphStep(gpu, whole, ids, targets, 1, 4, 32, 1e-3, 1.0);
+         GptGraphStep two = new GptGraphStep(gpu, split, ids, targets, 2, 2, 32, 1e-3, 1.0)) {
+      one.warmUp();
+      two.warmUp();
+      for (int i = 0; i < 2; i++) {
+        one.schedule();
+        one.runEager();
+        two.schedule();
+        two.runEager();
+      }
+      assertEquals(one.lossSum(), two.lossSum(), 1e-5 * Math.abs(one.lossSum()), "summed window losses");
+      var pw = whole.namedParameters();
+      split.namedParameters().forEach((name, p) -> Assertions.assertClose("parameter " + name,
+          Random.toDoubles(pw.get(name).value().toFloatArray()), p.value(), Tolerance.F32_REDUCTION));
+    }
+  }
+
+  /**
+   * The loss curve of 200 updates (one repeated batch, clip 1.0) of the captured GPU step against the CPU's
+   * Ops/Tape path with the CPU AdamW and host-side clipping: fp32 on both, so within 5e-3 per step.
+   */
+  @Test
+  void twoHundredGraphReplaysFollowTheCpuLossCurve() {
+    CudaBackend gpu = CudaBackend.forDevice(0);
+    Backend cpu = Backend.of(Device.CPU);
+    ai.anvil.models.gpt.GptConfig config = ai.anvil.models.gpt.GptConfig.of(2, 2, 64, 32, 97);
+    Random rnd = new Random(29);
+    int[] ids = rnd.ints(4 * 32, 97), targets = rnd.ints(4 * 32, 97);
+    double lr = 3e-3, clip = 1.0;
+    try (ai.anvil.models.gpt.Gpt host = new ai.anvil.models.gpt.Gpt(config, 3, Device.CPU);
+         ai.anvil.models.gpt.Gpt device = new ai.anvil.models.gpt.Gpt(config, 3, GPU);
+         ai.anvil.train.AdamW hostOpt = new ai.anvil.train.AdamW(host.namedParameters(), 0.9, 0.95, 1e-8, 0.1);
+         GptGraphStep step = new GptGraphStep(gpu, device, ids, targets, 1, 4, 32, lr, clip)) {
+      double[] cpuLoss = new double[200], gpuLoss = new double[200];
+      for (int k = 0; k < 200; k++) {
+        try (Scope s = Scope.open(); ai.anvil.autograd.Tape tape = ai.anvil.autograd.Tape.record()) {
+          Tensor loss = host.loss(Tensor.ofInts(ids, 4, 32), Tensor.ofInts(targets, 4, 32), 4 * 32);
+          tape.backward(loss);
+          cpuLoss[k] = loss.item();
+        }
+        double norm = cpu.gradNorm(hostOpt.gradients());
+        hostOpt.step(lr, norm > clip ? clip / (norm + 1e-6) : 1.0);
+        host.zeroGrad();
+      }
+      step.warmUp();
+      double before = 0;
+      gpuLoss[0] = step.lossSum();
+      before = gpuLoss[0];
+      try (CudaGraph graph = step.capture()) {
+        for (int k = 1; k < 200; k++) {
+          step.schedule();
+          graph.launch();
+          double sum = step.lossSum();
+          gpuLoss[k] = sum - before;
+          before = sum;
+        }
+      }
+      for (int k = 0; k < 200; k++) {
+        assertEquals(cpuLoss[k], gpuLoss[k], 5e-3 * Math.max(1, Math.abs(cpuLoss[k])), "loss at update " + (k + 1));
+      }
+      assertTrue(cpuLoss[199] < cpuLoss[0] - 1.0, "the model learns the batch: " + cpuLoss[0] + " -> " + cpuLoss[199]);
     }
   }
 }

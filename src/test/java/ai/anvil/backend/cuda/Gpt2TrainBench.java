@@ -95,7 +95,7 @@ public final class Gpt2TrainBench {
     String tag = "B" + batch + " T" + T + " " + variant;
     double tokens = (double) batch * T;
     try (Scope run = Scope.open(); Gpt model = new Gpt(config, 1, GPU);
-         GptGraphStep step = new GptGraphStep(gpu, model, ids, targets, batch, T, 6e-4, 1.0)) {
+         GptGraphStep step = new GptGraphStep(gpu, model, ids, targets, 1, batch, T, 6e-4, 1.0)) {
       model.train(true);
       model.setRecompute(variant.equals("recompute"));
       step.warmUp();

@@ -13,10 +13,12 @@ import java.util.Map;
 
 /**
  * One fixed-shape GPT training step on the GPU that never reads the host, so it can be captured in a
- * {@link CudaGraph}: forward to the logits (recorded), the loss and its gradient by the cross-entropy
- * kernels with the loss's gradient read from device memory (Ops.crossEntropy's backward reads it on the
- * host), backward from the logits, the loss added into a device accumulator, the fused AdamW, zeroed
- * gradients. The batch lives in device tensors made once (a real loop copies the next batch into them
+ * {@link CudaGraph}: for each of {@code micro} micro-batches, forward to the logits (recorded), the loss
+ * and its gradient by the cross-entropy kernels with the loss's gradient read from device memory
+ * (Ops.crossEntropy's backward reads it on the host), backward from the logits (parameter gradients
+ * accumulate), the loss added into a device accumulator; then the fused AdamW and zeroed gradients. The
+ * loss is normalized by the scored tokens of the whole window (DESIGN.md), so k micro-batches of B rows
+ * make the update of one batch of kB rows. The batch lives in device tensors made once (a real loop copies the next batch into them
  * between replays). Shared by CudaTrainStepTest and Gpt2TrainBench.
  *
  * <p>Use: {@link #warmUp()} once (makes the gradients, then the optimizer over them, and applies update 1),
@@ -29,17 +31,25 @@ final class GptGraphStep implements AutoCloseable {
   private final AdamW moments;
   private final Tensor ids, targets, one, lossSum;
   private final double normalizer, lr, clip;
+  private final int micro;
   private FusedAdamW optimizer;
   private long updates;
 
-  GptGraphStep(CudaBackend gpu, Gpt model, int[] ids, int[] targets, int batch, int t, double lr, double clip) {
+  /** ids, targets: micro x batch x t tokens, micro-batch after micro-batch. */
+  GptGraphStep(CudaBackend gpu, Gpt model, int[] ids, int[] targets, int micro, int batch, int t, double lr,
+               double clip) {
+    if (micro < 1 || ids.length != (long) micro * batch * t || targets.length != ids.length) {
+      throw new IllegalArgumentException("GptGraphStep: " + ids.length + " ids and " + targets.length + " targets for "
+          + micro + " x " + batch + " x " + t);
+    }
+    this.micro = micro;
     this.gpu = gpu;
     this.model = model;
     this.lr = lr;
     this.clip = clip;
     this.moments = new AdamW(model.namedParameters(), 0.9, 0.95, 1e-8, 0.1);
-    this.ids = Tensor.ofInts(ids, gpu.device(), batch, t).detachFromScope();
-    this.targets = Tensor.ofInts(targets, gpu.device(), batch, t).detachFromScope();
+    this.ids = Tensor.ofInts(ids, gpu.device(), micro, batch, t).detachFromScope();
+    this.targets = Tensor.ofInts(targets, gpu.device(), micro, batch, t).detachFromScope();
     this.one = Tensor.full(1.0, DType.F32, gpu.device(), 1).detachFromScope();
     this.lossSum = Tensor.zeros(DType.F32, gpu.device(), 1).detachFromScope();
     long scored = 0;
@@ -48,15 +58,19 @@ final class GptGraphStep implements AutoCloseable {
   }
 
   private void forwardBackward() {
-    try (Scope s = Scope.open(); Tape tape = Tape.record()) {
-      Tensor logits = model.logits(ids);
-      Tensor loss = Tensor.empty(DType.F32, gpu.device(), 1);
-      int vocab = model.vocabSize();
-      gpu.crossEntropy(logits, targets, vocab, Gpt.IGNORE_INDEX, normalizer, null, loss);
-      Tensor dlogits = Tensor.empty(logits.dtype(), gpu.device(), logits.dims());
-      gpu.crossEntropyBackwardDeviceGrad(logits, targets, vocab, Gpt.IGNORE_INDEX, normalizer, one, dlogits);
-      tape.backward(logits, dlogits);
-      gpu.axpy(1.0, loss, lossSum);
+    long batch = ids.dim(1), t = ids.dim(2);
+    for (int k = 0; k < micro; k++) {
+      try (Scope s = Scope.open(); Tape tape = Tape.record()) {
+        Tensor x = ids.slice(k, k + 1).reshape(batch, t), y = targets.slice(k, k + 1).reshape(batch, t);
+        Tensor logits = model.logits(x);
+        Tensor loss = Tensor.empty(DType.F32, gpu.device(), 1);
+        int vocab = model.vocabSize();
+        gpu.crossEntropy(logits, y, vocab, Gpt.IGNORE_INDEX, normalizer, null, loss);
+        Tensor dlogits = Tensor.empty(logits.dtype(), gpu.device(), logits.dims());
+        gpu.crossEntropyBackwardDeviceGrad(logits, y, vocab, Gpt.IGNORE_INDEX, normalizer, one, dlogits);
+        tape.backward(logits, dlogits);
+        gpu.axpy(1.0, loss, lossSum);
+      }
     }
   }
 
@@ -97,7 +111,7 @@ final class GptGraphStep implements AutoCloseable {
     return CudaGraph.capture(gpu, this::runEager);
   }
 
-  /** Sum of the losses of every step run so far (synchronizes). */
+  /** Sum of the (window-normalized) losses of every step run so far (synchronizes). */
   double lossSum() {
     return lossSum.toFloatArray()[0];
   }
