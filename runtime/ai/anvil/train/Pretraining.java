@@ -142,7 +142,9 @@ public final class Pretraining {
       metrics.close();
       Path plot = writer ? plot(metricsFile, out.resolve("loss.png"), modelConfig) : null;
       String sample = writer && config.sampleTokens() > 0 ? sample(gpt, tokenizer, config) : null;
-      return new Outcome(result, modelConfig.parameterCount(), tokenizer.vocabSize(), config.tokenizer(), device,
+      String tokenizerName = from != null && Files.isRegularFile(from.resolve(Checkpoint.TOKENIZER))
+          ? from.resolve(Checkpoint.TOKENIZER).toString() : config.tokenizer();
+      return new Outcome(result, modelConfig.parameterCount(), tokenizer.vocabSize(), tokenizerName, device,
           CpuBackend.threads(), out, metricsFile, plot, sample);
     }
   }

@@ -6,6 +6,8 @@ import ai.anvil.data.fetch.Fetcher;
 import ai.anvil.data.masking.MaskedLm;
 import ai.anvil.data.masking.MlmVocabulary;
 import ai.anvil.data.tokenizer.Tokenizer;
+import ai.anvil.io.Safetensors;
+import ai.anvil.models.AutoModel;
 import ai.anvil.models.heads.HeadCheckpoint;
 import ai.anvil.models.heads.LmHead;
 import ai.anvil.tensor.Device;
@@ -46,6 +48,12 @@ public final class MlmEvaluation {
     TrainConfig config = Files.isRegularFile(configFile) ? TrainConfig.load(configFile) : TrainConfig.defaults().with("objective", "mlm");
     Tokenizer tokenizer = Checkpoint.loadTokenizer(dir);
     MlmVocabulary vocab = MlmVocabulary.of(tokenizer);
+    try (Safetensors.Reader r = Safetensors.Reader.open(dir.resolve(AutoModel.WEIGHTS))) {
+      if (r.entries().keySet().stream().noneMatch(n -> n.startsWith("cls.predictions."))) {
+        throw new IOException(dir + " has no masked-LM head (cls.predictions.*): an encoder alone cannot be scored; "
+            + "pre-train it with pretrain --objective mlm --init " + dir + " first");
+      }
+    }
     try (LmHead head = HeadCheckpoint.loadLmHead(dir, device)) {
       int block = Math.min(config.objective().equals("mlm") ? config.blockSize() : head.body().maxLength(), head.body().maxLength());
       List<int[]> rows;

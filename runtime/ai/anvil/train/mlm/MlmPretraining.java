@@ -95,7 +95,9 @@ public final class MlmPretraining {
       metrics.close();
       Path plot = plot(metricsFile, out.resolve("loss.png"), bert.config());
       String sample = config.sampleTokens() > 0 ? MlmSample.fill(head, tokenizer, vocab, rows.val().get(0), config.seed()) : null;
-      return new Pretraining.Outcome(result, head.parameterCount(false), vocab.vocabSize(), config.tokenizer(), device,
+      String tokenizerName = from != null && Files.isRegularFile(from.resolve(Checkpoint.TOKENIZER))
+          ? from.resolve(Checkpoint.TOKENIZER).toString() : config.tokenizer();
+      return new Pretraining.Outcome(result, head.parameterCount(false), vocab.vocabSize(), tokenizerName, device,
           CpuBackend.threads(), out, metricsFile, plot, sample);
     }
   }
