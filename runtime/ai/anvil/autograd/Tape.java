@@ -42,6 +42,16 @@ public final class Tape implements AutoCloseable {
 
   private record Node(Tensor[] inputs, Tensor output, Rule rule) {}
 
+  /**
+   * Hears, during {@link #backward(Tensor, LeafHook)}, of each leaf (a tensor that requires grad) as soon
+   * as no node left to run feeds its gradient: its grad() is final for this backward. Data-parallel
+   * training starts reducing those gradients while the backward goes on.
+   */
+  @FunctionalInterface
+  public interface LeafHook {
+    void done(Tensor leaf);
+  }
+
   private Tape(Tape previous) {
     this.previous = previous;
   }
@@ -136,15 +146,24 @@ public final class Tape implements AutoCloseable {
 
   /** Backward from a one-element loss with d(loss)/d(loss) = 1. */
   public void backward(Tensor loss) {
+    backward(loss, (LeafHook) null);
+  }
+
+  /** As {@link #backward(Tensor)}, telling hook (when not null) of each leaf whose gradient is final. */
+  public void backward(Tensor loss, LeafHook hook) {
     if (loss.numel() != 1) throw new IllegalArgumentException("backward: loss must have one element, got " + loss.shape());
     try (NoGrad ignored = noGrad()) {
       Tensor seed = Tensor.full(1.0, loss.dtype(), loss.device(), loss.dims());
-      backward(loss, seed);
+      backward(loss, seed, hook);
     }
   }
 
   /** Backward from output with a given output gradient (same shape). */
   public void backward(Tensor output, Tensor gradOutput) {
+    backward(output, gradOutput, null);
+  }
+
+  private void backward(Tensor output, Tensor gradOutput, LeafHook hook) {
     if (closed) throw new IllegalStateException("backward on a closed tape");
     if (!tracked.containsKey(output)) {
       throw new IllegalArgumentException("backward: " + output + " was not produced by an op on this tape");
@@ -155,14 +174,33 @@ public final class Tape implements AutoCloseable {
     try (NoGrad ignored = noGrad()) {
       Grads grads = new Grads(this);
       grads.seed(output, gradOutput);
+      Map<Integer, List<Tensor>> leavesDone = hook == null ? Map.of() : leavesByFirstUse();
       for (int i = nodes.size() - 1; i >= 0; i--) {
         Node node = nodes.get(i);
         Tensor g = grads.take(node.output());
-        if (g == null) continue;
-        node.rule().backward(g, grads);
+        if (g != null) node.rule().backward(g, grads);
+        for (Tensor leaf : leavesDone.getOrDefault(i, List.of())) hook.done(leaf);
       }
       grads.release();
     }
+  }
+
+  /**
+   * Leaves by the index of the first node that reads them (backward has fed them fully once past it), in
+   * input order within a node: the same graph gives the same order in every process, which data-parallel
+   * ranks rely on to form the same buckets.
+   */
+  private Map<Integer, List<Tensor>> leavesByFirstUse() {
+    Map<Tensor, Boolean> seen = new IdentityHashMap<>();
+    Map<Integer, List<Tensor>> byNode = new java.util.HashMap<>();
+    for (int i = 0; i < nodes.size(); i++) {
+      for (Tensor in : nodes.get(i).inputs()) {
+        if (in != null && in.requiresGrad() && seen.put(in, Boolean.TRUE) == null) {
+          byNode.computeIfAbsent(i, k -> new ArrayList<>()).add(in);
+        }
+      }
+    }
+    return byNode;
   }
 
   /** Gradient slots handed to backward rules. */

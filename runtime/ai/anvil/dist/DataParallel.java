@@ -1,5 +1,6 @@
 package ai.anvil.dist;
 
+import ai.anvil.autograd.Tape;
 import ai.anvil.nn.Parameter;
 import ai.anvil.tensor.Tensor;
 import ai.anvil.train.AdamW;
@@ -8,11 +9,13 @@ import ai.anvil.train.Trainer;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
+import java.util.Set;
 
 /**
  * Data-parallel training with the ordinary {@link Trainer}: every rank holds the whole model and reads
- * its own rows of each global batch ({@link ShardedSource}); after the backward, the gradients are summed
- * over the ranks in buckets, the loss normalizer being the token count of all ranks' windows, so each
+ * its own rows of each global batch ({@link ShardedSource}); the gradients are summed over the ranks in
+ * buckets, started during the last micro-batch's backward as each fills ({@link BucketReducer}) and
+ * finished after it, the loss normalizer being the token count of all ranks' windows, so each
  * rank then clips by the same global norm and takes the same AdamW step. World size N with per-rank batch
  * B makes the updates of one process with batch N x B, up to the order of the fp32 sums.
  *
@@ -21,14 +24,20 @@ import java.util.Map;
  * world x B rows wide, the single process's val set), so every rank
  * takes the same early-stopping decision without a collective.
  */
-public final class DataParallel implements GradientSync {
+public final class DataParallel implements GradientSync, AutoCloseable {
+  /** Gradient elements per bucket reduced during the backward: 25 MB of fp32, as PyTorch DDP. */
+  public static final long DEFAULT_BUCKET_ELEMENTS = GlooGroup.DEFAULT_BUCKET_ELEMENTS;
+
   private final ProcessGroup group;
   private final int trainable;
+  private final BucketReducer overlap; // null: every gradient is reduced after the backward
   private double commSeconds;
+  private Set<Tensor> reducedDuringBackward = Set.of();
 
-  private DataParallel(ProcessGroup group, int trainable) {
+  private DataParallel(ProcessGroup group, int trainable, BucketReducer overlap) {
     this.group = group;
     this.trainable = trainable;
+    this.overlap = overlap;
   }
 
   /**
@@ -37,9 +46,19 @@ public final class DataParallel implements GradientSync {
    * step across the ranks. Call after any checkpoint restore and before {@link Trainer#fit()}.
    */
   public static DataParallel attach(Trainer trainer, ProcessGroup group) {
+    return attach(trainer, group, DEFAULT_BUCKET_ELEMENTS);
+  }
+
+  /**
+   * As {@link #attach(Trainer, ProcessGroup)}, with buckets of bucketElements gradient elements reduced
+   * during the backward (0: no overlap; every gradient is reduced after the backward).
+   */
+  public static DataParallel attach(Trainer trainer, ProcessGroup group, long bucketElements) {
+    if (bucketElements < 0) throw new IllegalArgumentException("bucketElements must be >= 0, got " + bucketElements);
     AdamW opt = trainer.optimizer();
     broadcastState(opt, group);
-    DataParallel dp = new DataParallel(group, opt.parameters().size());
+    DataParallel dp = new DataParallel(group, opt.parameters().size(),
+        bucketElements == 0 ? null : new BucketReducer(group, bucketElements));
     trainer.gradientSync(dp);
     return dp;
   }
@@ -77,7 +96,18 @@ public final class DataParallel implements GradientSync {
   }
 
   @Override
+  public Tape.LeafHook backwardHook() {
+    return overlap;
+  }
+
+  @Override
   public double globalLoss(double localLoss) {
+    // The buckets started during the backward finish first: the group serves one collective at a time.
+    if (overlap != null) {
+      long start = System.nanoTime();
+      reducedDuringBackward = overlap.finish();
+      commSeconds += (System.nanoTime() - start) / 1e9;
+    }
     return sum(localLoss);
   }
 
@@ -88,9 +118,18 @@ public final class DataParallel implements GradientSync {
           + "a gradient this step; every rank must reduce the same set, so every trainable parameter must take part in "
           + "the loss (freeze the others)");
     }
+    List<Tensor> rest = new ArrayList<>();
+    for (Tensor g : gradients) if (!reducedDuringBackward.contains(g)) rest.add(g);
+    reducedDuringBackward = Set.of();
     long start = System.nanoTime();
-    group.allReduceSum(gradients);
+    if (!rest.isEmpty()) group.allReduceSum(rest);
     commSeconds += (System.nanoTime() - start) / 1e9;
+  }
+
+  /** Stops the bucket worker thread (the group belongs to the caller). */
+  @Override
+  public void close() {
+    if (overlap != null) overlap.close();
   }
 
   private double sum(double value) {

@@ -1,5 +1,6 @@
 package ai.anvil.train;
 
+import ai.anvil.autograd.Tape;
 import ai.anvil.tensor.Tensor;
 import java.util.List;
 
@@ -20,8 +21,20 @@ public interface GradientSync {
   /** The sum over ranks of each rank's loss share (each already divided by the global count). */
   double globalLoss(double localLoss);
 
-  /** In place: each gradient becomes its sum over ranks (every rank passes the same list, same order). */
+  /**
+   * In place: each gradient becomes its sum over ranks (every rank passes the same list, same order).
+   * Gradients already reduced through {@link #backwardHook()} are not reduced again.
+   */
   void reduceGradients(List<Tensor> gradients);
+
+  /**
+   * Told of each parameter whose gradient the last micro-batch's backward has finished, so reduction can
+   * overlap the rest of the backward; null (the default) reduces everything in {@link #reduceGradients}.
+   * Called once per step, before that backward; {@link #globalLoss} follows it on every rank.
+   */
+  default Tape.LeafHook backwardHook() {
+    return null;
+  }
 
   /** One process: nothing to combine. */
   GradientSync LOCAL = new GradientSync() {

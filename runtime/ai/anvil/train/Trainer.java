@@ -176,7 +176,11 @@ public final class Trainer implements AutoCloseable {
       if (normalizer == 0) {
         skip = "every target of the window is ignored";
       } else {
-        for (Batch b : micro) loss += forwardBackward(b, normalizer);
+        for (int i = 0; i < micro.size(); i++) {
+          // The last micro-batch's backward finalizes the gradients: a data-parallel sync may start
+          // reducing each as soon as the backward is done with it.
+          loss += forwardBackward(micro.get(i), normalizer, i == micro.size() - 1 ? sync.backwardHook() : null);
+        }
         loss = sync.globalLoss(loss);
         if (!Double.isFinite(loss)) {
           skip = "loss is " + loss;
@@ -209,12 +213,14 @@ public final class Trainer implements AutoCloseable {
     return skip == null ? loss : (Double.isFinite(loss) ? Double.NaN : loss);
   }
 
-  private double forwardBackward(Batch b, long normalizer) {
+  private double forwardBackward(Batch b, long normalizer, Tape.LeafHook hook) {
     try (Scope ignored = Scope.open(); Tape tape = Tape.record()) {
       Tensor loss = objective.loss(b, device, normalizer);
       double value = loss.item();
-      // A non-finite forward loss makes the gradients meaningless: skip the backward too.
-      if (Double.isFinite(value)) tape.backward(loss);
+      // A non-finite forward loss makes the gradients meaningless: skip the backward too, unless a hook
+      // must see every gradient so that this rank joins the same collectives as the others (the step is
+      // then skipped on every rank, since the global loss is not finite either).
+      if (Double.isFinite(value) || hook != null) tape.backward(loss, hook);
       return value;
     }
   }

@@ -57,7 +57,7 @@ class DataParallelTest {
   /** One run: the per-step losses, then every weight. */
   record Run(List<Double> losses, Map<String, float[]> weights) {}
 
-  private static Run train(TrainConfig c, int rank, int world, GlooGroup group) {
+  private static Run train(TrainConfig c, int rank, int world, GlooGroup group, long bucket) {
     GptConfig g = GptConfig.of(c.nLayer(), c.nHead(), c.nEmbd(), c.blockSize(), vocab);
     // Rank 1 starts from other weights: the broadcast from rank 0 must make them equal.
     try (Gpt gpt = new Gpt(g, c.seed() + rank, Device.CPU);
@@ -65,7 +65,7 @@ class DataParallelTest {
              new ShardedSource(new BatchSampler(data.train(), c.batchSize() * world, c.blockSize(), c.seed()), rank, world),
              new SamplerSource(new BatchSampler(data.val(), c.batchSize(), c.blockSize(), c.seed() + 1)),
              Pretraining.randomState(gpt))) {
-      if (group != null) DataParallel.attach(t, group);
+      if (group != null) DataParallel.attach(t, group, bucket);
       List<Double> losses = new ArrayList<>();
       for (int s = 0; s < STEPS; s++) losses.add(t.step());
       Map<String, float[]> w = new LinkedHashMap<>();
@@ -76,8 +76,14 @@ class DataParallelTest {
 
   @Test
   void twoRanksWithBatchBEqualOneProcessWithBatch2B() throws Exception {
-    Run single = train(config(8), 0, 1, null);
-    List<Run> ranks = LoopbackRanks.run(2, Duration.ofSeconds(60), g -> train(config(4), g.rank(), 2, g));
+    Run single = train(config(8), 0, 1, null, 0);
+    // Buckets of 3000 elements: about ten of the model's 40k gradients' buckets start during the backward.
+    compare(single, LoopbackRanks.run(2, Duration.ofSeconds(60), g -> train(config(4), g.rank(), 2, g, 3000)));
+    // No overlap: every gradient reduced after the backward.
+    compare(single, LoopbackRanks.run(2, Duration.ofSeconds(60), g -> train(config(4), g.rank(), 2, g, 0)));
+  }
+
+  private static void compare(Run single, List<Run> ranks) {
 
     double maxLoss = 0, maxWeight = 0;
     for (int s = 0; s < STEPS; s++) {
