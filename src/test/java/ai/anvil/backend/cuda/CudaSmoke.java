@@ -128,5 +128,30 @@ public final class CudaSmoke {
     List<Tensor> v = List.of(Tensor.zeros(DType.F32, GPU, 5000), Tensor.zeros(DType.F32, GPU, 3));
     gpu.adamw(p, g, m, v, new boolean[] {true, false}, new AdamWStep(1e-3, 0.9, 0.95, 1e-8, 0.1, 1, 1.0));
     gpu.gradNorm(g);
+
+    // The GPU training step's kernels (issue 7): fused AdamW (norm, clip, bf16 copy, a frozen entry),
+    // the device-gradient cross-entropy backward, the device sampler (argmax, top-k, whole vocabulary).
+    CudaBackend cuda = (CudaBackend) gpu;
+    List<FusedAdamW.Entry> entries = List.of(
+        new FusedAdamW.Entry("a", p.get(0), g.get(0), m.get(0), v.get(0), Tensor.empty(DType.BF16, GPU, 5000), true, false),
+        new FusedAdamW.Entry("b", p.get(1), g.get(1), m.get(1), v.get(1), null, false, false),
+        new FusedAdamW.Entry("c", rand(DType.F32, shift, 7), null, null, null, null, false, true));
+    try (FusedAdamW fused = new FusedAdamW(cuda, entries, 0.9, 0.95, 1e-8, 0.1, 0.5, 1.0)) {
+      fused.schedule(1e-3, 2);
+      fused.step();
+    }
+    cuda.crossEntropyBackwardDeviceGrad(logits, targets, 41, -100, 4, Tensor.full(1.0, DType.F32, GPU, 1), dlogits);
+    Tensor next = Tensor.empty(DType.I32, GPU, 5);
+    for (int k : new int[] {1, 3, 0}) DeviceSampler.sample(cuda, logits, 41, k, 0.9, 11, 0, next);
+    try (CudaGraph graph = CudaGraph.capture(cuda, () -> {
+      try (Scope inner = Scope.open()) {
+        Tensor sum = Tensor.empty(dt, GPU, n);
+        gpu.add(a, b, sum);
+        gpu.axpy(1.0, sum, out);
+      }
+    })) {
+      graph.launch();
+      graph.launch();
+    }
   }
 }
