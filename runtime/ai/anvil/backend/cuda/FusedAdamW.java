@@ -81,7 +81,9 @@ public final class FusedAdamW implements AutoCloseable {
       }
       tableAddress = backend.allocate(Math.max(64, 64 * count));
       stateAddress = backend.allocate(STATE_BYTES);
-      backend.bind();
+      // Stream-ordered allocations are usable elsewhere only after the stream reaches them, and the
+      // table upload is a plain (legacy-stream) copy: wait for the stream first.
+      backend.synchronize();
       CudaBackend.check("FusedAdamW table",
           AnvilCuda.anvil_cuda_adamw_table(host.address(), count, tableAddress, blockCount));
       if (clip > 0 && blockCount[0] > 0) workspaceAddress = backend.allocate(8 * blockCount[0]);
