@@ -6,6 +6,7 @@ import ai.anvil.models.AutoModel;
 import ai.anvil.models.SequenceEncoder;
 import ai.anvil.models.bert.BertCheckpoint;
 import ai.anvil.models.gpt.GptCheckpoint;
+import ai.anvil.models.t5.T5Checkpoint;
 import ai.anvil.tensor.Device;
 import java.io.IOException;
 import java.nio.file.Files;
@@ -16,7 +17,7 @@ import java.util.stream.Stream;
 
 /**
  * Loads the pre-trained body of a folder, whatever head the folder's file also holds: a Hugging Face or
- * Anvil BERT (BertModel, BertForMaskedLM, BertFor*Classification files) or GPT-2 folder
+ * Anvil BERT (BertModel, BertForMaskedLM, BertFor*Classification files), GPT-2 or Anvil T5 folder
  * (config.json + model.safetensors). Tensors of heads are left for the head to read.
  */
 public final class Bodies {
@@ -28,29 +29,39 @@ public final class Bodies {
     return switch (type) {
       // BertCheckpoint takes the encoder from under bert. and skips every head's tensors itself.
       case "bert" -> BertCheckpoint.loadModel(dir, device);
-      case "gpt2" -> loadGpt(dir, device);
-      default -> throw new IOException(dir + ": model_type " + type + " has no body loader (supported: bert, gpt2)");
+      case "gpt2" -> withoutHeads(dir, d -> GptCheckpoint.load(d, device));
+      case "anvil-t5" -> withoutHeads(dir, d -> T5Checkpoint.load(d, device));
+      default -> throw new IOException(dir + ": model_type " + type + " has no body loader (supported: bert, gpt2, anvil-t5)");
     };
   }
 
+  /** Reads a model folder into a body. */
+  @FunctionalInterface
+  private interface Loader {
+    SequenceEncoder load(Path dir) throws IOException;
+  }
+
+  /** Tensors of the heads (SequenceClassifier, TokenClassifier, LmHead on BERT), never a body's. */
+  static boolean isHeadTensor(String name) {
+    return name.startsWith("classifier.") || name.startsWith("score.") || name.startsWith("cls.");
+  }
+
   /**
-   * GptCheckpoint refuses tensors it has no place for, so a file with a head (score.*, classifier.*) is
-   * read through a copy holding the GPT-2 tensors alone.
+   * GPT-2's and T5's loaders refuse tensors they have no place for, so a file with a head is read through
+   * a copy holding the model's tensors alone.
    */
-  private static SequenceEncoder loadGpt(Path dir, Device device) throws IOException {
-    Path file = dir.resolve(GptCheckpoint.WEIGHTS);
-    Predicate<String> body = n -> n.startsWith("transformer.") || n.startsWith("lm_head.") || n.startsWith("h.")
-        || n.startsWith("wte.") || n.startsWith("wpe.") || n.startsWith("ln_f.");
-    boolean extra;
+  private static SequenceEncoder withoutHeads(Path dir, Loader loader) throws IOException {
+    Path file = dir.resolve(AutoModel.WEIGHTS);
+    boolean heads;
     try (Safetensors.Reader r = Safetensors.Reader.open(file)) {
-      extra = r.entries().keySet().stream().anyMatch(body.negate());
+      heads = r.entries().keySet().stream().anyMatch(Bodies::isHeadTensor);
     }
-    if (!extra) return GptCheckpoint.load(dir, device);
-    Path tmp = Files.createTempDirectory("anvil-gpt-body");
+    if (!heads) return loader.load(dir);
+    Path tmp = Files.createTempDirectory("anvil-body");
     try {
-      Files.copy(dir.resolve(GptCheckpoint.CONFIG), tmp.resolve(GptCheckpoint.CONFIG));
-      copyTensors(file, tmp.resolve(GptCheckpoint.WEIGHTS), body);
-      return GptCheckpoint.load(tmp, device);
+      Files.copy(dir.resolve(AutoModel.CONFIG), tmp.resolve(AutoModel.CONFIG));
+      copyTensors(file, tmp.resolve(AutoModel.WEIGHTS), n -> !isHeadTensor(n));
+      return loader.load(tmp);
     } finally {
       try (Stream<Path> files = Files.list(tmp)) {
         for (Path p : files.toList()) Files.deleteIfExists(p);

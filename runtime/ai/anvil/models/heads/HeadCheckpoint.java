@@ -44,7 +44,7 @@ public final class HeadCheckpoint {
     String stem = switch (modelType) {
       case "bert" -> "Bert";
       case "gpt2" -> "GPT2";
-      case "t5" -> "T5";
+      case "t5", "anvil-t5" -> "T5";
       default -> Character.toUpperCase(modelType.charAt(0)) + modelType.substring(1);
     };
     return stem + suffix;
@@ -62,7 +62,7 @@ public final class HeadCheckpoint {
     Safetensors.Writer w = new Safetensors.Writer().metadata("format", "pt");
     try (Safetensors.Reader r = Safetensors.Reader.open(file)) {
       for (Map.Entry<String, Safetensors.Entry> e : r.entries().entrySet()) {
-        w.add(taskName(e.getKey(), prefixes, file), r.floats(e.getKey()), e.getValue().shape());
+        w.add(taskName(e.getKey(), prefixes), r.floats(e.getKey()), e.getValue().shape());
       }
     }
     for (Map.Entry<String, Parameter> e : head.headParameters().entrySet()) {
@@ -83,11 +83,15 @@ public final class HeadCheckpoint {
     AtomicFiles.writeString(dir.resolve(AutoModel.CONFIG), Json.writePretty(config));
   }
 
-  /** A body file's name under the task prefix: already prefixed names stay, bare ones gain the one prefix. */
-  private static String taskName(String name, List<String> prefixes, Path file) throws IOException {
+  /**
+   * A body file's name in the task file: prefixed names stay; a bare name gains the body's one prefix
+   * (BertModel files: embeddings.* -> bert.embeddings.*); with several prefixes (T5: shared, encoder) a
+   * name under none of them is a part of the saved model outside the body (T5's decoder), kept as it is
+   * so the model's own loader reads the file back.
+   */
+  private static String taskName(String name, List<String> prefixes) {
     for (String p : prefixes) if (name.startsWith(p + ".")) return name;
-    if (prefixes.size() == 1) return prefixes.get(0) + "." + name;
-    throw new IOException(file + ": body tensor " + name + " is under none of " + prefixes);
+    return prefixes.size() == 1 ? prefixes.get(0) + "." + name : name;
   }
 
   private static void putLabels(Map<String, Object> config, List<String> labels) {

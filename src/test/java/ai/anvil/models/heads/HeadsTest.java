@@ -15,6 +15,8 @@ import ai.anvil.models.bert.BertConfig;
 import ai.anvil.models.bert.BertForMaskedLM;
 import ai.anvil.models.gpt.Gpt;
 import ai.anvil.models.gpt.GptConfig;
+import ai.anvil.models.t5.T5;
+import ai.anvil.models.t5.T5Config;
 import ai.anvil.nn.Parameter;
 import ai.anvil.tensor.Device;
 import ai.anvil.tensor.Scope;
@@ -188,6 +190,26 @@ class HeadsTest {
       try (BertForMaskedLM hf = BertCheckpoint.loadMaskedLM(dir.resolve("lm"), CPU)) {
         hf.train(false);
         assertArrayEquals(lmExpected, hf.logits(ids, null, null).toFloatArray());
+      }
+    }
+  }
+
+  /** A head on the T5 encoder saves with the whole T5 (decoder kept) and loads back through T5's own loader. */
+  @Test
+  void headOnTheT5EncoderRoundTrips(@TempDir Path dir) throws IOException {
+    try (SequenceClassifier head = new SequenceClassifier(new T5(T5Config.of(50, 16, 2, 1, 16, 0, 1), 1, CPU), LABELS,
+        Pool.MEAN, 0, 2); Scope s = Scope.open(); Tape.NoGrad ng = Tape.noGrad()) {
+      assertEquals("T5ForSequenceClassification", head.architecture());
+      Tensor ids = Tensor.ofInts(new int[] {2, 7, 9, 11, 4, 0}, 2, 3);
+      Tensor mask = Tensor.ofInts(new int[] {1, 1, 1, 1, 1, 0}, 2, 3);
+      float[] expected = head.logits(ids, mask).toFloatArray();
+      HeadCheckpoint.save(head, dir);
+      try (Safetensors.Reader r = Safetensors.Reader.open(dir.resolve("model.safetensors"))) {
+        assertTrue(r.entries().keySet().stream().anyMatch(n -> n.startsWith("decoder.")), "the decoder stays in the file");
+        assertTrue(r.entries().containsKey("classifier.weight"));
+      }
+      try (SequenceClassifier back = HeadCheckpoint.loadSequenceClassifier(dir, CPU)) {
+        assertArrayEquals(expected, back.logits(ids, mask).toFloatArray());
       }
     }
   }
