@@ -20,7 +20,8 @@ import picocli.CommandLine.Option;
  */
 @Command(name = "finetune", mixinStandardHelpOptions = true, sortOptions = false,
     description = {"Fine-tune a GPT checkpoint: full, LoRA, Houlsby adapters, prompt or prefix tuning, on a text file "
-        + "(style adaptation) or labelled JSON lines (classification by generation).",
+        + "(style adaptation) or labelled JSON lines (classification by generation); or a BERT folder (import-minilm) "
+        + "with a classification head, full or LoRA.",
         "Writes OUT/adapter (the best weights; a PEFT folder for lora/prompt/prefix), OUT/metrics.jsonl and OUT/loss.png; "
             + "prints the trainable share first and one JSON line last."})
 final class FinetuneCommand implements Callable<Integer> {
@@ -41,8 +42,14 @@ final class FinetuneCommand implements Callable<Integer> {
   @Option(names = "--data", paramLabel = "FILE", description = "Training data.")
   String data;
 
-  @Option(names = "--val-data", paramLabel = "FILE", description = "Validation examples (classify; default: 10% of --data).")
+  @Option(names = "--val-data", paramLabel = "FILE", description = "Validation examples (classify; default: 10%% of --data).")
   String valData;
+
+  @Option(names = "--test-data", paramLabel = "FILE", description = "Held-out test examples (classify): accuracy, F1 and the majority baseline of the best weights.")
+  String testData;
+
+  @Option(names = "--forgetting-text", paramLabel = "FILE", description = "Held-out pre-training text (GPT bases): its perplexity before and after.")
+  String forgettingText;
 
   @Option(names = "--label-key", paramLabel = "KEY", description = "Field of each example holding its label (default label).")
   String labelKey;

@@ -13,7 +13,7 @@ import picocli.CommandLine.Command;
     subcommands = {InfoCommand.class, FetchCommand.class, PretrainCommand.class, FinetuneCommand.class,
         EvalCommand.class, GenerateCommand.class, MetricsCommand.class, ImportMiniLmCommand.class, EmbedCommand.class,
         Seq2seqCommand.class,
-        CommandLine.HelpCommand.class})
+        FewShotCommand.class, SampleQualityCommand.class, ReportCommand.class, CommandLine.HelpCommand.class})
 public final class Main implements Runnable {
   @CommandLine.Spec CommandLine.Model.CommandSpec spec;
 

@@ -88,22 +88,7 @@ public final class Examples {
    * character-level vocabulary from another corpus lacks digits, say).
    */
   public static String fit(Tokenizer tokenizer, String text) {
-    try {
-      tokenizer.encode(text);
-      return text;
-    } catch (IllegalArgumentException e) {
-      StringBuilder b = new StringBuilder();
-      text.codePoints().forEach(cp -> {
-        String c = new String(Character.toChars(cp));
-        try {
-          tokenizer.encode(c);
-          b.append(c);
-        } catch (IllegalArgumentException ignored) {
-          // dropped
-        }
-      });
-      return b.toString();
-    }
+    return ai.anvil.infer.PromptClassifier.fit(tokenizer, text);
   }
 
   /** Encodes example with the given label (its own, or a candidate) for sequences of at most block inputs. */

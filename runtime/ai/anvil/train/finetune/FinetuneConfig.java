@@ -23,9 +23,14 @@ import java.util.Map;
  * @param method full, lora, adapter (Houlsby), prompt or prefix
  * @param task {@code text}: causal LM on a text file (style adaptation), split 90/10;
  *     {@code classify}: classification by generation from JSON lines {"text": ..., "label": ...}, the
- *     loss on the label tokens only, accuracy = the share of val examples whose most likely label is right
+ *     loss on the label tokens only, accuracy = the share of val examples whose most likely label is right;
+ *     on a BERT base (config.json model_type bert), a linear head on mean-pooled states instead
+ *     (methods full and lora only; EncoderFinetuning)
  * @param data the training file
  * @param valData the validation file; null takes 10% of data
+ * @param testData a held-out test file (classify), scored once with the best weights; null for none
+ * @param forgettingText held-out pre-training text (GPT bases), whose perplexity before and after
+ *     fine-tuning is the forgetting figure ({@link ai.anvil.metrics.ForgettingReport}); null for none
  * @param labelKey the key of each example's label (classify): "label", or any other string field
  * @param separator between the text and its label (classify)
  * @param lr null: the method's usual rate ({@link #lrOrDefault()})
@@ -38,6 +43,8 @@ public record FinetuneConfig(
     String task,
     String data,
     String valData,
+    String testData,
+    String forgettingText,
     String labelKey,
     String separator,
     int loraR,
@@ -91,7 +98,7 @@ public record FinetuneConfig(
 
   /** LoRA r 8, alpha 16, dropout 0.05 on c_attn; adapters of 16; 16 virtual tokens; 300 steps of 16 rows. */
   public static FinetuneConfig defaults(String base, String method, String task, String data) {
-    return new FinetuneConfig(base, method, task, data, null, "label", " : ", 8, 16, 0.05, "c_attn", false, 16, 16, 0, 16, 1, null,
+    return new FinetuneConfig(base, method, task, data, null, null, null, "label", " : ", 8, 16, 0.05, "c_attn", false, 16, 16, 0, 16, 1, null,
         null, 20, 300, 0.9, 0.999, 1e-8, 1.0, 0.0, 25, 0, 0, 1337, "auto", 0, "runs/finetune");
   }
 

@@ -4,6 +4,12 @@ import ai.anvil.backend.cpu.CpuBackend;
 import ai.anvil.data.BatchSampler;
 import ai.anvil.data.TokenDataset;
 import ai.anvil.data.tokenizer.Tokenizer;
+import ai.anvil.infer.ClassificationScores;
+import ai.anvil.io.AtomicFiles;
+import ai.anvil.io.Json;
+import ai.anvil.infer.LabelLikelihood;
+import ai.anvil.metrics.ForgettingReport;
+import ai.anvil.metrics.Perplexity;
 import ai.anvil.models.CausalLm;
 import ai.anvil.models.gpt.Gpt;
 import ai.anvil.models.gpt.GptCheckpoint;
@@ -52,6 +58,7 @@ import org.slf4j.LoggerFactory;
  *     metrics.jsonl        one JSON object per step and evaluation
  *     loss.png             train and val loss
  *     finetune_config.json the config of the run
+ *     summary.json         the figures of the run (Outcome.summary), as printed last
  * </pre>
  *
  * Resuming is not offered: runs are short, and the best weights are on disk at every evaluation.
@@ -60,15 +67,19 @@ public final class Finetuning {
   private static final Logger log = LoggerFactory.getLogger(Finetuning.class);
   public static final String ADAPTER = "adapter";
   public static final String LATEST = "checkpoint";
+  public static final String SUMMARY = "summary.json";
 
   /**
    * What a run produced. Accuracies are NaN for the text task.
    *
    * @param bestStep the step whose weights were kept (0: training never beat the start)
+   * @param test the best weights' scores on test_data, or null without it
+   * @param forgetting perplexity of forgetting_text before and after, or null without it
    */
   public record Outcome(Trainer.Result result, String method, long trainableParams, long totalParams,
                         double baselineValLoss, double bestValLoss, double baselineAccuracy, double accuracy,
-                        long bestStep, double wallSeconds, Path out, Path adapter, Path metrics, Path plot) {
+                        long bestStep, double wallSeconds, Path out, Path adapter, Path metrics, Path plot, ClassificationScores test,
+                        ForgettingReport forgetting) {
     public double trainableShare() {
       return (double) trainableParams / totalParams;
     }
@@ -85,6 +96,11 @@ public final class Finetuning {
       if (!Double.isNaN(accuracy)) {
         m.put("baseline_accuracy", baselineAccuracy);
         m.put("accuracy", accuracy);
+      }
+      if (test != null) m.putAll(test.toMap());
+      if (forgetting != null) {
+        m.put("heldout_ppl_before", forgetting.perplexityBefore());
+        m.put("heldout_ppl_after", forgetting.perplexityAfter());
       }
       m.put("trainable_params", trainableParams);
       m.put("total_params", totalParams);
@@ -107,7 +123,14 @@ public final class Finetuning {
 
   private Finetuning() {}
 
+  /** Runs config and writes OUT/summary.json, the {@link Outcome#summary()} (what {@code anvil report} reads). */
   public static Outcome run(FinetuneConfig config, TrainListener listener) throws IOException {
+    Outcome o = train(config, listener);
+    AtomicFiles.writeString(o.out().resolve(SUMMARY), Json.writePretty(o.summary()));
+    return o;
+  }
+
+  private static Outcome train(FinetuneConfig config, TrainListener listener) throws IOException {
     long wallStart = System.nanoTime();
     if (config.threads() > 0) CpuBackend.setThreads(config.threads());
     Device device = Device.parse(config.device());
@@ -115,6 +138,7 @@ public final class Finetuning {
     Files.createDirectories(out);
     config.save(out.resolve("finetune_config.json"));
     Path baseDir = Checkpoint.resolveModel(Path.of(config.base()));
+    if (EncoderFinetuning.isEncoder(baseDir)) return EncoderFinetuning.run(config, baseDir, listener);
     Tokenizer tokenizer = Checkpoint.loadTokenizer(baseDir);
     Path metricsFile = out.resolve("metrics.jsonl");
     Files.deleteIfExists(metricsFile);
@@ -124,6 +148,8 @@ public final class Finetuning {
       int shift = config.method().equals("prompt") || config.method().equals("prefix") ? config.virtualTokens() : 0;
       int block = (config.blockSize() > 0 ? Math.min(config.blockSize(), g.blockSize()) : g.blockSize()) - shift;
       if (block < 2) throw new IllegalArgumentException("virtual_tokens " + shift + " leave no context of " + g.blockSize());
+      int[] heldOut = config.forgettingText() == null ? null : Forgetting.tokens(tokenizer, Path.of(config.forgettingText()));
+      Perplexity before = heldOut == null ? null : Forgetting.perplexity(gpt, heldOut, block);
       try (Data data = Data.load(config, tokenizer, block, out);
            Module model = attach(gpt, config)) {
         long trainable = model.parameterCount(true), total = model.parameterCount(false);
@@ -131,14 +157,14 @@ public final class Finetuning {
         if (listener instanceof Listener l) l.onMethod(config.method(), trainable, total);
         TrainConfig tc = config.trainConfig(g.nLayer(), g.nHead(), g.nEmbd(), block, data.valBatches);
         LabelScorer scorer = data.examples == null ? null
-            : new LabelScorer(gpt, tokenizer, config.separator(), data.labels, block, scoringRows(gpt, block, data.labels.size()));
+            : new LabelScorer(gpt, tokenizer, config.separator(), data.labels, block, LabelLikelihood.rowsFor(gpt, block, data.labels.size()));
         try (Trainer trainer = new Trainer(model, gpt::loss, tc, data.train, data.val, Pretraining.randomState(gpt));
              MetricsLog metrics = new MetricsLog(metricsFile)) {
           gpt.train(false);
           double baselineLoss = trainer.meanLoss(trainer.evalBatches());
           double baselineAccuracy = scorer == null ? Double.NaN : scorer.accuracy(data.valExamples);
           log.info("before fine-tuning: val loss {}{}", baselineLoss, scorer == null ? "" : ", accuracy " + baselineAccuracy);
-          Best best = new Best(model, baselineLoss, out.resolve(ADAPTER), gpt, tokenizer);
+          Best best = new Best(model, baselineLoss, () -> saveWeights(model, gpt, tokenizer, out.resolve(ADAPTER)));
           best.save();
           trainer.listener(TrainListener.all(metrics, best, listener))
               .checkpointer(t -> saveWeights(model, gpt, tokenizer, out.resolve(LATEST)));
@@ -149,9 +175,22 @@ public final class Finetuning {
           double accuracy = scorer == null ? Double.NaN : scorer.accuracy(data.valExamples);
           log.info("after fine-tuning (best weights, step {}): val loss {}{}", best.step, best.loss,
               scorer == null ? "" : ", accuracy " + accuracy);
+          ClassificationScores test = null;
+          if (config.testData() != null) {
+            if (scorer == null) throw new IllegalArgumentException("test_data is for classify");
+            List<Examples.Example> xs = Examples.read(Path.of(config.testData()), config.labelKey());
+            List<String> truth = new ArrayList<>(), trainLabels = new ArrayList<>();
+            for (Examples.Example e : xs) truth.add(e.label());
+            for (Examples.Example e : data.examples) trainLabels.add(e.label());
+            test = ClassificationScores.of(truth, scorer.predictLabels(xs), trainLabels);
+            log.info("test: {}", test);
+          }
+          ForgettingReport forgetting = heldOut == null ? null
+              : ForgettingReport.of(before, Forgetting.perplexity(gpt, heldOut, block));
+          if (forgetting != null) log.info("{}", forgetting);
           Path plot = plot(metricsFile, out.resolve("loss.png"), config);
           return new Outcome(result, config.method(), trainable, total, baselineLoss, best.loss, baselineAccuracy, accuracy,
-              best.step, (System.nanoTime() - wallStart) / 1e9, out, out.resolve(ADAPTER), metricsFile, plot);
+              best.step, (System.nanoTime() - wallStart) / 1e9, out, out.resolve(ADAPTER), metricsFile, plot, test, forgetting);
         }
       }
     }
@@ -184,28 +223,23 @@ public final class Finetuning {
     return dir;
   }
 
-  /** Example rows whose logits fit in about 64 MB. */
-  private static int scoringRows(CausalLm model, int block, int labels) {
-    long budget = 16L << 20;
-    return (int) Math.max(labels, Math.min(256, budget / ((long) block * model.paddedVocab())));
-  }
-
   /** Keeps the trainable weights of the best evaluation so far, in memory and on disk. */
-  private static final class Best implements TrainListener {
+  static final class Best implements TrainListener {
+    /** Writes the model's current weights where the best ones live. */
+    interface Saver {
+      void save() throws IOException;
+    }
+
     private final Module model;
-    private final Path dir;
-    private final Gpt gpt;
-    private final Tokenizer tokenizer;
+    private final Saver saver;
     private final Map<Parameter, float[]> values = new LinkedHashMap<>();
     double loss;
     long step;
 
-    Best(Module model, double baselineLoss, Path dir, Gpt gpt, Tokenizer tokenizer) {
+    Best(Module model, double baselineLoss, Saver saver) {
       this.model = model;
       this.loss = baselineLoss;
-      this.dir = dir;
-      this.gpt = gpt;
-      this.tokenizer = tokenizer;
+      this.saver = saver;
       keep();
     }
 
@@ -214,7 +248,7 @@ public final class Finetuning {
     }
 
     void save() throws IOException {
-      saveWeights(model, gpt, tokenizer, dir);
+      saver.save();
     }
 
     @Override
@@ -294,7 +328,7 @@ public final class Finetuning {
     }
   }
 
-  private static Path plot(Path metricsFile, Path png, FinetuneConfig c) {
+  static Path plot(Path metricsFile, Path png, FinetuneConfig c) {
     try {
       MetricsLog.Curves curves = MetricsLog.read(metricsFile);
       LossPlot.write(png, curves.train(), curves.val(), "fine-tuning (" + c.method() + ", " + c.task() + "): loss");

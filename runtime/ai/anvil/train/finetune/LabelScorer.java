@@ -1,36 +1,35 @@
 package ai.anvil.train.finetune;
 
-import ai.anvil.autograd.Ops;
-import ai.anvil.autograd.Tape;
-import ai.anvil.backend.Backend;
 import ai.anvil.data.tokenizer.Tokenizer;
+import ai.anvil.infer.LabelLikelihood;
 import ai.anvil.models.CausalLm;
-import ai.anvil.tensor.DType;
-import ai.anvil.tensor.Scope;
-import ai.anvil.tensor.Tensor;
 import java.util.ArrayList;
 import java.util.List;
 
 /**
  * Classification by generation: each candidate label is scored by the summed log-probability of its
- * tokens after the example's prompt (teacher forcing, all candidates of a batch of examples in one
- * forward), and the most likely one is the prediction.
+ * tokens after the example's prompt ({@link LabelLikelihood}: teacher forcing, all candidates of a batch
+ * of examples in one forward), and the most likely one is the prediction.
  */
 public final class LabelScorer {
-  private final CausalLm model;
   private final Tokenizer tokenizer;
   private final String separator;
   private final List<String> labels;
-  private final int block;
+  private final List<int[]> labelTokens = new ArrayList<>();
+  private final LabelLikelihood likelihood;
   private final int rowsPerBatch;
 
   public LabelScorer(CausalLm model, Tokenizer tokenizer, String separator, List<String> labels, int block, int rowsPerBatch) {
-    this.model = model;
     this.tokenizer = tokenizer;
     this.separator = separator;
     this.labels = List.copyOf(labels);
-    this.block = block;
     this.rowsPerBatch = Math.max(labels.size(), rowsPerBatch / labels.size() * labels.size());
+    this.likelihood = new LabelLikelihood(model, block, this.rowsPerBatch);
+    for (String label : labels) {
+      int[] ids = tokenizer.encode(Examples.fit(tokenizer, label));
+      if (ids.length == 0) throw new IllegalArgumentException("label '" + label + "' has no tokens in this vocabulary");
+      labelTokens.add(ids);
+    }
   }
 
   /** The index (in labels) of the predicted label of each example. */
@@ -49,6 +48,18 @@ public final class LabelScorer {
     return out;
   }
 
+  /** The candidate labels; {@link #predict} answers indices into this list. */
+  public List<String> labels() {
+    return labels;
+  }
+
+  /** The predicted label of each example. */
+  public List<String> predictLabels(List<Examples.Example> examples) {
+    List<String> out = new ArrayList<>();
+    for (int i : predict(examples)) out.add(labels.get(i));
+    return out;
+  }
+
   /** The share of examples whose predicted label is their own. */
   public double accuracy(List<Examples.Example> examples) {
     int[] predicted = predict(examples);
@@ -59,30 +70,14 @@ public final class LabelScorer {
 
   /** log p(label | prompt) for every (example, label), example-major. */
   private double[] scores(List<Examples.Example> examples) {
-    List<Examples.Encoded> rows = new ArrayList<>();
+    List<int[]> prompts = new ArrayList<>(), continuations = new ArrayList<>();
     for (Examples.Example e : examples) {
-      for (String label : labels) rows.add(Examples.encode(tokenizer, e, label, separator, block, labels));
+      int[] prompt = tokenizer.encode(Examples.fit(tokenizer, e.text() + separator));
+      for (int[] label : labelTokens) {
+        prompts.add(prompt);
+        continuations.add(label);
+      }
     }
-    int cols = 1;
-    for (Examples.Encoded r : rows) cols = Math.max(cols, r.length());
-    int n = rows.size();
-    int[] inputs = new int[n * cols], targets = new int[n * cols];
-    java.util.Arrays.fill(targets, CausalLm.IGNORE_INDEX);
-    for (int r = 0; r < n; r++) rows.get(r).write(inputs, targets, r * cols, CausalLm.IGNORE_INDEX);
-    float[] losses;
-    try (Tape.NoGrad ng = Tape.noGrad(); Scope scope = Scope.open()) {
-      Tensor hidden = model.hidden(Tensor.ofInts(inputs, model.device(), n, cols));
-      Tensor logits = Ops.linear(hidden.reshape((long) n * cols, hidden.dim(2)), model.lmHeadWeight(), null);
-      Tensor rowLosses = Tensor.empty(DType.F32, model.device(), (long) n * cols);
-      Tensor loss = Tensor.empty(DType.F32, model.device(), 1);
-      Backend.of(model.device()).crossEntropy(logits, Tensor.ofInts(targets, model.device(), (long) n * cols), model.vocabSize(),
-          CausalLm.IGNORE_INDEX, 1.0, rowLosses, loss);
-      losses = rowLosses.toFloatArray();
-    }
-    double[] out = new double[n];
-    for (int r = 0; r < n; r++) {
-      for (int t = 0; t < cols; t++) if (targets[r * cols + t] != CausalLm.IGNORE_INDEX) out[r] -= losses[r * cols + t];
-    }
-    return out;
+    return likelihood.score(prompts, continuations);
   }
 }

@@ -1,0 +1,217 @@
+package ai.anvil.train.finetune;
+
+import ai.anvil.backend.cpu.CpuBackend;
+import ai.anvil.data.tokenizer.Tokenizers;
+import ai.anvil.data.tokenizer.WordPieceTokenizer;
+import ai.anvil.infer.ClassificationScores;
+import ai.anvil.io.AtomicFiles;
+import ai.anvil.io.Json;
+import ai.anvil.models.SequenceEncoder;
+import ai.anvil.models.bert.BertCheckpoint;
+import ai.anvil.models.bert.BertConfig;
+import ai.anvil.models.heads.Bodies;
+import ai.anvil.models.heads.HeadCheckpoint;
+import ai.anvil.peft.PeftModel;
+import ai.anvil.peft.lora.LoraConfig;
+import ai.anvil.tensor.Device;
+import ai.anvil.train.Batch;
+import ai.anvil.train.HeadObjectives;
+import ai.anvil.train.TrainConfig;
+import ai.anvil.train.TrainListener;
+import ai.anvil.train.Trainer;
+import ai.anvil.train.report.MetricsLog;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * {@code anvil finetune --task classify} on a BERT base (all-MiniLM-L6-v2 from {@code import-minilm}, or
+ * any BertModel folder): an {@link EncoderClassifier} (models.heads.SequenceClassifier, mean pooling) trained with full
+ * fine-tuning or LoRA, validated by cross-entropy every eval_interval steps, the best weights kept.
+ *
+ * <pre>
+ *   OUT/adapter/                        the best weights: full, an HF BertForSequenceClassification folder
+ *                                       (models.heads.HeadCheckpoint); lora, classifier.safetensors (LoRA
+ *                                       terms and the head's classifier)
+ *   OUT/adapter/labels.json             the labels, in the head's order, and the method
+ *   OUT/metrics.jsonl, OUT/loss.png, OUT/finetune_config.json   as for GPT bases
+ * </pre>
+ */
+final class EncoderFinetuning {
+  private static final Logger log = LoggerFactory.getLogger(EncoderFinetuning.class);
+  /** Tokens per sentence, [CLS] and [SEP] included, when block_size is 0 (the longest sentence of the sentiment set is 77 tokens). */
+  static final int DEFAULT_MAX_TOKENS = 128;
+
+  private EncoderFinetuning() {}
+
+  /** True when dir holds a BERT model (config.json with model_type bert). */
+  static boolean isEncoder(Path dir) {
+    Path config = dir.resolve("config.json");
+    if (!Files.isRegularFile(config)) return false;
+    try {
+      return "bert".equals(Json.getString(Json.parseObject(Files.readString(config)), "model_type", ""));
+    } catch (IOException | IllegalArgumentException e) {
+      return false;
+    }
+  }
+
+  static Finetuning.Outcome run(FinetuneConfig c, Path baseDir, TrainListener listener) throws IOException {
+    long wallStart = System.nanoTime();
+    if (!c.task().equals("classify")) throw new IllegalArgumentException("an encoder base takes task classify, got " + c.task());
+    if (!List.of("full", "lora").contains(c.method())) {
+      throw new IllegalArgumentException("an encoder base is fine-tuned with method full or lora, got " + c.method());
+    }
+    if (c.forgettingText() != null) throw new IllegalArgumentException("forgetting_text needs a causal LM base; " + baseDir + " is an encoder");
+    if (c.threads() > 0) CpuBackend.setThreads(c.threads());
+    Device device = Device.parse(c.device());
+    Path out = Path.of(c.out());
+    Files.createDirectories(out);
+    c.save(out.resolve("finetune_config.json"));
+    if (!(Tokenizers.load(baseDir.resolve("tokenizer.json")) instanceof WordPieceTokenizer tokenizer)) {
+      throw new IOException(baseDir.resolve("tokenizer.json") + ": not a WordPiece tokenizer");
+    }
+    Path metricsFile = out.resolve("metrics.jsonl");
+    Files.deleteIfExists(metricsFile);
+
+    List<Examples.Example> train = new ArrayList<>(Examples.read(Path.of(c.data()), c.labelKey()));
+    List<Examples.Example> val;
+    if (c.valData() != null) {
+      val = Examples.read(Path.of(c.valData()), c.labelKey());
+    } else {
+      java.util.Collections.shuffle(train, new java.util.Random(c.seed()));
+      int nVal = Math.max(1, train.size() / 10);
+      val = List.copyOf(train.subList(0, nVal));
+      train = List.copyOf(train.subList(nVal, train.size()));
+    }
+    List<Examples.Example> test = c.testData() == null ? null : Examples.read(Path.of(c.testData()), c.labelKey());
+    List<Examples.Example> all = new ArrayList<>(train);
+    all.addAll(val);
+    List<String> labels = Examples.labels(all);
+    if (labels.size() < 2) throw new IllegalArgumentException("classify needs at least two labels, got " + labels);
+
+    BertConfig bc = BertCheckpoint.readConfig(baseDir);
+    SequenceEncoder body = Bodies.load(baseDir, device);
+    int maxTokens = Math.min(c.blockSize() > 0 ? c.blockSize() : DEFAULT_MAX_TOKENS, body.maxLength());
+    int padId = tokenizer.tokenId("[PAD]").orElse(bc.padTokenId());
+    try (EncoderClassifier model = new EncoderClassifier(body, labels, c.seed())) {
+      if (c.method().equals("lora")) {
+        String targets = c.loraTargets().equals("c_attn") ? "query,value" : c.loraTargets();   // GPT's default means BERT's q and v
+        model.attachLora(new LoraConfig(c.loraR(), c.loraAlpha(), c.loraDropout(), Arrays.asList(targets.split("\\s*,\\s*")),
+            c.useRslora()), c.seed());
+      } else {
+        model.setTrainable(true);
+      }
+      long trainable = model.parameterCount(true), total = model.parameterCount(false);
+      log.info("{} on {}: {}", c.method(), baseDir, PeftModel.describeTrainable(model));
+      if (listener instanceof Finetuning.Listener l) l.onMethod(c.method(), trainable, total);
+      int ignore = EncoderClassifier.ignoreIndex();
+      SentenceBatches trainBatches = new SentenceBatches(rows(train, tokenizer, maxTokens, labels), c.batchSize(), true, c.seed(),
+          padId, ignore);
+      List<SentenceBatches.Row> valRows = rows(val, tokenizer, maxTokens, labels);
+      SentenceBatches valBatches = new SentenceBatches(valRows, c.batchSize(), false, 0, padId, ignore);
+      int evalBatches = c.evalIters() > 0 ? c.evalIters() : valBatches.batchesPerPass();
+      TrainConfig tc = c.trainConfig(bc.numHiddenLayers(), bc.numAttentionHeads(), bc.hiddenSize(), maxTokens, evalBatches);
+      try (Trainer trainer = new Trainer(model, HeadObjectives.of(model.head()), tc, trainBatches, valBatches, model);
+           MetricsLog metrics = new MetricsLog(metricsFile)) {
+        model.train(false);
+        double baselineLoss = trainer.meanLoss(trainer.evalBatches());
+        double baselineAccuracy = accuracy(model, valRows, c.batchSize(), padId);
+        log.info("before fine-tuning: val loss {}, accuracy {}", baselineLoss, baselineAccuracy);
+        Path adapter = out.resolve(Finetuning.ADAPTER);
+        Finetuning.Best best = new Finetuning.Best(model, baselineLoss, () -> save(model, tokenizer, labels, c.method(), adapter));
+        best.save();
+        trainer.listener(TrainListener.all(metrics, best, listener))
+            .checkpointer(t -> save(model, tokenizer, labels, c.method(), out.resolve(Finetuning.LATEST)));
+        model.train(true);
+        Trainer.Result result = trainer.fit();
+        metrics.close();
+        best.restore();
+        model.train(false);
+        double accuracy = accuracy(model, valRows, c.batchSize(), padId);
+        ClassificationScores scores = null;
+        if (test != null) {
+          List<String> truth = new ArrayList<>(), predicted = new ArrayList<>(), trainLabels = new ArrayList<>();
+          int[] p = predict(model, rows(test, tokenizer, maxTokens, labels, true), c.batchSize(), padId);
+          for (int i = 0; i < p.length; i++) {
+            truth.add(test.get(i).label());
+            predicted.add(labels.get(p[i]));
+          }
+          for (Examples.Example e : train) trainLabels.add(e.label());
+          scores = ClassificationScores.of(truth, predicted, trainLabels);
+          log.info("test: {}", scores);
+        }
+        log.info("after fine-tuning (best weights, step {}): val loss {}, accuracy {}", best.step, best.loss, accuracy);
+        Path plot = Finetuning.plot(metricsFile, out.resolve("loss.png"), c);
+        return new Finetuning.Outcome(result, c.method(), trainable, total, baselineLoss, best.loss, baselineAccuracy, accuracy,
+            best.step, (System.nanoTime() - wallStart) / 1e9, out, adapter, metricsFile, plot, scores, null);
+      }
+    }
+  }
+
+  private static List<SentenceBatches.Row> rows(List<Examples.Example> xs, WordPieceTokenizer t, int maxTokens, List<String> labels) {
+    return rows(xs, t, maxTokens, labels, false);
+  }
+
+  /** Sentences as token rows; a label outside labels is an error unless unknownAllowed (test sets: scored as wrong). */
+  private static List<SentenceBatches.Row> rows(List<Examples.Example> xs, WordPieceTokenizer t, int maxTokens, List<String> labels,
+                                                boolean unknownAllowed) {
+    List<SentenceBatches.Row> out = new ArrayList<>(xs.size());
+    for (Examples.Example e : xs) {
+      int label = labels.indexOf(e.label());
+      if (label < 0 && !unknownAllowed) throw new IllegalArgumentException("label '" + e.label() + "' is not among " + labels);
+      out.add(new SentenceBatches.Row(t.encode(e.text(), maxTokens), Math.max(label, 0)));
+    }
+    return out;
+  }
+
+  static int[] predict(EncoderClassifier model, List<SentenceBatches.Row> rows, int batch, int padId) {
+    int[] out = new int[rows.size()];
+    for (int i = 0; i < rows.size(); i += batch) {
+      int j = Math.min(rows.size(), i + batch);
+      Batch b = SentenceBatches.of(rows.subList(i, j).toArray(new SentenceBatches.Row[0]), padId, EncoderClassifier.ignoreIndex());
+      System.arraycopy(model.predict(b), 0, out, i, j - i);
+    }
+    return out;
+  }
+
+  private static double accuracy(EncoderClassifier model, List<SentenceBatches.Row> rows, int batch, int padId) {
+    int[] p = predict(model, rows, batch, padId);
+    int right = 0;
+    for (int i = 0; i < p.length; i++) if (p[i] == rows.get(i).label()) right++;
+    return (double) right / p.length;
+  }
+
+  /**
+   * full: the whole classifier as an HF BertForSequenceClassification folder (HeadCheckpoint) with
+   * tokenizer.json; lora: the trainable tensors (LoRA terms and classifier) in classifier.safetensors.
+   * Both with labels.json (the labels in the head's order, the method, the pooling).
+   */
+  private static Path save(EncoderClassifier model, WordPieceTokenizer tokenizer, List<String> labels, String method, Path dir)
+      throws IOException {
+    Files.createDirectories(dir);
+    if (method.equals("full")) {
+      HeadCheckpoint.save(model.head(), dir);
+      tokenizer.save(dir.resolve("tokenizer.json"));
+    } else {
+      ai.anvil.io.Safetensors.Writer w = new ai.anvil.io.Safetensors.Writer().metadata("format", "pt");
+      for (Map.Entry<String, ai.anvil.nn.Parameter> e : model.namedParameters().entrySet()) {
+        if (!e.getValue().trainable()) continue;
+        w.add(e.getKey(), e.getValue().value().toFloatArray(), e.getValue().value().dims());
+      }
+      w.write(dir.resolve("classifier.safetensors"));
+    }
+    Map<String, Object> meta = new LinkedHashMap<>();
+    meta.put("labels", labels);
+    meta.put("method", method);
+    meta.put("pooling", "mean");
+    AtomicFiles.writeString(dir.resolve("labels.json"), Json.writePretty(meta));
+    return dir;
+  }
+}
