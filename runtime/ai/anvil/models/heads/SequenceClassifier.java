@@ -89,24 +89,12 @@ public final class SequenceClassifier extends TaskHead {
       throw new IllegalArgumentException("SequenceClassifier.loss: labels must be I32 (" + ids.dim(0) + "), got "
           + labels.shape() + " " + labels.dtype());
     }
-    for (int y : labels.toIntArray()) {
-      if (y != IGNORE_INDEX && (y < 0 || y >= numLabels())) {
-        throw new IllegalArgumentException("SequenceClassifier.loss: label " + y + " outside [0, " + numLabels() + ")");
-      }
-    }
+    checkLabels("SequenceClassifier.loss", labels, numLabels());
     return Ops.crossEntropy(logits(ids, keyMask), labels, numLabels(), IGNORE_INDEX, normalizer);
   }
 
   /** The most likely class of each row: ids, keyMask as in {@link #logits} -> B class ids. No tape needed. */
   public int[] predict(Tensor ids, Tensor keyMask) {
-    float[] z = logits(ids, keyMask).toFloatArray();
-    int n = numLabels();
-    int[] out = new int[z.length / n];
-    for (int r = 0; r < out.length; r++) {
-      int best = 0;
-      for (int c = 1; c < n; c++) if (z[r * n + c] > z[r * n + best]) best = c;
-      out[r] = best;
-    }
-    return out;
+    return argmax(logits(ids, keyMask).toFloatArray(), numLabels());
   }
 }

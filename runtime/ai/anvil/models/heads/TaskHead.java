@@ -98,6 +98,26 @@ public abstract class TaskHead extends Module {
     }
   }
 
+  /** Every label is a class id in [0, classes) or IGNORE_INDEX. */
+  protected static void checkLabels(String op, Tensor labels, int classes) {
+    for (int y : labels.toIntArray()) {
+      if (y != IGNORE_INDEX && (y < 0 || y >= classes)) {
+        throw new IllegalArgumentException(op + ": label " + y + " outside [0, " + classes + ")");
+      }
+    }
+  }
+
+  /** The index of the largest of each run of n logits: (rows * n) -> rows class ids. */
+  protected static int[] argmax(float[] logits, int n) {
+    int[] out = new int[logits.length / n];
+    for (int r = 0; r < out.length; r++) {
+      int best = 0;
+      for (int c = 1; c < n; c++) if (logits[r * n + c] > logits[r * n + best]) best = c;
+      out[r] = best;
+    }
+    return out;
+  }
+
   private static long mix(long seed, long n) {
     long z = seed + (n + 1) * 0x9E3779B97F4A7C15L;
     z = (z ^ (z >>> 30)) * 0xBF58476D1CE4E5B9L;
