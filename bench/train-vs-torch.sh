@@ -4,14 +4,17 @@
 # tokens/s = batch x context x steps / training time, evaluation left out (both sides measure the same way).
 #
 #   bench/train-vs-torch.sh [cpu-small|cpu-medium] [--steps N] [--threads N] [--python PATH] [--out DIR]
+#                           [--classes DIR]
 #
 # --python names a Python with torch; without it, a venv in /tmp/anvil-torch-venv is made from the local
 # torch wheel (find / -name 'torch-2*.whl'). Never used by CI: users' machines have no torch.
+# --classes runs Anvil from a compiled classes folder (natives inside, e.g. a build made with
+# -Danvil.buildDir=/tmp/x: /tmp/x/classes) instead of ./anvil, so a build can be compared with another.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
 
-recipe=cpu-small steps="" threads=2 python="" out="/tmp/anvil-train-vs-torch"
+recipe=cpu-small steps="" threads=2 python="" out="/tmp/anvil-train-vs-torch" classes=""
 while [[ $# -gt 0 ]]; do
   case "$1" in
     cpu-small|cpu-medium) recipe="$1"; shift ;;
@@ -19,7 +22,8 @@ while [[ $# -gt 0 ]]; do
     --threads) threads="$2"; shift 2 ;;
     --python) python="$2"; shift 2 ;;
     --out) out="$2"; shift 2 ;;
-    -h|--help) sed -n '2,10p' "$0"; exit 0 ;;
+    --classes) classes="$2"; shift 2 ;;
+    -h|--help) sed -n '2,13p' "$0"; exit 0 ;;
     *) echo "unknown argument $1" >&2; exit 2 ;;
   esac
 done
@@ -47,9 +51,15 @@ if [[ -z "$python" ]]; then
   fi
 fi
 
+anvil=(./anvil)
+if [[ -n "$classes" ]]; then
+  mvn -q -ntp dependency:build-classpath -Dmdep.outputFile="$out.classpath" -Dmdep.includeScope=runtime >&2
+  anvil=(java -cp "$classes:$(cat "$out.classpath")" ai.anvil.cli.Main)
+fi
+
 mkdir -p "$out"
-echo "== $recipe, $steps steps, $threads threads: Anvil" >&2
-./anvil pretrain "${flags[@]}" --threads "$threads" --device cpu --sample-tokens 0 --out "$out/anvil" \
+echo "== $recipe, $steps steps, $threads threads: Anvil ${classes:-(./anvil)}" >&2
+"${anvil[@]}" pretrain "${flags[@]}" --threads "$threads" --device cpu --sample-tokens 0 --out "$out/anvil" \
   | tail -n 1 > "$out/anvil.json"
 echo "== $recipe, $steps steps, $threads threads: PyTorch" >&2
 "$python" bench/harness/train_peer.py "${flags[@]}" --threads "$threads" | tail -n 1 > "$out/torch.json"
