@@ -73,6 +73,20 @@ class MlmPretrainingTest {
     assertTrue(cont.result().finalValLoss() < last + 0.1, "continuation val " + cont.result().finalValLoss() + " vs " + last);
   }
 
+  /** Stopping and resuming gives the run that never stopped: the same masks, batches, dropout and weights. */
+  @Test
+  void resumeIsExact(@TempDir Path dir) throws IOException {
+    TrainConfig c = tiny(dir.resolve("straight")).with("n_layer", 1, "n_embd", 32, "block_size", 24, "batch_size", 4,
+        "max_steps", 12, "eval_interval", 6, "eval_iters", 2, "dropout", 0.1, "sample_tokens", 0);
+    double straight = MlmPretraining.run(c, new TrainListener() {}).result().finalValLoss();
+    Path split = dir.resolve("split");
+    MlmPretraining.run(c.with("out", split.toString(), "max_steps", 6), new TrainListener() {});
+    TrainConfig rest = c.with("out", split.toString(), "resume", split.toString());
+    Pretraining.Outcome resumed = MlmPretraining.run(rest, new TrainListener() {});
+    assertEquals(12, resumed.result().steps());
+    assertEquals(straight, resumed.result().finalValLoss(), 0.0, "resumed val loss");
+  }
+
   /** The wider model, longer: well past the plateau, context is worth almost half a nat per masked character. */
   @Test
   @Tag("slow")
