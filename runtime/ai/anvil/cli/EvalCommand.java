@@ -110,7 +110,7 @@ final class EvalCommand implements Callable<Integer> {
     String type = AutoModel.modelType(dir);
     return switch (type) {
       case "bert" -> "mlm";
-      case "t5" -> "span";
+      case "t5", "anvil-t5" -> "span";
       default -> "clm";
     };
   }

@@ -105,6 +105,23 @@ class PretrainObjectivesCommandTest {
         "init starts from the checkpoint");
   }
 
+  /** pretrain --objective span reaches the T5 run; eval finds the objective from the checkpoint's model type. */
+  @Test
+  void spanObjectiveRunsAndEvaluates() throws IOException {
+    Path out = dir.resolve("span");
+    Object[] first = run(concat(new String[] {"pretrain", "--objective", "span"}, concat(TINY, "--max-steps", "6",
+        "--out", out.toString())));
+    assertEquals(0, first[0], (String) first[2]);
+    Map<String, Object> summary = lastJson((String) first[1]);
+    assertEquals("span", summary.get("objective"));
+    assertEquals(6L, summary.get("steps"));
+    Object[] eval = run("eval", "--checkpoint", out.toString(), "--batches", "2", "--device", "cpu");
+    assertEquals(0, eval[0], (String) eval[2]);
+    Map<String, Object> e = lastJson((String) eval[1]);
+    assertEquals("span", e.get("objective"));
+    assertTrue(((Number) e.get("target_tokens")).longValue() > 0, e.toString());
+  }
+
   @Test
   void causalInitContinuesFromTheCheckpoint() throws IOException {
     Path out = dir.resolve("clm");
