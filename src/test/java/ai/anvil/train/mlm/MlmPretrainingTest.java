@@ -16,7 +16,6 @@ import ai.anvil.train.TrainListener;
 import ai.anvil.train.checkpoint.Checkpoint;
 import ai.anvil.train.report.MetricsLog;
 import java.io.IOException;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
 import org.junit.jupiter.api.Tag;
