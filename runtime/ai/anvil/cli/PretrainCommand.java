@@ -116,7 +116,8 @@ final class PretrainCommand implements Callable<Integer> {
   @Option(names = "--resume", paramLabel = "DIR", description = "Continue from a checkpoint (or a run folder holding one).")
   String resume;
 
-  @Option(names = "--sample-tokens", paramLabel = "N", description = "Tokens to sample at the end, 0 none (default 400).")
+  @Option(names = "--sample-tokens", paramLabel = "N",
+      description = "Tokens to sample at the end, 0 none (default 400); mlm: any N > 0 shows a fill-mask sample.")
   Integer sampleTokens;
 
   @Option(names = "--objective", paramLabel = "clm|mlm|span",
