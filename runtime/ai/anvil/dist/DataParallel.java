@@ -66,14 +66,31 @@ public final class DataParallel implements GradientSync, AutoCloseable {
   /** Rank 0's trainable parameters, their AdamW moments and the step count, to every rank. */
   static void broadcastState(AdamW opt, ProcessGroup group) {
     List<Tensor> tensors = new ArrayList<>();
+    long elements = 0;
     for (Map.Entry<String, Parameter> e : opt.parameters().entrySet()) {
       tensors.add(e.getValue().value());
       tensors.add(opt.firstMoment(e.getKey()));
       tensors.add(opt.secondMoment(e.getKey()));
+      elements += e.getValue().value().numel();
     }
+    checkSameModel(group, opt.parameters().size(), elements, String.join(",", opt.parameters().keySet()).hashCode());
     group.broadcast(tensors, 0);
     double[] steps = new double[] {group.rank() == 0 ? opt.steps() : 0};
     opt.setSteps((long) group.allReduceSum(steps)[0]);
+  }
+
+  /**
+   * Every rank must train the same parameters: a mismatch would send collectives of different sizes,
+   * which Gloo cannot recover from. Rank 0's description reaches every rank in one small all-reduce.
+   */
+  private static void checkSameModel(ProcessGroup group, int count, long elements, int namesHash) {
+    double[] mine = {count, elements, namesHash};
+    double[] root = group.allReduceSum(group.rank() == 0 ? mine : new double[mine.length]);
+    if (!java.util.Arrays.equals(root, mine)) {
+      throw new IllegalStateException(String.format("data-parallel: rank %d trains %d parameter tensors of %d elements "
+          + "(names hash %d) but rank 0 trains %d of %d (names hash %d): every rank must build the same model",
+          group.rank(), count, elements, namesHash, (long) root[0], (long) root[1], (long) root[2]));
+    }
   }
 
   public ProcessGroup group() {

@@ -83,6 +83,16 @@ class DataParallelTest {
     compare(single, LoopbackRanks.run(2, Duration.ofSeconds(60), g -> train(config(4), g.rank(), 2, g, 0)));
   }
 
+  @Test
+  void ranksWithDifferentModelsFailClearlyBeforeAnyBulkCollective() throws Exception {
+    List<Object> out = LoopbackRanks.outcomes(2, Duration.ofSeconds(20),
+        g -> train(config(4).with("n_embd", g.rank() == 0 ? 32 : 48), g.rank(), 2, g, 0));
+    assertTrue(out.get(1) instanceof IllegalStateException e && e.getMessage().contains("every rank must build the same model"),
+        "rank 1: " + out.get(1));
+    // Rank 0 went on to the broadcast and lost its peer.
+    assertTrue(out.get(0) instanceof CollectiveException, "rank 0: " + out.get(0));
+  }
+
   private static void compare(Run single, List<Run> ranks) {
 
     double maxLoss = 0, maxWeight = 0;
