@@ -19,6 +19,7 @@ import gzip
 import json
 import math
 import os
+import statistics
 import sys
 import time
 
@@ -154,8 +155,12 @@ def main():
 
     train_seconds, best, last = 0.0, float("inf"), float("nan")
     tokens_per_step = a.batch_size * a.grad_accum * a.block_size
+    # Per-step wall and calling-thread CPU times: with one thread every kernel runs on this thread, so its
+    # CPU time is the load-robust measure that ai.anvil.bench.StepBench reports for Anvil.
+    step_ms, step_cpu_ms = [], []
     for step in range(a.max_steps):
         start = time.perf_counter()
+        cpu_start = time.thread_time()
         for g in opt.param_groups:
             g["lr"] = lr_at(step, a)
         opt.zero_grad(set_to_none=True)
@@ -169,6 +174,8 @@ def main():
         if a.grad_clip > 0:
             torch.nn.utils.clip_grad_norm_(model.parameters(), a.grad_clip)
         opt.step()
+        step_cpu_ms.append((time.thread_time() - cpu_start) * 1e3)
+        step_ms.append((time.perf_counter() - start) * 1e3)
         train_seconds += time.perf_counter() - start
         done = step + 1
         if done % a.eval_interval == 0 or done == a.max_steps:
@@ -186,6 +193,8 @@ def main():
         "params": params,
         "torch": torch.__version__,
         "threads": torch.get_num_threads(),
+        "step_ms_median": statistics.median(step_ms),
+        "thread_cpu_ms_median": statistics.median(step_cpu_ms),
     }))
 
 
