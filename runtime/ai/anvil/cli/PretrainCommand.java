@@ -179,7 +179,8 @@ final class PretrainCommand implements Callable<Integer> {
       flags.put(name.substring(2).replace('-', '_'), o.getValue());
     }
     TrainConfig config = TrainConfig.defaults();
-    if (resume != null) config = Checkpoint.loadTrainConfig(Checkpoint.resolve(Path.of(resume)));
+    // A resumed run continues from its checkpoint, not from the weights it was once initialized with.
+    if (resume != null) config = Checkpoint.loadTrainConfig(Checkpoint.resolve(Path.of(resume))).with("init", null);
     if (configFile != null) config = config.with(TrainConfig.read(configFile));
     return config.with(flags);
   }

@@ -103,6 +103,10 @@ class PretrainObjectivesCommandTest {
     assertEquals(0, cont[0], (String) cont[2]);
     assertTrue(firstTrainLoss(more.resolve("metrics.jsonl")) < firstTrainLoss(out.resolve("metrics.jsonl")) - 0.3,
         "init starts from the checkpoint");
+    // The continued run resumes like any other: resuming drops init (the checkpoint is where it goes on from).
+    Object[] resumedMore = run("pretrain", "--resume", more.toString(), "--max-steps", "8");
+    assertEquals(0, resumedMore[0], (String) resumedMore[2]);
+    assertEquals(8L, lastJson((String) resumedMore[1]).get("steps"));
   }
 
   /** pretrain --objective span reaches the T5 run; eval finds the objective from the checkpoint's model type. */
