@@ -60,7 +60,9 @@ class DomainAdaptationTest {
     Path adapted = Checkpoint.resolve(dir.resolve("kjv"));
     MlmEvaluation.Result after = MlmEvaluation.evaluate(adapted, heldOut, 0, 7, Device.CPU);
     assertEquals(before.maskedTokens(), after.maskedTokens(), "the same masks score both models");
-    assertTrue(after.loss() < before.loss() - 0.1, "KJV masked-token loss " + before.loss() + " -> " + after.loss());
+    // Measured: 2.830 -> 2.704 over the same 6,855 masked tokens; deterministic (one thread, seeded), so a
+    // fall of 0.05 nat is far outside noise while leaving room for another CPU's rounding.
+    assertTrue(after.loss() < before.loss() - 0.05, "KJV masked-token loss " + before.loss() + " -> " + after.loss());
 
     // Fine-tuning starts from the adapted encoder: it loads as the body of a classification head.
     try (SequenceClassifier head = new SequenceClassifier(Bodies.load(adapted, Device.CPU), List.of("old", "new"), Pool.MEAN,
