@@ -134,33 +134,70 @@ public final class Seq2seqFinetuning {
         metrics.close();
         plot(metricsFile, out.resolve("loss.png"), config);
 
+        Scores[] scores = test(t5, tokenizer, test, config.testLimit(), out);
         int n = config.testLimit() == 0 ? test.size() : Math.min(config.testLimit(), test.size());
-        t5.train(false);
-        List<String> refs = new ArrayList<>(), hyps = new ArrayList<>(), copies = new ArrayList<>();
-        Seq2seqGenerator generator = new Seq2seqGenerator(t5);
-        SamplingConfig greedy = SamplingConfig.greedy(t5.config().nPositions() - 1);
-        StringBuilder tsv = new StringBuilder("book\tchapter\tverse\tsource\treference\tprediction\n");
-        for (int from = 0; from < n; from += 32) {
-          int to = Math.min(n, from + 32);
-          List<int[]> outs = generator.generate(test.sources().subList(from, to), greedy);
-          for (int i = from; i < to; i++) {
-            VersePairs.Pair p = test.pairs().get(i);
-            String hyp = tokenizer.decode(outs.get(i - from)).replace('\t', ' ').replace('\n', ' ');
-            refs.add(p.target());
-            copies.add(p.source());
-            hyps.add(hyp);
-            tsv.append(p.book()).append('\t').append(p.chapter()).append('\t').append(p.verse()).append('\t')
-                .append(p.source()).append('\t').append(p.target()).append('\t').append(hyp).append('\n');
-          }
-        }
-        AtomicFiles.writeString(out.resolve("predictions.tsv"), tsv.toString());
-        Outcome o = new Outcome(config, result, trainable, total, train.size(), val.size(), n, dropped, score(hyps, refs),
-            score(copies, refs), Bleu.CORPUS_DEFAULT.signature("1"), (System.nanoTime() - start) / 1e9, out);
+        Outcome o = new Outcome(config, result, trainable, total, train.size(), val.size(), n, dropped, scores[0],
+            scores[1], Bleu.CORPUS_DEFAULT.signature("1"), (System.nanoTime() - start) / 1e9, out);
         AtomicFiles.writeString(out.resolve("summary.json"), Json.writePretty(o.summary()));
         return o;
       } finally {
         if (trained != t5) trained.close();
       }
+    }
+  }
+
+  /**
+   * Greedy decoding of the first limit (0: all) test pairs; writes OUT/predictions.tsv and returns the
+   * model's scores and the copy baseline's, in that order.
+   */
+  static Scores[] test(T5 t5, Tokenizer tokenizer, Seq2seqText.Encoded test, int limit, Path out) throws IOException {
+    int n = limit == 0 ? test.size() : Math.min(limit, test.size());
+    t5.train(false);
+    List<String> refs = new ArrayList<>(), hyps = new ArrayList<>(), copies = new ArrayList<>();
+    Seq2seqGenerator generator = new Seq2seqGenerator(t5);
+    SamplingConfig greedy = SamplingConfig.greedy(t5.config().nPositions() - 1);
+    StringBuilder tsv = new StringBuilder("book\tchapter\tverse\tsource\treference\tprediction\n");
+    for (int from = 0; from < n; from += 32) {
+      int to = Math.min(n, from + 32);
+      List<int[]> outs = generator.generate(test.sources().subList(from, to), greedy);
+      for (int i = from; i < to; i++) {
+        VersePairs.Pair p = test.pairs().get(i);
+        String hyp = tokenizer.decode(outs.get(i - from)).replace('\t', ' ').replace('\n', ' ');
+        refs.add(p.target());
+        copies.add(p.source());
+        hyps.add(hyp);
+        tsv.append(p.book()).append('\t').append(p.chapter()).append('\t').append(p.verse()).append('\t')
+            .append(p.source()).append('\t').append(p.target()).append('\t').append(hyp).append('\n');
+      }
+    }
+    AtomicFiles.writeString(out.resolve("predictions.tsv"), tsv.toString());
+    return new Scores[] {score(hyps, refs), score(copies, refs)};
+  }
+
+  /**
+   * Scores a finished run again without training: the base of config with the run's OUT/adapter (lora)
+   * or its OUT/checkpoint (full); writes OUT/predictions.tsv and OUT/test_scores.json and returns
+   * {model, copy baseline}.
+   */
+  public static Scores[] retest(Seq2seqConfig config) throws IOException {
+    Device device = Device.parse(config.device());
+    Path out = Path.of(config.out());
+    VersePairs.Split split = VersePairs.byBooks(VersePairs.join(Path.of(config.sourceTsv()), Path.of(config.targetTsv())),
+        new HashSet<>(config.valBooks()), new HashSet<>(config.testBooks()));
+    boolean lora = config.method().equals("lora");
+    Path weights = lora ? Path.of(config.base()) : out;
+    Tokenizer tokenizer = Seq2seqCheckpoint.loadTokenizer(weights);
+    try (T5 t5 = Seq2seqCheckpoint.loadModel(weights, device);
+         Module adapted = lora ? T5Lora.load(t5, out.resolve("adapter")) : null) {
+      Seq2seqText text = new Seq2seqText(tokenizer, t5.config().eosId(), Math.min(config.maxChars(), t5.config().nPositions() - 1));
+      Scores[] scores = test(t5, tokenizer, text.encode(split.test()), config.testLimit(), out);
+      Map<String, Object> m = new LinkedHashMap<>();
+      m.put("method", config.method());
+      m.put("model", scores[0].toMap());
+      m.put("copy_baseline", scores[1].toMap());
+      m.put("bleu_signature", Bleu.CORPUS_DEFAULT.signature("1"));
+      AtomicFiles.writeString(out.resolve("test_scores.json"), Json.writePretty(m));
+      return scores;
     }
   }
 

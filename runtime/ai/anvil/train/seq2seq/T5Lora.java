@@ -70,6 +70,31 @@ final class T5Lora extends Module {
     AtomicFiles.writeString(dir.resolve("adapter_config.json"), Json.writePretty(json));
   }
 
+  /** A base with the adapter save() wrote: its config (adapter_config.json) and A, B tensors; the base frozen. */
+  static T5Lora load(T5 base, Path dir) throws IOException {
+    LoraConfig config = LoraConfig.fromPeftJson(Json.parseObject(Files.readString(dir.resolve("adapter_config.json"))));
+    T5Lora lora = new T5Lora(base, config, 0);
+    Path file = dir.resolve("adapter_model.safetensors");
+    try (Safetensors.Reader r = Safetensors.Reader.open(file)) {
+      if (r.entries().size() != 2 * lora.layers.size()) {
+        throw new IOException(file + ": " + r.entries().size() + " tensors, the config's targets give " + 2 * lora.layers.size());
+      }
+      for (Map.Entry<String, LoraLayer> e : lora.layers.entrySet()) {
+        for (Tensor t : new Tensor[] {e.getValue().loraA(), e.getValue().loraB()}) {
+          String name = "base_model.model." + e.getKey() + (t == e.getValue().loraA() ? ".lora_A.weight" : ".lora_B.weight");
+          Safetensors.Entry entry = r.entries().get(name);
+          if (entry == null || !java.util.Arrays.equals(entry.shape(), t.dims())) {
+            lora.close();
+            throw new IOException(file + ": " + name + (entry == null ? " is missing" : " has shape "
+                + java.util.Arrays.toString(entry.shape()) + ", expected " + java.util.Arrays.toString(t.dims())));
+          }
+          t.copyFrom(r.floats(name));
+        }
+      }
+    }
+    return lora;
+  }
+
   private static final class Holder extends Module {
     <M extends Module> M add(String name, M m) {
       return child(name, m);

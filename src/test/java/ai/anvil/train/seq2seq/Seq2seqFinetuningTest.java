@@ -116,6 +116,9 @@ class Seq2seqFinetuningTest {
     assertTrue(lv.get(lv.size() - 1)[1] < lv.get(0)[1], "lora val loss falls: " + lv.get(0)[1] + " -> " + lv.get(lv.size() - 1)[1]);
     assertTrue(Files.isRegularFile(dir.resolve("lora/adapter/adapter_model.safetensors")));
     assertTrue(Files.readString(dir.resolve("lora/adapter/adapter_config.json")).contains("SEQ_2_SEQ_LM"));
+    // The saved adapter (and the full run's checkpoint), loaded again, decode the test verses as the runs did.
+    assertEquals(lora.model(), Seq2seqFinetuning.retest(config(base, "lora", dir.resolve("lora")))[0]);
+    assertEquals(full.model(), Seq2seqFinetuning.retest(config(base, "full", dir.resolve("full")))[0]);
 
     IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> Seq2seqFinetuning.run(
         new Seq2seqConfig(DATA.resolve("kjv.tsv").toString(), DATA.resolve("web.tsv").toString(), base.toString(), "full", 8,
