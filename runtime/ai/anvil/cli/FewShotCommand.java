@@ -44,6 +44,10 @@ final class FewShotCommand implements Callable<Integer> {
   @Option(names = "--limit", defaultValue = "0", paramLabel = "N", description = "Classify only the first N test examples, 0 for all.")
   int limit;
 
+  @Option(names = "--calibrate", description = "Contextual calibration: subtract each label's log-likelihood after the same "
+      + "demonstrations and the query \"N/A\" (Zhao et al. 2021).")
+  boolean calibrate;
+
   @Option(names = "--seed", defaultValue = "1", paramLabel = "N", description = "Seed of the demonstration draws (default 1).")
   long seed;
 
@@ -65,9 +69,10 @@ final class FewShotCommand implements Callable<Integer> {
       PromptClassifier classifier = new PromptClassifier(lm.model(), lm.tokenizer(), Examples.labels(asExamples(poolExamples)), separator);
       for (int k : shots) {
         long t0 = System.nanoTime();
-        PromptClassifier.Result r = classifier.classify(tests, poolExamples, k, seed);
+        PromptClassifier.Result r = classifier.classify(tests, poolExamples, k, seed, calibrate);
         Map<String, Object> out = new LinkedHashMap<>();
         out.put("k", k);
+        out.put("calibrated", calibrate);
         out.putAll(ClassificationScores.of(truth, r.predicted(), poolLabels).toMap());
         out.put("truncated_prompts", r.truncatedShare());
         out.put("seconds", (System.nanoTime() - t0) / 1e9);

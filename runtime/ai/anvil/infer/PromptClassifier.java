@@ -26,6 +26,9 @@ public final class PromptClassifier {
    */
   public record Result(List<String> predicted, double truncatedShare) {}
 
+  /** The content-free query of contextual calibration. */
+  public static final String CONTENT_FREE = "N/A";
+
   private final Tokenizer tokenizer;
   private final List<String> labels;
   private final String separator;
@@ -66,9 +69,19 @@ public final class PromptClassifier {
    * different draw per query, from seed), none of them the query itself.
    */
   public Result classify(List<Example> queries, List<Example> pool, int k, long seed) {
+    return classify(queries, pool, k, seed, false);
+  }
+
+  /**
+   * As {@link #classify(List, List, int, long)}; with calibrate, contextual calibration (Zhao et al. 2021,
+   * "Calibrate Before Use"): each label's log-likelihood has subtracted from it its log-likelihood after
+   * the same demonstrations and the content-free query {@value #CONTENT_FREE}, which removes the
+   * prompt's bias toward one label.
+   */
+  public Result classify(List<Example> queries, List<Example> pool, int k, long seed, boolean calibrate) {
     if (k < 0) throw new IllegalArgumentException("k must be >= 0, got " + k);
     if (k > 0 && pool.size() <= k) throw new IllegalArgumentException(k + " demonstrations need a pool of more than " + k + ", got " + pool.size());
-    List<String> prompts = new ArrayList<>(queries.size());
+    List<String> prompts = new ArrayList<>(queries.size()), contentFree = new ArrayList<>();
     for (int q = 0; q < queries.size(); q++) {
       SplittableRandom random = new SplittableRandom(seed ^ (q * 0x9E3779B97F4A7C15L));
       List<Example> demos = new ArrayList<>(k);
@@ -81,25 +94,27 @@ public final class PromptClassifier {
         demos.add(d);
       }
       prompts.add(prompt(demos, queries.get(q).text()));
+      if (calibrate) contentFree.add(prompt(demos, CONTENT_FREE));
     }
-    return classify(prompts);
+    return classify(prompts, calibrate ? contentFree : null);
   }
 
   /** The most likely label after each prompt. */
   public Result classify(List<String> prompts) {
-    List<int[]> rows = new ArrayList<>(), continuations = new ArrayList<>();
-    int truncated = 0;
-    int longest = 0;
-    for (int[] l : labelTokens) longest = Math.max(longest, l.length);
-    for (String p : prompts) {
-      int[] ids = tokenizer.encode(fit(tokenizer, p));
-      if (ids.length + longest - 1 > likelihood.block()) truncated++;
-      for (int[] l : labelTokens) {
-        rows.add(ids);
-        continuations.add(l);
-      }
+    return classify(prompts, null);
+  }
+
+  /** The most likely label after each prompt, less its log-likelihood after baselines.get(i) when baselines is given. */
+  public Result classify(List<String> prompts, List<String> baselines) {
+    if (baselines != null && baselines.size() != prompts.size()) {
+      throw new IllegalArgumentException(prompts.size() + " prompts but " + baselines.size() + " calibration prompts");
     }
-    double[] scores = likelihood.score(rows, continuations);
+    int[] truncated = new int[1];
+    double[] scores = scores(prompts, truncated);
+    if (baselines != null) {
+      double[] base = scores(baselines, new int[1]);
+      for (int i = 0; i < scores.length; i++) scores[i] -= base[i];
+    }
     List<String> out = new ArrayList<>(prompts.size());
     int n = labels.size();
     for (int p = 0; p < prompts.size(); p++) {
@@ -107,7 +122,23 @@ public final class PromptClassifier {
       for (int c = 1; c < n; c++) if (scores[p * n + c] > scores[p * n + best]) best = c;
       out.add(labels.get(best));
     }
-    return new Result(out, prompts.isEmpty() ? 0 : (double) truncated / prompts.size());
+    return new Result(out, prompts.isEmpty() ? 0 : (double) truncated[0] / prompts.size());
+  }
+
+  /** log p(label | prompt) for every (prompt, label), prompt-major; truncated[0] counts prompts cut to fit. */
+  private double[] scores(List<String> prompts, int[] truncated) {
+    List<int[]> rows = new ArrayList<>(), continuations = new ArrayList<>();
+    int longest = 0;
+    for (int[] l : labelTokens) longest = Math.max(longest, l.length);
+    for (String p : prompts) {
+      int[] ids = tokenizer.encode(fit(tokenizer, p));
+      if (ids.length + longest - 1 > likelihood.block()) truncated[0]++;
+      for (int[] l : labelTokens) {
+        rows.add(ids);
+        continuations.add(l);
+      }
+    }
+    return likelihood.score(rows, continuations);
   }
 
   /**

@@ -127,6 +127,27 @@ class PromptClassifierTest {
   }
 
   @Test
+  void calibrationSubtractsTheContentFreeLikelihood() {
+    List<String> labels = List.of("darkness", "light");
+    PromptClassifier c = new PromptClassifier(lm.model(), lm.tokenizer(), labels, " : ");
+    List<PromptClassifier.Example> pool = List.of(new PromptClassifier.Example("the night", "darkness"),
+        new PromptClassifier.Example("the sun", "light"), new PromptClassifier.Example("the deep", "darkness"));
+    List<PromptClassifier.Example> queries = List.of(new PromptClassifier.Example("Let there be", "light"),
+        new PromptClassifier.Example("and the earth was", "darkness"));
+    PromptClassifier.Result r = c.classify(queries, pool, 1, 5, true);
+    for (int q = 0; q < queries.size(); q++) {
+      List<PromptClassifier.Example> d = demos(pool, queries.get(q), 1, 5, q);
+      double[] s = new double[2];
+      for (int i = 0; i < 2; i++) {
+        int[] label = lm.tokenizer().encode(labels.get(i));
+        s[i] = reference(lm.tokenizer().encode(c.prompt(d, queries.get(q).text())), label)
+            - reference(lm.tokenizer().encode(PromptClassifier.fit(lm.tokenizer(), c.prompt(d, PromptClassifier.CONTENT_FREE))), label);
+      }
+      assertEquals(s[1] > s[0] ? "light" : "darkness", r.predicted().get(q), "query " + q);
+    }
+  }
+
+  @Test
   void scoresAgainstTheMajorityBaseline() {
     ClassificationScores s = ClassificationScores.of(List.of("positive", "negative", "positive", "positive"),
         List.of("positive", "positive", "negative", "positive"), List.of("negative", "negative", "positive"));
