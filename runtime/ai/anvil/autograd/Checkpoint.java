@@ -25,10 +25,9 @@ public final class Checkpoint {
   private Checkpoint() {}
 
   /**
-   * y = f(x), recorded as one node when a tape records and x or any of {@code uses} needs a gradient.
+   * y = f(x), recorded as one node whenever a tape records (without one, a plain call).
    *
-   * @param uses the leaves f reads (its parameters): the node is recorded when any needs a gradient,
-   *     even if x does not
+   * @param uses the leaves f is known to read (its parameters), listed as the node's inputs
    */
   public static Tensor apply(Tensor x, UnaryOperator<Tensor> f, Tensor... uses) {
     Tape tape = Tape.active();
@@ -36,16 +35,16 @@ public final class Checkpoint {
     Tensor[] inputs = new Tensor[uses.length + 1];
     inputs[0] = x;
     System.arraycopy(uses, 0, inputs, 1, uses.length);
-    boolean any = false;
-    for (Tensor t : inputs) any |= tape.needsGrad(t);
-    if (!any) return f.apply(x);
     Tensor y;
     // A throwaway tape rather than noGrad: f sees a recording tape on both runs (modules that act only
     // while training, such as dropout, behave alike); its nodes are dropped when it closes.
     try (Scope segment = Scope.open(); Tape scratch = Tape.record()) {
       y = segment.keep(f.apply(x));
     }
-    Tape.maybeRecord(y, (dy, grads) -> backward(x, f, dy, grads), inputs);
+    Tape.Rule rule = (dy, grads) -> backward(x, f, dy, grads);
+    // Recorded even when neither x nor uses needs a gradient: f may read leaves no one can list (a LoRA
+    // delta installed into a frozen Linear from outside the model), and only the recompute finds them.
+    if (!Tape.maybeRecord(y, rule, inputs)) tape.source(y, rule);
     return y;
   }
 

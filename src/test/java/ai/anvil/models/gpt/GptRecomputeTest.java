@@ -7,7 +7,10 @@ import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import ai.anvil.autograd.Tape;
+import ai.anvil.backend.Backend;
 import ai.anvil.nn.Parameter;
+import ai.anvil.peft.lora.LoraConfig;
+import ai.anvil.peft.lora.LoraModel;
 import ai.anvil.tensor.Device;
 import ai.anvil.tensor.MemoryStats;
 import ai.anvil.tensor.Scope;
@@ -21,8 +24,9 @@ import org.junit.jupiter.api.Test;
  * Per-block activation recompute (Gpt.setRecompute, autograd.Checkpoint) on the CPU backend: the loss and
  * every parameter gradient are bit-identical to the run without recompute (with dropout on, so the masks
  * must be replayed), over two accumulated micro-batches; gradients still reach the blocks when the
- * embeddings are frozen (the block input needs no gradient); and the activations held between forward
- * and backward shrink.
+ * embeddings are frozen (the block input needs no gradient), and LoRA adapters on a frozen base (leaves
+ * outside the model's parameters) get theirs; and the activations held between forward and backward
+ * shrink.
  */
 class GptRecomputeTest {
   /** 3 layers, 2 heads, 48 wide, context 16, vocabulary 61 (padded inside); dropout 0.1. */
@@ -64,6 +68,38 @@ class GptRecomputeTest {
       assertNull(model.namedParameters().get("transformer.wte.weight").grad());
       for (String name : plain.keySet()) assertArrayEquals(plain.get(name), recomputed.get(name), name);
     }
+  }
+
+  /** LoRA deltas live outside the model's parameters and the base is frozen: only the recompute finds them. */
+  @Test
+  void loraAdaptersGetTheSameGradientsWithRecompute() {
+    try (Gpt model = new Gpt(CONFIG.withDropout(0), 6, Device.CPU);
+         LoraModel lora = LoraModel.attach(model, LoraConfig.of(4, 8), 2)) {
+      // B starts at zero (A gets no gradient then); give it values so both factors are exercised.
+      for (Parameter p : lora.adapterParameters().values()) {
+        float[] v = p.value().toFloatArray();
+        for (int i = 0; i < v.length; i++) v[i] = 0.01f * ((i * 37) % 11 - 5);
+        p.value().copyFrom(v);
+      }
+      float[] plainLoss = accumulate(model, false);
+      Map<String, float[]> plain = adapterGradients(lora);
+      lora.adapterParameters().values().forEach(p -> Backend.of(Device.CPU).fill(p.grad(), 0.0));
+      float[] recomputedLoss = accumulate(model, true);
+      Map<String, float[]> recomputed = adapterGradients(lora);
+      assertArrayEquals(plainLoss, recomputedLoss);
+      assertEquals(lora.adapterParameters().size(), plain.size(), "every adapter tensor has a gradient");
+      assertEquals(plain.keySet(), recomputed.keySet());
+      for (String name : plain.keySet()) assertArrayEquals(plain.get(name), recomputed.get(name), name);
+      assertNull(model.namedParameters().get("transformer.h.0.attn.c_attn.weight").grad(), "the base stays frozen");
+    }
+  }
+
+  private static Map<String, float[]> adapterGradients(LoraModel lora) {
+    Map<String, float[]> out = new LinkedHashMap<>();
+    for (Map.Entry<String, Parameter> e : lora.adapterParameters().entrySet()) {
+      if (e.getValue().grad() != null) out.put(e.getKey(), e.getValue().grad().toFloatArray());
+    }
+    return out;
   }
 
   @Test
