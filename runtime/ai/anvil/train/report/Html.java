@@ -10,7 +10,7 @@ import java.util.Set;
 /** The few HTML pieces the run report is made of: escaping, value formatting and tables. */
 final class Html {
   static final String STYLE = "body{font-family:sans-serif;margin:24px;max-width:1100px;color:#222}"
-      + "table{border-collapse:collapse;margin:8px 0 20px}td,th{border:1px solid #ccc;padding:3px 8px;text-align:right}"
+      + "table{border-collapse:collapse;margin:8px 0 20px;display:block;overflow-x:auto}td,th{border:1px solid #ccc;padding:3px 8px;text-align:right}"
       + "th{background:#f2f2f2}td:first-child,th:first-child{text-align:left}h1{font-size:20px}h2{font-size:16px;margin-top:28px}"
       + ".muted{color:#777;font-size:12px}svg{margin:4px 12px 4px 0}";
 

@@ -109,6 +109,6 @@ final class SvgChart {
 
   private static String label(double v) {
     if (v == Math.rint(v) && Math.abs(v) < 1e7) return String.format(Locale.ROOT, "%d", (long) v);
-    return String.format(Locale.ROOT, "%.3g", v);
+    return new java.math.BigDecimal(String.format(Locale.ROOT, "%.3g", v)).stripTrailingZeros().toPlainString();
   }
 }

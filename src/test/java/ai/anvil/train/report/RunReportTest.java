@@ -78,6 +78,8 @@ class RunReportTest {
   void ticksAreRoundAndCoverTheRange() {
     assertArrayEquals(new double[] {0, 0.5, 1, 1.5, 2, 2.5}, SvgChart.ticks(0.1, 2.4), 1e-12);
     assertArrayEquals(new double[] {0, 50, 100, 150, 200, 250, 300}, SvgChart.ticks(1, 300), 1e-12);
+    String chart = SvgChart.render("t", "x", "y", List.of(new SvgChart.Series("a", List.of(new double[] {1, 0.1}, new double[] {2, 2.4}))));
+    assertTrue(chart.contains(">0.5</text>") && chart.contains(">2.5</text>") && !chart.contains("0.500"), chart);
     String empty = SvgChart.render("t", "x", "y", List.of(new SvgChart.Series("a", List.of(new double[] {1, Double.NaN}))));
     assertTrue(empty.contains("no data"));
   }
