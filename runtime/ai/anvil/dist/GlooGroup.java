@@ -27,7 +27,7 @@ public final class GlooGroup implements ProcessGroup {
   private final int rank;
   private final int world;
   private final StoreServer server;
-  private final long timeoutMs;
+  private long timeoutMs;
   private long bucketElements = DEFAULT_BUCKET_ELEMENTS;
   private long handle;
 
@@ -75,6 +75,13 @@ public final class GlooGroup implements ProcessGroup {
     log.info("rank {} of {} joined the Gloo group (store {}:{}, this rank at {})", r.rank(), r.worldSize(), r.storeHost(),
         r.storePort(), r.localHost());
     return new GlooGroup(r.rank(), r.worldSize(), server, ms, out[0]);
+  }
+
+  /** Sets the timeout of the collectives from now on (the rendezvous timeout until then). */
+  public GlooGroup timeout(java.time.Duration timeout) {
+    if (timeout == null || timeout.isNegative() || timeout.isZero()) throw new IllegalArgumentException("timeout must be positive, got " + timeout);
+    this.timeoutMs = timeout.toMillis();
+    return this;
   }
 
   /** Sets the all-reduce bucket size in fp32 elements. */

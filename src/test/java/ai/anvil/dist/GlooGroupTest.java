@@ -101,14 +101,16 @@ class GlooGroupTest {
 
   @Test
   void aRankThatStopsAnsweringTimesOut() throws Exception {
-    Duration shortTimeout = Duration.ofMillis(1500);
     try (StoreServer store = LoopbackRanks.loopbackStore()) {
       CompletableFuture<GlooGroup> other = CompletableFuture.supplyAsync(() -> GlooGroup.join(
-          new Rendezvous(1, 2, "127.0.0.1", store.port(), "127.0.0.1", shortTimeout, false)));
-      try (GlooGroup g = GlooGroup.join(new Rendezvous(0, 2, "127.0.0.1", store.port(), "127.0.0.1", shortTimeout, false));
+          new Rendezvous(1, 2, "127.0.0.1", store.port(), "127.0.0.1", TIMEOUT, false)));
+      try (GlooGroup g = GlooGroup.join(new Rendezvous(0, 2, "127.0.0.1", store.port(), "127.0.0.1", TIMEOUT, false));
            GlooGroup silent = other.get(30, TimeUnit.SECONDS)) {
+        g.timeout(Duration.ofMillis(1500));
+        long start = System.nanoTime();
         CollectiveException e = assertThrows(CollectiveException.class, g::barrier);
         assertTrue(e.getMessage().contains("1500 ms"), e.getMessage());
+        assertTrue((System.nanoTime() - start) / 1e9 >= 1.4, "waited for the timeout");
         assertEquals(1, silent.rank());
       }
     }
