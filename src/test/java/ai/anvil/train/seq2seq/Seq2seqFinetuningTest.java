@@ -58,7 +58,7 @@ class Seq2seqFinetuningTest {
 
   private static Seq2seqConfig config(Path base, String method, Path out) {
     return new Seq2seqConfig(DATA.resolve("kjv.tsv").toString(), DATA.resolve("web.tsv").toString(), base.toString(),
-        method, 8, 16, List.of("q", "v"), List.of("Job"), List.of("John"), 64, 16, 240, 3e-3, 20, 120, 6, 32, 7,
+        method, 8, 16, List.of("q", "v"), List.of("Job"), List.of("John"), 64, 16, 240, 3e-3, 20, 120, 6, 16, 7,
         "cpu", 1, out.toString());
   }
 
@@ -99,12 +99,12 @@ class Seq2seqFinetuningTest {
     double last = val.get(val.size() - 1)[1];
     assertTrue(last < unigram - 0.4, "full: val target loss " + last + " vs unigram " + unigram);
     assertEquals(full.totalParameters(), full.trainableParameters());
-    assertEquals(32, full.testPairs());
+    assertEquals(16, full.testPairs());
     assertTrue(full.trainPairs() > 500 && full.valPairs() > 90, full.summary().toString());
     // KJV and WEB share most words: copying scores well, and the scorer says so.
     assertTrue(full.copy().bleu() > 10 && full.copy().rougeL() > 40, full.copy().toString());
     assertTrue(full.model().bleu() >= 0 && full.model().rougeL() >= 0);
-    assertEquals(33, Files.readAllLines(dir.resolve("full/predictions.tsv")).size());
+    assertEquals(17, Files.readAllLines(dir.resolve("full/predictions.tsv")).size());
     assertTrue(Files.isRegularFile(dir.resolve("full/checkpoint/model.safetensors")));
     assertTrue(Files.readString(dir.resolve("full/summary.json")).contains("\"copy_baseline\""));
 
