@@ -6,7 +6,9 @@ import ai.anvil.train.seq2seq.Seq2seqConfig;
 import ai.anvil.train.seq2seq.Seq2seqFinetuning;
 import java.io.IOException;
 import java.util.Arrays;
+import java.util.LinkedHashMap;
 import java.util.List;
+import java.util.Map;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
@@ -84,6 +86,10 @@ final class Seq2seqCommand implements Callable<Integer> {
   @Option(names = "--out", required = true, paramLabel = "DIR", description = "Run folder.")
   String out;
 
+  @Option(names = "--retest", description = "Do not train: decode and score the test pairs again with OUT's saved "
+      + "checkpoint (full) or adapter (lora) on --base; writes OUT/predictions.tsv and OUT/test_scores.json.")
+  boolean retest;
+
   @Override
   public Integer call() throws IOException {
     Seq2seqConfig d = Seq2seqConfig.kjvToWeb(Fetcher.defaultCacheDir().toString(), base, method, out);
@@ -93,6 +99,15 @@ final class Seq2seqCommand implements Callable<Integer> {
         or(maxChars, d.maxChars()), or(batchSize, d.batchSize()), or(maxSteps, d.maxSteps()), or(lr, d.lr()),
         or(warmupSteps, d.warmupSteps()), or(evalInterval, d.evalInterval()), or(evalIters, d.evalIters()),
         or(testLimit, d.testLimit()), or(seed, d.seed()), or(device, d.device()), or(threads, d.threads()), out);
+    if (retest) {
+      Seq2seqFinetuning.Scores[] scores = Seq2seqFinetuning.retest(config);
+      Map<String, Object> m = new LinkedHashMap<>();
+      m.put("method", config.method());
+      m.put("model", scores[0].toMap());
+      m.put("copy_baseline", scores[1].toMap());
+      System.out.println(Json.write(m));
+      return 0;
+    }
     ProgressBar progress = new ProgressBar(System.err, System.console() != null);
     Seq2seqFinetuning.Outcome outcome = Seq2seqFinetuning.run(config, progress);
     progress.endLine();

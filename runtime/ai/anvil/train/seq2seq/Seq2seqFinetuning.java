@@ -53,7 +53,7 @@ public final class Seq2seqFinetuning {
 
   /** Scores of one system on the test pairs: corpus BLEU and mean ROUGE F-measures (0-100). */
   public record Scores(double bleu, double rouge1, double rouge2, double rougeL) {
-    Map<String, Object> toMap() {
+    public Map<String, Object> toMap() {
       Map<String, Object> m = new LinkedHashMap<>();
       m.put("bleu", bleu);
       m.put("rouge1", rouge1);
