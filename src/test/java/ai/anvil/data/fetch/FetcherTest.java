@@ -19,7 +19,8 @@ class FetcherTest {
 
     @Test
     void namesAndLayout(@TempDir Path cache) {
-        assertEquals(List.of("kjv", "web", "rv1909", "sotu", "moby-dick", "gpt2-tokenizer"), Fetcher.names());
+        assertEquals(List.of("kjv", "web", "rv1909", "sotu", "moby-dick", "gpt2-tokenizer", "sentiment"),
+            Fetcher.names());
         Fetcher f = new Fetcher(cache, null);
         assertEquals(cache.resolve("corpora/kjv/kjv.txt"), f.path("kjv"));
         assertEquals(cache.resolve("corpora/rv1909/rv1909.tsv"), f.versesPath("rv1909"));
