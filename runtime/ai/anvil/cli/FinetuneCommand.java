@@ -57,6 +57,10 @@ final class FinetuneCommand implements Callable<Integer> {
   @Option(names = "--separator", paramLabel = "TEXT", description = "Between text and label (default \" : \").")
   String separator;
 
+  @Option(names = "--head", paramLabel = "true|false", arity = "1", description = "Classify with a sequence-classification head "
+      + "(mean pooling) instead of generating the label; methods full and lora (default false; always on BERT bases).")
+  Boolean head;
+
   @Option(names = "--lora-r", paramLabel = "R", description = "LoRA rank (default 8).")
   Integer loraR;
 

@@ -35,8 +35,8 @@ final class EncoderClassifier extends Module implements RandomState {
   private final Map<String, LoraLayer> lora = new LinkedHashMap<>();
 
   /** body becomes this module's (closed with it); labels in the head's order. */
-  EncoderClassifier(SequenceEncoder body, java.util.List<String> labels, long seed) {
-    this.head = child("head", new SequenceClassifier(body, labels, Pool.MEAN, body.classifierDropout(), seed));
+  EncoderClassifier(SequenceEncoder body, java.util.List<String> labels, Pool pool, long seed) {
+    this.head = child("head", new SequenceClassifier(body, labels, pool, body.classifierDropout(), seed));
   }
 
   SequenceClassifier head() {

@@ -1,6 +1,7 @@
 package ai.anvil.train.finetune;
 
 import ai.anvil.backend.cpu.CpuBackend;
+import ai.anvil.data.tokenizer.Tokenizer;
 import ai.anvil.data.tokenizer.Tokenizers;
 import ai.anvil.data.tokenizer.WordPieceTokenizer;
 import ai.anvil.infer.ClassificationScores;
@@ -8,9 +9,9 @@ import ai.anvil.io.AtomicFiles;
 import ai.anvil.io.Json;
 import ai.anvil.models.SequenceEncoder;
 import ai.anvil.models.bert.BertCheckpoint;
-import ai.anvil.models.bert.BertConfig;
 import ai.anvil.models.heads.Bodies;
 import ai.anvil.models.heads.HeadCheckpoint;
+import ai.anvil.models.heads.Pool;
 import ai.anvil.peft.PeftModel;
 import ai.anvil.peft.lora.LoraConfig;
 import ai.anvil.tensor.Device;
@@ -19,6 +20,7 @@ import ai.anvil.train.HeadObjectives;
 import ai.anvil.train.TrainConfig;
 import ai.anvil.train.TrainListener;
 import ai.anvil.train.Trainer;
+import ai.anvil.train.checkpoint.Checkpoint;
 import ai.anvil.train.report.MetricsLog;
 import java.io.IOException;
 import java.nio.file.Files;
@@ -64,19 +66,17 @@ final class EncoderFinetuning {
 
   static Finetuning.Outcome run(FinetuneConfig c, Path baseDir, TrainListener listener) throws IOException {
     long wallStart = System.nanoTime();
-    if (!c.task().equals("classify")) throw new IllegalArgumentException("an encoder base takes task classify, got " + c.task());
+    if (!c.task().equals("classify")) throw new IllegalArgumentException("an encoder base (or head) takes task classify, got " + c.task());
     if (!List.of("full", "lora").contains(c.method())) {
       throw new IllegalArgumentException("an encoder base is fine-tuned with method full or lora, got " + c.method());
     }
-    if (c.forgettingText() != null) throw new IllegalArgumentException("forgetting_text needs a causal LM base; " + baseDir + " is an encoder");
+    if (c.forgettingText() != null) throw new IllegalArgumentException("forgetting_text is for classification by generation, not with a head");
     if (c.threads() > 0) CpuBackend.setThreads(c.threads());
     Device device = Device.parse(c.device());
     Path out = Path.of(c.out());
     Files.createDirectories(out);
     c.save(out.resolve("finetune_config.json"));
-    if (!(Tokenizers.load(baseDir.resolve("tokenizer.json")) instanceof WordPieceTokenizer tokenizer)) {
-      throw new IOException(baseDir.resolve("tokenizer.json") + ": not a WordPiece tokenizer");
-    }
+    Tokenizer tokenizer = Tokenizers.load(baseDir.resolve("tokenizer.json"));
     Path metricsFile = out.resolve("metrics.jsonl");
     Files.deleteIfExists(metricsFile);
 
@@ -96,11 +96,16 @@ final class EncoderFinetuning {
     List<String> labels = Examples.labels(all);
     if (labels.size() < 2) throw new IllegalArgumentException("classify needs at least two labels, got " + labels);
 
-    BertConfig bc = BertCheckpoint.readConfig(baseDir);
     SequenceEncoder body = Bodies.load(baseDir, device);
+    boolean bert = body.modelType().equals("bert");
+    if (bert && !(tokenizer instanceof WordPieceTokenizer)) throw new IOException(baseDir.resolve("tokenizer.json") + ": not a WordPiece tokenizer");
     int maxTokens = Math.min(c.blockSize() > 0 ? c.blockSize() : DEFAULT_MAX_TOKENS, body.maxLength());
-    int padId = tokenizer.tokenId("[PAD]").orElse(bc.padTokenId());
-    try (EncoderClassifier model = new EncoderClassifier(body, labels, c.seed())) {
+    // Padding is masked out; a causal body's rows are right-padded and pooled at their last real token.
+    int padId = bert ? ((WordPieceTokenizer) tokenizer).tokenId("[PAD]").orElse(BertCheckpoint.readConfig(baseDir).padTokenId()) : 0;
+    // Mean pooling on every body: MiniLM was trained with it, and on a char-level GPT the last token (HF's
+    // choice for GPT-2) is mostly a full stop, which says little (measured: val loss barely moves).
+    Pool pool = Pool.MEAN;
+    try (EncoderClassifier model = new EncoderClassifier(body, labels, pool, c.seed())) {
       if (c.method().equals("lora")) {
         String targets = c.loraTargets().equals("c_attn") ? "query,value" : c.loraTargets();   // GPT's default means BERT's q and v
         model.attachLora(new LoraConfig(c.loraR(), c.loraAlpha(), c.loraDropout(), Arrays.asList(targets.split("\\s*,\\s*")),
@@ -117,7 +122,9 @@ final class EncoderFinetuning {
       List<SentenceBatches.Row> valRows = rows(val, tokenizer, maxTokens, labels);
       SentenceBatches valBatches = new SentenceBatches(valRows, c.batchSize(), false, 0, padId, ignore);
       int evalBatches = c.evalIters() > 0 ? c.evalIters() : valBatches.batchesPerPass();
-      TrainConfig tc = c.trainConfig(bc.numHiddenLayers(), bc.numAttentionHeads(), bc.hiddenSize(), maxTokens, evalBatches);
+      int[] shape = bert ? new int[] {BertCheckpoint.readConfig(baseDir).numHiddenLayers(), BertCheckpoint.readConfig(baseDir).numAttentionHeads()}
+          : new int[] {Checkpoint.modelConfig(baseDir).nLayer(), Checkpoint.modelConfig(baseDir).nHead()};
+      TrainConfig tc = c.trainConfig(shape[0], shape[1], body.hiddenSize(), maxTokens, evalBatches);
       try (Trainer trainer = new Trainer(model, HeadObjectives.of(model.head()), tc, trainBatches, valBatches, model);
            MetricsLog metrics = new MetricsLog(metricsFile)) {
         model.train(false);
@@ -155,20 +162,29 @@ final class EncoderFinetuning {
     }
   }
 
-  private static List<SentenceBatches.Row> rows(List<Examples.Example> xs, WordPieceTokenizer t, int maxTokens, List<String> labels) {
+  private static List<SentenceBatches.Row> rows(List<Examples.Example> xs, Tokenizer t, int maxTokens, List<String> labels) {
     return rows(xs, t, maxTokens, labels, false);
   }
 
   /** Sentences as token rows; a label outside labels is an error unless unknownAllowed (test sets: scored as wrong). */
-  private static List<SentenceBatches.Row> rows(List<Examples.Example> xs, WordPieceTokenizer t, int maxTokens, List<String> labels,
+  private static List<SentenceBatches.Row> rows(List<Examples.Example> xs, Tokenizer t, int maxTokens, List<String> labels,
                                                 boolean unknownAllowed) {
     List<SentenceBatches.Row> out = new ArrayList<>(xs.size());
     for (Examples.Example e : xs) {
       int label = labels.indexOf(e.label());
       if (label < 0 && !unknownAllowed) throw new IllegalArgumentException("label '" + e.label() + "' is not among " + labels);
-      out.add(new SentenceBatches.Row(t.encode(e.text(), maxTokens), Math.max(label, 0)));
+      out.add(new SentenceBatches.Row(encode(t, e.text(), maxTokens), Math.max(label, 0)));
     }
     return out;
+  }
+
+  /** WordPiece with [CLS] and [SEP], cut to maxTokens; other tokenizers: the text's first maxTokens tokens. */
+  private static int[] encode(Tokenizer t, String text, int maxTokens) {
+    if (t instanceof WordPieceTokenizer w) return w.encode(text, maxTokens);
+    int[] ids = t.encode(Examples.fit(t, text));
+    if (ids.length == 0) ids = t.encode(Examples.fit(t, " ") + " ");   // nothing encodable ("10/10" in a char vocabulary): one space
+    if (ids.length == 0) throw new IllegalArgumentException("a sentence has no tokens in this vocabulary: '" + text + "'");
+    return ids.length > maxTokens ? java.util.Arrays.copyOf(ids, maxTokens) : ids;
   }
 
   static int[] predict(EncoderClassifier model, List<SentenceBatches.Row> rows, int batch, int padId) {
@@ -193,7 +209,7 @@ final class EncoderFinetuning {
    * tokenizer.json; lora: the trainable tensors (LoRA terms and classifier) in classifier.safetensors.
    * Both with labels.json (the labels in the head's order, the method, the pooling).
    */
-  private static Path save(EncoderClassifier model, WordPieceTokenizer tokenizer, List<String> labels, String method, Path dir)
+  private static Path save(EncoderClassifier model, Tokenizer tokenizer, List<String> labels, String method, Path dir)
       throws IOException {
     Files.createDirectories(dir);
     if (method.equals("full")) {
@@ -210,7 +226,7 @@ final class EncoderFinetuning {
     Map<String, Object> meta = new LinkedHashMap<>();
     meta.put("labels", labels);
     meta.put("method", method);
-    meta.put("pooling", "mean");
+    meta.put("pooling", model.head().pool().name().toLowerCase(java.util.Locale.ROOT));
     AtomicFiles.writeString(dir.resolve("labels.json"), Json.writePretty(meta));
     return dir;
   }

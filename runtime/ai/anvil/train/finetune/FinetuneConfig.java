@@ -33,6 +33,8 @@ import java.util.Map;
  *     fine-tuning is the forgetting figure ({@link ai.anvil.metrics.ForgettingReport}); null for none
  * @param labelKey the key of each example's label (classify): "label", or any other string field
  * @param separator between the text and its label (classify)
+ * @param head classify with a sequence-classification head (models.heads, mean pooling)
+ *     instead of generating the label; always so on a BERT base. Methods full and lora.
  * @param lr null: the method's usual rate ({@link #lrOrDefault()})
  * @param evalIters val batches per evaluation; 0 for classify means the whole val set
  * @param blockSize 0 means the base's context length
@@ -47,6 +49,7 @@ public record FinetuneConfig(
     String forgettingText,
     String labelKey,
     String separator,
+    boolean head,
     int loraR,
     double loraAlpha,
     double loraDropout,
@@ -98,7 +101,7 @@ public record FinetuneConfig(
 
   /** LoRA r 8, alpha 16, dropout 0.05 on c_attn; adapters of 16; 16 virtual tokens; 300 steps of 16 rows. */
   public static FinetuneConfig defaults(String base, String method, String task, String data) {
-    return new FinetuneConfig(base, method, task, data, null, null, null, "label", " : ", 8, 16, 0.05, "c_attn", false, 16, 16, 0, 16, 1, null,
+    return new FinetuneConfig(base, method, task, data, null, null, null, "label", " : ", false, 8, 16, 0.05, "c_attn", false, 16, 16, 0, 16, 1, null,
         null, 20, 300, 0.9, 0.999, 1e-8, 1.0, 0.0, 25, 0, 0, 1337, "auto", 0, "runs/finetune");
   }
 

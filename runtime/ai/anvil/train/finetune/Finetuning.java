@@ -138,7 +138,7 @@ public final class Finetuning {
     Files.createDirectories(out);
     config.save(out.resolve("finetune_config.json"));
     Path baseDir = Checkpoint.resolveModel(Path.of(config.base()));
-    if (EncoderFinetuning.isEncoder(baseDir)) return EncoderFinetuning.run(config, baseDir, listener);
+    if (config.head() || EncoderFinetuning.isEncoder(baseDir)) return EncoderFinetuning.run(config, baseDir, listener);
     Tokenizer tokenizer = Checkpoint.loadTokenizer(baseDir);
     Path metricsFile = out.resolve("metrics.jsonl");
     Files.deleteIfExists(metricsFile);
