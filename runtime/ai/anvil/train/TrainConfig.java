@@ -3,9 +3,6 @@ package ai.anvil.train;
 import ai.anvil.io.AtomicFiles;
 import ai.anvil.io.Json;
 import java.io.IOException;
-import java.lang.reflect.Constructor;
-import java.lang.reflect.InvocationTargetException;
-import java.lang.reflect.RecordComponent;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -151,13 +148,7 @@ public record TrainConfig(
 
   /** Every component under its JSON key, in declaration order. */
   public Map<String, Object> toMap() {
-    Map<String, Object> out = new LinkedHashMap<>();
-    try {
-      for (RecordComponent c : TrainConfig.class.getRecordComponents()) out.put(key(c.getName()), c.getAccessor().invoke(this));
-    } catch (ReflectiveOperationException e) {
-      throw new IllegalStateException(e);
-    }
-    return out;
+    return RecordSettings.toMap(this);
   }
 
   public String toJson() {
@@ -169,29 +160,7 @@ public record TrainConfig(
    * wrong type are errors naming the key.
    */
   public TrainConfig with(Map<String, ?> overrides) {
-    RecordComponent[] comps = TrainConfig.class.getRecordComponents();
-    Map<String, Object> values = toMap();
-    for (Map.Entry<String, ?> e : overrides.entrySet()) {
-      if (!values.containsKey(e.getKey())) {
-        throw new IllegalArgumentException("unknown training setting '" + e.getKey() + "'; known: " + values.keySet());
-      }
-      values.put(e.getKey(), e.getValue());
-    }
-    Object[] args = new Object[comps.length];
-    Class<?>[] types = new Class<?>[comps.length];
-    for (int i = 0; i < comps.length; i++) {
-      types[i] = comps[i].getType();
-      args[i] = convert(key(comps[i].getName()), values.get(key(comps[i].getName())), types[i]);
-    }
-    try {
-      Constructor<TrainConfig> ctor = TrainConfig.class.getDeclaredConstructor(types);
-      return ctor.newInstance(args);
-    } catch (InvocationTargetException e) {
-      if (e.getCause() instanceof RuntimeException r) throw r;
-      throw new IllegalStateException(e.getCause());
-    } catch (ReflectiveOperationException e) {
-      throw new IllegalStateException(e);
-    }
+    return RecordSettings.with(this, overrides, "training", TrainConfig::convert);
   }
 
   /** This config with keys replaced, given as alternating key, value: {@code with("n_layer", 6, "lr", 3e-4)}. */
@@ -219,16 +188,6 @@ public record TrainConfig(
   /** Writes this config as pretty JSON, atomically. */
   public void save(Path file) throws IOException {
     AtomicFiles.writeString(file, toJson());
-  }
-
-  /** camelCase component name -> snake_case key. */
-  static String key(String component) {
-    StringBuilder b = new StringBuilder();
-    for (char c : component.toCharArray()) {
-      if (Character.isUpperCase(c)) b.append('_').append(Character.toLowerCase(c));
-      else b.append(c);
-    }
-    return b.toString();
   }
 
   private static Object convert(String key, Object value, Class<?> type) {

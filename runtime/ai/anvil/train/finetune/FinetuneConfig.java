@@ -2,11 +2,9 @@ package ai.anvil.train.finetune;
 
 import ai.anvil.io.AtomicFiles;
 import ai.anvil.io.Json;
+import ai.anvil.train.RecordSettings;
 import ai.anvil.train.TrainConfig;
 import java.io.IOException;
-import java.lang.reflect.Constructor;
-import java.lang.reflect.InvocationTargetException;
-import java.lang.reflect.RecordComponent;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.LinkedHashMap;
@@ -147,13 +145,7 @@ public record FinetuneConfig(
   // ---- JSON ---------------------------------------------------------------------------------------
 
   public Map<String, Object> toMap() {
-    Map<String, Object> out = new LinkedHashMap<>();
-    try {
-      for (RecordComponent c : FinetuneConfig.class.getRecordComponents()) out.put(key(c.getName()), c.getAccessor().invoke(this));
-    } catch (ReflectiveOperationException e) {
-      throw new IllegalStateException(e);
-    }
-    return out;
+    return RecordSettings.toMap(this);
   }
 
   public void save(Path file) throws IOException {
@@ -170,29 +162,7 @@ public record FinetuneConfig(
 
   /** This config with keys (snake_case) replaced; unknown keys and wrong types are errors naming the key. */
   public FinetuneConfig with(Map<String, ?> overrides) {
-    RecordComponent[] comps = FinetuneConfig.class.getRecordComponents();
-    Map<String, Object> values = toMap();
-    for (Map.Entry<String, ?> e : overrides.entrySet()) {
-      if (!values.containsKey(e.getKey())) {
-        throw new IllegalArgumentException("unknown fine-tuning setting '" + e.getKey() + "'; known: " + values.keySet());
-      }
-      values.put(e.getKey(), e.getValue());
-    }
-    Object[] args = new Object[comps.length];
-    Class<?>[] types = new Class<?>[comps.length];
-    for (int i = 0; i < comps.length; i++) {
-      types[i] = comps[i].getType();
-      args[i] = convert(key(comps[i].getName()), values.get(key(comps[i].getName())), types[i]);
-    }
-    try {
-      Constructor<FinetuneConfig> ctor = FinetuneConfig.class.getDeclaredConstructor(types);
-      return ctor.newInstance(args);
-    } catch (InvocationTargetException e) {
-      if (e.getCause() instanceof RuntimeException r) throw r;
-      throw new IllegalStateException(e.getCause());
-    } catch (ReflectiveOperationException e) {
-      throw new IllegalStateException(e);
-    }
+    return RecordSettings.with(this, overrides, "fine-tuning", FinetuneConfig::convert);
   }
 
   /** Alternating keys and values: {@code with("method", "lora", "lora_r", 4)}. */
@@ -200,15 +170,6 @@ public record FinetuneConfig(
     Map<String, Object> m = new LinkedHashMap<>();
     for (int i = 0; i + 1 < keyValues.length; i += 2) m.put((String) keyValues[i], keyValues[i + 1]);
     return with(m);
-  }
-
-  static String key(String component) {
-    StringBuilder b = new StringBuilder();
-    for (char c : component.toCharArray()) {
-      if (Character.isUpperCase(c)) b.append('_').append(Character.toLowerCase(c));
-      else b.append(c);
-    }
-    return b.toString();
   }
 
   private static Object convert(String key, Object value, Class<?> type) {
