@@ -65,6 +65,15 @@ __global__ void column_sum_kernel(const float* partials, float* dbias, int64_t n
   dbias[col] += s;
 }
 
+// c (m,n; leading dimension ldc) = [c +] sum, rounded once: the end of a bf16 sum over batch items.
+template <typename T>
+__global__ void round_sum_kernel(const float* sum, T* c, int64_t m, int64_t n, int64_t ldc, bool accumulate) {
+  for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < m * n; i += (int64_t)gridDim.x * blockDim.x) {
+    const int64_t at = (i / n) * ldc + i % n;
+    store(c, at, (accumulate ? load(c, at) : 0.f) + sum[i]);
+  }
+}
+
 // One product (batch items batch, or one when the caller loops) on the kernel the header's rule picks.
 template <typename Tin, typename Tout>
 cudaError_t launch_product(cudaStream_t s, int64_t batch, int64_t m, int64_t n, int64_t k, float alpha,
@@ -97,6 +106,20 @@ int gemm(cudaStream_t s, int64_t batch, int64_t m, int64_t n, int64_t k, float a
   if (m <= 0 || n <= 0 || batch <= 0) return ANVIL_OK;
   if ((m + gemm::kSimtTileM - 1) / gemm::kSimtTileM > 65535)
     return anvil_set_error(ANVIL_E_UNSUPPORTED, "cuda matmul: m > 4194240");
+  if (stride_c == 0 && batch > 1 && !std::is_same_v<Tout, float>) {
+    // A bf16 sum over the items: the items go into an fp32 scratch (m,n) and C is rounded once at the
+    // end, so a broadcast input's gradient is no worse than one rounding of the exact sum.
+    Scratch scratch(s);
+    ANVIL_CUDA_CHECK(scratch.allocate(sizeof(float) * m * n));
+    if (int rc = gemm<Tin, float>(s, batch, m, n, k, alpha, a, b, reinterpret_cast<int64_t>(scratch.at<float>(0)),
+                                  n, 0, false, bias))
+      return rc;
+    const int64_t total = m * n;
+    const int64_t blocks = (total + 255) / 256 < 65535 * 8 ? (total + 255) / 256 : 65535 * 8;
+    ANVIL_LAUNCH(round_sum_kernel<Tout>, blocks, 256, 0, s)(scratch.at<float>(0), dptr<Tout>(c), m, n, ldc,
+                                                            accumulate);
+    return ANVIL_OK;
+  }
   if (stride_c == 0 && batch > 1) {
     for (int64_t z = 0; z < batch; ++z) {
       Operand az = a, bz = b;

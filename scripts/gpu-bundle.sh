@@ -52,7 +52,9 @@ cp "$jar" "$out/lib/"
 mvn -q -o dependency:build-classpath -Danvil.buildDir="$build" -Dmdep.includeScope=test -Dmdep.outputFile="$out/test.classpath" >/dev/null
 # (JUnit's own jars are left out too: the console launcher carries them, and two copies of an engine
 # on one classpath stop the launcher.)
-tr ':' '\n' < "$out/test.classpath" | grep -v -e '/openblas/' -e '/jmh' -e '/commons-math3/' -e '/jopt-simple/' \
+# ONNX Runtime (20 MB) is left out too: only the slow MiniLM cross-check uses it, and the bundle plus the
+# working tree must stay under the device's 64 MiB; that test class is left out with it (step 3).
+tr ':' '\n' < "$out/test.classpath" | grep -v -e '/openblas/' -e '/jmh' -e '/commons-math3/' -e '/jopt-simple/' -e '/onnxruntime/' \
   -e '/org/junit/' -e '/opentest4j/' -e '/apiguardian/' \
   | while read -r dep; do [[ -n "$dep" ]] && cp "$dep" "$out/lib/"; done
 rm "$out/test.classpath"
@@ -62,6 +64,7 @@ fi
 
 # 3. Test classes (and their resources), without the JMH benchmarks.
 (cd "$build/test-classes" && tar --exclude='./ai/anvil/bench' --exclude='*jmh_generated*' --exclude='./META-INF/BenchmarkList' \
+  --exclude='./ai/anvil/models/bert/MiniLmOnnxRuntimeTest*' \
   -cf - .) | tar -C "$out/test-classes" -xf -
 
 # 4. The peers and the table script come with the working tree (bench/gpu/); record what is here.
@@ -74,7 +77,8 @@ fi
 
 du -sh "$out"
 size=$(du -sm "$out" | cut -f1)
-if (( size >= 64 )); then
-  echo "gpu-bundle: $size MiB is over the 64 MiB limit" >&2
+tree=$(( $(git ls-files -z | xargs -0 du -cb 2>/dev/null | tail -1 | cut -f1) / 1048576 ))
+if (( size + tree >= 62 )); then
+  echo "gpu-bundle: $size MiB bundle + $tree MiB working tree is over the 64 MiB the device takes" >&2
   exit 1
 fi

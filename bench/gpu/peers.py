@@ -172,7 +172,7 @@ def optimizer():
     groups = [{"params": [p for p in params if p.dim() == 2], "weight_decay": 0.1},
               {"params": [p for p in params if p.dim() < 2], "weight_decay": 0.0}]
     opt = torch.optim.AdamW(groups, lr=6e-4, betas=(0.9, 0.95), eps=1e-8, fused=True)
-    shape = f"{total} params, {len(params)} tensors"
+    shape = f"{total} params in {len(params)} tensors"
     timed("adamw_f32", shape, "torch AdamW fused", lambda i: opt.step())
     grads = [p.grad for p in params]
     timed("grad_norm_f32", shape, "torch _foreach_norm",

@@ -61,7 +61,11 @@ public final class CudaRuntime {
       long[] total = new long[1];
       int rc = AnvilCuda.anvil_cuda_device_info(device, name, 256, cap, total);
       if (rc != 0) return "cuda:" + device + " (info failed: " + AnvilCpu.anvil_last_error().getString() + ")";
-      return String.format("%s (sm_%d, %.1f GiB)", name.getString(), cap[0], total[0] / (double) (1L << 30));
+      // getString() of a sized BytePointer reads all 256 bytes, so cut at the C string's terminator.
+      String text = name.getString();
+      int end = text.indexOf('\0');
+      return String.format("%s (sm_%d, %.1f GiB)", end >= 0 ? text.substring(0, end) : text, cap[0],
+          total[0] / (double) (1L << 30));
     }
   }
 

@@ -106,7 +106,8 @@ public final class CudaOpBench {
     }
     double rate = unit.equals("TFLOP/s") ? work / ms / 1e9 : work / ms / 1e6;
     System.out.printf("%-24s %-28s %9.3f ms  %8.1f %s%n", name, shape, ms, rate, unit);
-    rows.add(String.format("%s,%s,%.6f,%.0f,%s", name, shape, ms, work, unit));
+    // shapes are quoted: the table's csv reader splits on commas outside quotes
+    rows.add(String.format("%s,\"%s\",%.6f,%.0f,%s", name, shape, ms, work, unit));
   }
 
   /** How many copies of inputs of this many bytes make the rotation exceed the L2 cache twice over. */
@@ -309,9 +310,9 @@ public final class CudaOpBench {
     boolean[] decay = new boolean[p.size()];
     for (int i = 0; i < decay.length; i++) decay[i] = p.get(i).rank() == 2;
     long[] step = {0};
-    record("adamw_f32", total + " params, " + p.size() + " tensors", total * 28.0, "GB/s",
+    record("adamw_f32", total + " params in " + p.size() + " tensors", total * 28.0, "GB/s",
         i -> gpu.adamw(p, g, m, v, decay, new AdamWStep(6e-4, 0.9, 0.95, 1e-8, 0.1, ++step[0], 1.0)));
-    record("grad_norm_f32", total + " params, " + g.size() + " tensors", total * 4.0, "GB/s", i -> gpu.gradNorm(g));
+    record("grad_norm_f32", total + " params in " + g.size() + " tensors", total * 4.0, "GB/s", i -> gpu.gradNorm(g));
     // The fused step of issue 7: on-device norm and clip, bf16 copies written in the same pass (34 bytes per
     // parameter: 4 for the norm pass, 16 read and 14 written by the update). Target: >= 90% of copy_d2d.
     List<FusedAdamW.Entry> entries = new ArrayList<>();
@@ -321,7 +322,7 @@ public final class CudaOpBench {
     }
     try (FusedAdamW fused = new FusedAdamW(gpu, entries, 0.9, 0.95, 1e-8, 0.1, 1.0, 1.0)) {
       long[] fusedStep = {0};
-      record("adamw_fused_clip_bf16copy", total + " params, " + p.size() + " tensors", total * 34.0, "GB/s", i -> {
+      record("adamw_fused_clip_bf16copy", total + " params in " + p.size() + " tensors", total * 34.0, "GB/s", i -> {
         fused.schedule(6e-4, ++fusedStep[0]);
         fused.step();
       });
