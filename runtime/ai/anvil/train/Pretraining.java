@@ -125,8 +125,10 @@ public final class Pretraining {
              // Every rank evaluates the global batch (world x batch_size rows): the single process's val set.
              new SamplerSource(new BatchSampler(data.val(), config.batchSize() * (parallel == null ? 1 : parallel.worldSize()),
                  config.blockSize(), config.seed() + 1)),
-             randomState(gpt));
+             randomState(gpt, parallel == null ? 0 : parallel.rank()));
          MetricsLog metrics = new MetricsLog(metricsFile)) {
+      // Before any resume: from here on this rank's model draws from the salted seed (see randomState).
+      if (parallel != null) randomState(gpt, parallel.rank()).restoreRandomState(gpt.randomState());
       log.info("{} train / {} val tokens, vocabulary {}, model {} ({} parameters) on {}", data.train().size(),
           data.val().size(), tokenizer.vocabSize(), modelConfig, modelConfig.parameterCount(), device);
       if (resume != null) {
@@ -160,15 +162,27 @@ public final class Pretraining {
 
   /** The model's dropout RNG as the trainer's RandomState. */
   public static RandomState randomState(Gpt gpt) {
+    return randomState(gpt, 0);
+  }
+
+  /**
+   * The dropout RNG of one data-parallel rank: the model draws its masks from the shared seed XOR a
+   * per-rank salt (0 on rank 0), so ranks draw independent masks on their different rows, while the
+   * state the trainer saves (by rank 0) and restores (on every rank, any world size) is the shared one.
+   */
+  public static RandomState randomState(Gpt gpt, int rank) {
+    long salt = rank == 0 ? 0 : (rank * 0x9E3779B97F4A7C15L) ^ 0xD1B54A32D192ED03L;
     return new RandomState() {
       @Override
       public long[] randomState() {
-        return gpt.randomState();
+        long[] s = gpt.randomState();
+        return new long[] {s[0] ^ salt, s[1]};
       }
 
       @Override
       public void restoreRandomState(long[] state) {
-        gpt.restoreRandomState(state);
+        if (state.length != 2) throw new IllegalArgumentException("Gpt random state has 2 words, got " + state.length);
+        gpt.restoreRandomState(new long[] {state[0] ^ salt, state[1]});
       }
     };
   }
