@@ -4,8 +4,11 @@
 //   1  the SIMT stand-in (matmul/gemm_simt.cuh): fp32 FMA from shared memory, no tensor cores
 //   2  mma.sync m16n8k16 + ldmatrix + 4-stage cp.async ring, 128x128x32 tiles, swizzled shared memory
 //      (matmul/gemm_sm80.cuh): the product's kernel on sm_80 and later, Hopper included
-//   3  sm_90a: TMA + mbarrier ring + wgmma m64n256k16, a producer and two consumer warpgroups, 128x256x64
-//      tiles (matmul/gemm_sm90.cuh); NT layout, batch 1, compute capability 9.0 only; not in the product yet
+//   3  sm_90a: TMA + mbarrier ring + wgmma m64nNk16, a producer and two consumer warpgroups, 128x256x64 or
+//      128x128x64 tiles, persistent CTAs, every layout through the transpose bits, batched through 3-D
+//      tensor maps (matmul/gemm_sm90.cuh): the product's kernel on compute capability 9.0. The check runs
+//      it with both tile widths on 7 CTAs (many tiles per CTA: the persistent loop and the stage ring
+//      across tiles); the bench on every SM with the launcher's tile choice (--bn 128|256 forces one).
 // Layouts are the Linear products (x (M,K), W (N,K), dY (M,N)), named by the stored operands:
 //   NT  Y = x W^T (forward)   NN  dX = dY W (input grad)   TN  dW = dY^T x (weight grad)   TT  (for completeness)
 //
@@ -13,6 +16,7 @@
 //   gemm --check            validate only          gemm --bench   time only (each shape still spot-checked)
 //   gemm --versions 1,2     only those versions    gemm --quick   fewer, smaller bench shapes
 //   gemm --csv FILE         also write name,layout,m,n,k,version,ms,tflops rows (run_gemm.sh joins torch)
+//   gemm --bn 128|256       version 3's tile width in the bench (default: the launcher's choice)
 // Exit status 1 when any check fails. Built by the CMake target gemm_dev (not the default build) or by
 // kernels/dev/run_gemm.sh with nvcc directly.
 #include <algorithm>
@@ -153,14 +157,15 @@ void parallel_for(int64_t n, F f) {
 
 // ---- the versions ----------------------------------------------------------------------------------
 
-int device_major = 0, device_minor = 0;
+int device_major = 0, device_minor = 0, device_sms = 1;
+int v3_sms = 0, v3_bn = 0;  // version 3's CTA count (0: every SM) and tile width (0: the launcher's choice)
 
 bool supports(int version, const Problem& p) {
   if (version == 1) return !p.gelu;  // the stand-in has no GELU epilogue
   if (version == 3)
-    return p.layout == NT && p.batch == 1 && p.k > 0 &&  // a tensor map needs a nonzero extent
-           anvil::gemm90::gemm_sm90_supported(device_major, device_minor, nullptr, nullptr, nullptr, nullptr, p.lda(),
-                                              p.ldb(), p.n);
+    return anvil::gemm90::gemm_sm90_supported(device_major, device_minor, nullptr, nullptr, nullptr, nullptr, p.m,
+                                              p.n, p.k, p.lda(), p.ldb(), p.n, p.size_a(), p.size_b(), p.size_c(),
+                                              p.batch);
   return anvil::gemm::gemm_sm80_supported(nullptr, nullptr, nullptr, nullptr, p.lda(), p.ldb(), p.n, p.size_a(),
                                           p.size_b(), p.size_c());
 }
@@ -169,6 +174,14 @@ template <bool kAT, bool kBT, typename Tout>
 cudaError_t launch_v2(const anvil::gemm::MmaArgs& g, bool gelu) {
   return gelu ? anvil::gemm::launch_gemm_sm80<kAT, kBT, Tout, true>(g, 0)
               : anvil::gemm::launch_gemm_sm80<kAT, kBT, Tout, false>(g, 0);
+}
+
+template <bool kAT, bool kBT, typename Tout>
+cudaError_t launch_v3(const bf16* a, const bf16* b, const Problem& p, const anvil::gemm90::Args& g, int sms) {
+  return p.gelu ? anvil::gemm90::launch_gemm_sm90<kAT, kBT, Tout, true>(a, b, p.lda(), p.ldb(), p.size_a(),
+                                                                       p.size_b(), g, sms, v3_bn, 0)
+                : anvil::gemm90::launch_gemm_sm90<kAT, kBT, Tout, false>(a, b, p.lda(), p.ldb(), p.size_a(),
+                                                                        p.size_b(), g, sms, v3_bn, 0);
 }
 
 template <typename Tout>
@@ -180,9 +193,15 @@ cudaError_t run_typed(int version, const Problem& p, const bf16* a, const bf16* 
     return anvil::gemm::launch_gemm_simt<bf16, Tout>(g, 0);
   }
   if (version == 3) {
-    anvil::gemm90::Args g{c, p.bias ? bias : nullptr, p.m, p.n, p.k, p.n, p.alpha, p.accumulate ? 1 : 0, 0, 0};
-    return p.gelu ? anvil::gemm90::launch_gemm_sm90<Tout, true>(a, b, p.lda(), p.ldb(), g, 0)
-                  : anvil::gemm90::launch_gemm_sm90<Tout, false>(a, b, p.lda(), p.ldb(), g, 0);
+    anvil::gemm90::Args g{c, p.bias ? bias : nullptr, p.m, p.n, p.k, p.n, p.size_c(), p.alpha, p.accumulate ? 1 : 0,
+                          0, 0, static_cast<int>(p.batch), 0, 0};
+    const int sms = v3_sms > 0 ? v3_sms : device_sms;
+    switch (p.layout) {
+      case NT: return launch_v3<false, true, Tout>(a, b, p, g, sms);
+      case NN: return launch_v3<false, false, Tout>(a, b, p, g, sms);
+      case TN: return launch_v3<true, false, Tout>(a, b, p, g, sms);
+      default: return launch_v3<true, true, Tout>(a, b, p, g, sms);
+    }
   }
   anvil::gemm::MmaArgs g{a, b, c, p.bias ? bias : nullptr, p.m, p.n, p.k, p.lda(), p.ldb(), p.n, p.size_a(),
                          p.size_b(), p.size_c(), p.batch, p.alpha, p.accumulate ? 1 : 0, 0, 0};
@@ -331,11 +350,16 @@ int check_problem(const Problem& p, const std::vector<int>& versions, std::mt199
   int ran = 0;
   for (int version : versions) {
     if (!supports(version, p)) continue;
-    upload_c(d);
-    run(version, p, d, 0);
-    CHECK(cudaDeviceSynchronize());
-    validate(version, p, d, ref);
-    ++ran;
+    for (int bn : version == 3 ? std::vector<int>{128, 256} : std::vector<int>{0}) {
+      const int keep_sms = v3_sms, keep_bn = v3_bn;
+      if (version == 3) v3_sms = 7, v3_bn = bn;
+      upload_c(d);
+      run(version, p, d, 0);
+      CHECK(cudaDeviceSynchronize());
+      if (!validate(version, p, d, ref) && version == 3) printf("    (version 3 with bn %d on 7 CTAs)\n", bn);
+      v3_sms = keep_sms, v3_bn = keep_bn;
+      ++ran;
+    }
   }
   free_buffers(d);
   return ran;
@@ -371,6 +395,9 @@ void check_all(const std::vector<int>& versions) {
   // larger products, every element: every tile position and the k loop at depth
   for (Layout l : {NT, NN, TN}) checked += check_problem({l, 1032, 1048, 520, 1, false, true, false, false, 1.0f},
                                                          versions, rng, true);
+  // more tiles than CTAs even on every SM, batched: sampled elements plus a NaN scan of the whole output
+  for (Layout l : {NT, NN, TN, TT})
+    checked += check_problem({l, 2056, 2104, 264, 2, l == TN, false, false, l == TN, 1.0f}, versions, rng, false);
 #endif
   printf("checked %d (problem, version) pairs: %s\n", checked, failures ? "FAILED" : "ok");
 }
@@ -467,12 +494,13 @@ int main(int argc, char** argv) {
         if (*v == ',') ++v;
       }
     }
+    else if (a == "--bn" && i + 1 < argc) v3_bn = atoi(argv[++i]);
     else if (a == "--csv" && i + 1 < argc) {
       csv = fopen(argv[++i], "w");
       if (!csv) { perror("csv"); return 2; }
       fprintf(csv, "name,layout,m,n,k,version,ms,tflops\n");
     } else {
-      fprintf(stderr, "usage: gemm [--check|--bench] [--quick] [--versions N,M] [--csv FILE]\n");
+      fprintf(stderr, "usage: gemm [--check|--bench] [--quick] [--versions N,M] [--bn 128|256] [--csv FILE]\n");
       return 2;
     }
   }
@@ -482,6 +510,7 @@ int main(int argc, char** argv) {
          prop.l2CacheSize >> 20);
   device_major = prop.major;
   device_minor = prop.minor;
+  device_sms = prop.multiProcessorCount;
   if (prop.major < 8) {
     fprintf(stderr, "the tensor-core versions need sm_80 or later\n");
     return 2;

@@ -4,6 +4,8 @@ playground's CSV: per shape the best Anvil version's TFLOP/s, cuBLAS's, and the 
 fast or faster).
 
     python3 kernels/dev/gemm/torch_peer.py torch.csv [anvil.csv]
+
+With anvil.csv, only the shapes it holds are timed (so a --quick playground run gets a --quick peer).
 """
 import csv
 import math
@@ -44,7 +46,7 @@ def product(layout, a, b):
 
 def median_ms(fn, copies):
     for i in range(2):
-        fn(i)
+        fn(i % copies)
     torch.cuda.synchronize()
     start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
     times, total, i = [], 0.0, 0
@@ -64,7 +66,16 @@ def main():
     torch.manual_seed(7)
     print(f"device: {torch.cuda.get_device_name()}  torch {torch.__version__}", flush=True)
     rows = []
-    for name, layout, m, n, k in shapes():
+    todo = shapes()
+    if len(sys.argv) > 2:
+        seen = []
+        with open(sys.argv[2]) as f:
+            for r in csv.DictReader(f):
+                key = (r["name"], r["layout"], int(r["m"]), int(r["n"]), int(r["k"]))
+                if key not in seen:
+                    seen.append(key)
+        todo = seen
+    for name, layout, m, n, k in todo:
         copies = max(1, min(8, math.ceil(ROTATE_BYTES / ((m * k + k * n) * 2))))
         ops = [operands(layout, m, n, k) for _ in range(copies)]
         ms = median_ms(lambda i: product(layout, *ops[i]), copies)
@@ -83,7 +94,8 @@ def main():
                 key = (r["name"], r["layout"])
                 if key not in best or float(r["ms"]) < best[key][1]:
                     best[key] = (r["version"], float(r["ms"]), float(r["tflops"]))
-        print(f"\n{'shape':12s} {'lay':3s} {'m':>6s} {'n':>6s} {'k':>6s} {'anvil':>12s} {'cuBLAS':>8s} {'ratio':>6s}")
+        print(f"\n{'shape':12s} {'lay':3s} {'m':>6s} {'n':>6s} {'k':>6s} {'anvil':>12s} {'cuBLAS':>8s} {'ratio':>6s}"
+              "  (anvil TFLOP/s of its best version, cuBLAS TFLOP/s, cuBLAS ms / anvil ms)")
         for name, layout, m, n, k, ms, tf in rows:
             if (name, layout) in best:
                 v, ams, atf = best[(name, layout)]
