@@ -4,13 +4,16 @@
 //   1  the SIMT stand-in (attention/simt.cuh): one warp per query or key row, fp32 math, no reuse
 //   2  FlashAttention-2 with mma.sync (attention/flash_fwd.cuh, flash_bwd.cuh); q_len = 1 takes the
 //      split-KV decode kernels (attention/decode.cuh), as the product does
+//   3  forward for sm_90a in the FA3 style (attention/flash_fwd_sm90.cuh: TMA, mbarriers, wgmma, a producer
+//      warpgroup and two consumers); backward and decode as version 2. cc 9.0 only; not emulated.
+//   4  version 3 with D = 128's P V as two m64n64k16 per k-step (a cross-check of the N = 128 descriptor)
 // Tensors are (B, T, H*D) token rows (q, k, v, out, dout and the gradients), key mask (B, Tk) int32.
 // Error bound per element (fp64 reference): every product term is rounded to bf16 at most once by a
 // correct kernel (P before P V, dS before dS K), so |err| <= 2^-7 * sum |terms| + 2^-8 |value| (4x the
 // half-ulp, for the output rounding and slack); a wrong index or mask is off by orders of magnitude.
 //
 //   attention                 validate every version, then time every version
-//   attention --check | --bench | --quick | --version N | --csv FILE
+//   attention --check | --bench | --quick | --version N[,M...] | --csv FILE
 // Exit status 1 when any check fails. Built by the CMake target attention_dev (not the default build) or by
 // kernels/dev/run_attention.sh with nvcc directly.
 #include <algorithm>
@@ -26,6 +29,7 @@
 #include "attention/decode.cuh"
 #include "attention/flash_bwd.cuh"
 #include "attention/flash_fwd.cuh"
+#include "attention/flash_fwd_sm90.cuh"
 #include "attention/simt.cuh"
 
 #define CHECK(call)                                                                               \
@@ -333,8 +337,22 @@ void run(int version, const Data& x, bool bwd) {
     CHECK(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, 0));
     e = x.c.d == 64 ? anvil::flash::launch_decode<64>(p, sms, x.scratch, 0)
                     : anvil::flash::launch_decode<128>(p, sms, x.scratch, 0);
-  } else {
+  } else if (version == 2) {
     e = x.c.d == 64 ? anvil::flash::launch_fwd<64>(p, 0) : anvil::flash::launch_fwd<128>(p, 0);
+  } else {
+#ifndef ANVIL_HOST_EMULATION
+    if (!anvil::flash90::flash90_supported(p)) {
+      fprintf(stderr, "version %d does not take this case\n", version);
+      exit(2);
+    }
+    if (version == 3)
+      e = x.c.d == 64 ? anvil::flash90::launch_fwd_sm90<64>(p, 0) : anvil::flash90::launch_fwd_sm90<128>(p, 0);
+    else
+      e = x.c.d == 64 ? anvil::flash90::launch_fwd_sm90<64, true>(p, 0)
+                      : anvil::flash90::launch_fwd_sm90<128, true>(p, 0);
+#else
+    e = cudaErrorNotSupported;
+#endif
   }
   if (e != cudaSuccess) {
     fprintf(stderr, "launch of version %d %s failed: %s\n", version, bwd ? "bwd" : "fwd", cudaGetErrorString(e));
@@ -502,9 +520,11 @@ void bench_all(const std::vector<int>& versions, bool quick, FILE* csv) {
     for (int version : versions) {
       const bool big = pairs * c.d > 2e10;
       if (version == 1 && big) continue;  // the stand-in takes seconds there
+      if (version >= 3 && c.tq == 1) continue;  // decode: version 2's kernels
       const bool ok = check_version(version, x);
       for (bool bwd : {false, true}) {
         if (c.tq == 1 && bwd) continue;  // decode is inference
+        if (version >= 3 && bwd) continue;  // version 2's backward
         const double ms = time_ms(version, x, bwd, version == 1 ? 5 : 50);
         const bool decode = c.tq == 1;
         const double rate = decode ? decode_bytes / ms / 1e6 : (bwd ? bwd_flops : fwd_flops) / ms / 1e9;
@@ -526,19 +546,28 @@ void bench_all(const std::vector<int>& versions, bool quick, FILE* csv) {
 int main(int argc, char** argv) {
   bool check = true, bench = true, quick = false;
   std::vector<int> versions = {1, 2};
+  bool explicit_versions = false;
   FILE* csv = nullptr;
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
     if (a == "--check") bench = false;
     else if (a == "--bench") check = false;
     else if (a == "--quick") quick = true;
-    else if (a == "--version" && i + 1 < argc) versions = {atoi(argv[++i])};
+    else if (a == "--version" && i + 1 < argc) {  // N or a list N,M,...
+      versions.clear();
+      explicit_versions = true;
+      for (const char* v = argv[++i]; *v;) {
+        versions.push_back(atoi(v));
+        while (*v && *v != ',') ++v;
+        if (*v == ',') ++v;
+      }
+    }
     else if (a == "--csv" && i + 1 < argc) {
       csv = fopen(argv[++i], "w");
       if (!csv) { perror("csv"); return 2; }
       fprintf(csv, "name,pass,b,h,tq,tk,d,causal,version,ms,rate,unit\n");
     } else {
-      fprintf(stderr, "usage: attention [--check|--bench] [--quick] [--version N] [--csv FILE]\n");
+      fprintf(stderr, "usage: attention [--check|--bench] [--quick] [--version N[,M...]] [--csv FILE]\n");
       return 2;
     }
   }
@@ -549,6 +578,13 @@ int main(int argc, char** argv) {
     fprintf(stderr, "the flash versions need sm_80 or later\n");
     return 2;
   }
+  const bool sm90 = prop.major == 9 && prop.minor == 0;
+  if (!explicit_versions && sm90) versions = {1, 2, 3, 4};
+  for (int v : versions)
+    if (v >= 3 && !sm90) {
+      fprintf(stderr, "version %d needs compute capability 9.0\n", v);
+      return 2;
+    }
   if (check) check_all(versions);
   if (bench) bench_all(versions, quick, csv);
   if (csv) fclose(csv);

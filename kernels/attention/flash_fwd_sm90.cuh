@@ -1,0 +1,399 @@
+// attention/flash_fwd_sm90.cuh: FlashAttention forward for sm_90a (Hopper) in the FA3 style: TMA loads,
+// mbarrier-guarded stages, wgmma, warp specialization. Same contract as flash_fwd.cuh (attention.cu, anvil.h):
+//   out (B, Tq, H*D) = softmax(scale q k^T + masks) v, written; lse (B, H, Tq) fp32 natural log-sum-exp
+//   (skipped when p.lse == 0); causal bottom-right; key_mask (B, Tk) int32, 0 = masked; a query that sees
+//   no key: out 0, lse -inf. bf16 q/k/v/out, fp32 accumulation and softmax, head dims 64 and 128.
+// Preconditions (flash90_supported): compute capability 9.0 exactly, q/k/v 16-byte aligned, row and batch
+// strides multiples of 8 elements, 0 < scale < inf (the row max is taken before scaling), q_len > 1.
+//
+// CTA: 384 threads = 3 warpgroups over kBr = 128 query rows of one (batch, head). Warpgroup 0 produces
+// (setmaxnreg 24): one thread loads Q once and then K and V blocks of kBc = 128 keys into a ring of
+// kStages stages by TMA (3-D tensor maps over (B, T, H*D) token rows: boxes of 64 columns x rows, 128-byte
+// swizzle; rows past the sequence read as zeros), each tensor of a stage with its own full barrier so S can
+// start before V lands. Warpgroups 1 and 2 consume 64 query rows each (setmaxnreg 240), per key block:
+//   S (64 x 128 fp32) = Q K^T      wgmma m64n128k16, both operands from shared memory (K-major)
+//   online softmax in registers    max on raw scores, then p = exp2(s * scale * log2 e - m)
+//   O (64 x D) += P V              wgmma m64nDk16 with P from registers (the accumulator of S is, pair by
+//                                  pair, the A fragment: no shuffles), V N-major through the transpose bit
+// then release the stage (one arrival per consumer on its empty barrier). The two consumers run
+// unsynchronized, so one's softmax overlaps the other's products. Output: O / l from registers (pair
+// stores), lse = (m + log2 l) ln 2. Causal CTAs run heaviest (last query block) first.
+// Shared memory: Q 128 x D, kStages x (K, V) 128 x D bf16, each in 64-column sub-tiles of 128-byte rows
+// (1024-byte aligned, the TMA/wgmma 128-byte swizzle), + 1 KB alignment slack.
+// Descriptors (PTX ISA, matrix descriptor; CUTLASS's canonical GMMA layouts): K-major 128B swizzle:
+// SBO = 1024 (8-row groups), LBO unused; N-major (V, transposed) 128B swizzle: SBO = 1024 (8-key groups),
+// LBO = the distance between 64-column sub-tiles (kBc x 128 bytes), used by D = 128 only.
+// kSplitPV: D = 128 as two m64n64k16 per k-step (one per 64-column sub-tile, LBO unused), a second
+// reading of the same layout kept in the playground as a cross-check of the N = 128 descriptor.
+// Not yet: intra-warpgroup overlap of softmax with the next S (FA3's two-stage consumer pipeline),
+// 3 consumer warpgroups for D = 64, an epilogue through shared memory / TMA store.
+#pragma once
+
+#include <cuda.h>
+#include <cuda_bf16.h>
+
+#include <cmath>
+#include <cstdint>
+
+#include "anvil/anvil.h"
+#include "attention/flash_fwd.cuh"
+#include "tensor_core.cuh"
+
+#if !defined(ANVIL_HOST_EMULATION)  // the CPU emulator has no model of these instructions: not built there
+#include <cudaTypedefs.h>
+
+#if defined(__CUDA_ARCH_FEAT_SM90_ALL)
+#define ANVIL_FLASH90_BODY 1
+#else
+#define ANVIL_FLASH90_BODY 0
+#endif
+
+namespace anvil::flash90 {
+
+using bf16 = __nv_bfloat16;
+
+template <int D>
+struct Fwd90 {
+  static_assert(D == 64 || D == 128, "head dims 64 and 128");
+  static constexpr int kConsumers = 2, kThreads = 128 * (kConsumers + 1), kBr = 64 * kConsumers, kBc = 128;
+  static constexpr int kStages = D == 64 ? 3 : 2, kSub = D / 64;
+  static constexpr int kQBytes = kBr * D * 2, kKVBytes = kBc * D * 2;
+  static constexpr int kSmemBytes = kQBytes + kStages * 2 * kKVBytes + 1024;
+};
+
+// ---- sm_90a primitives (after matmul/gemm_sm90.cuh, which validated them on an H200) --------------------
+__device__ __forceinline__ void mbar_init(uint32_t bar, int count) {
+  asm volatile("mbarrier.init.shared::cta.b64 [%0], %1;\n" ::"r"(bar), "r"(count) : "memory");
+}
+__device__ __forceinline__ void mbar_fence_init() { asm volatile("fence.mbarrier_init.release.cluster;\n" ::: "memory"); }
+__device__ __forceinline__ void mbar_expect_tx(uint32_t bar, int bytes) {
+  asm volatile("mbarrier.arrive.expect_tx.shared::cta.b64 _, [%0], %1;\n" ::"r"(bar), "r"(bytes) : "memory");
+}
+__device__ __forceinline__ void mbar_arrive(uint32_t bar) {
+  asm volatile("mbarrier.arrive.shared::cta.b64 _, [%0];\n" ::"r"(bar) : "memory");
+}
+__device__ __forceinline__ bool mbar_try_wait(uint32_t bar, int parity) {
+  uint32_t done;
+  asm volatile(
+      "{\n.reg .pred p;\nmbarrier.try_wait.parity.shared::cta.b64 p, [%1], %2;\nselp.u32 %0, 1, 0, p;\n}\n"
+      : "=r"(done)
+      : "r"(bar), "r"(parity)
+      : "memory");
+  return done != 0;
+}
+// Waits for the completion of the barrier's phase of this parity; traps after ~2 s (a broken pipeline fails
+// fast instead of hanging).
+__device__ __forceinline__ void mbar_wait(uint32_t bar, int parity) {
+  if (mbar_try_wait(bar, parity)) return;
+  const long long start = clock64();
+  while (!mbar_try_wait(bar, parity))
+    if (clock64() - start > 4000000000LL) __trap();
+}
+// The box at (c0 along the row's elements, c1 along tokens, c2 along the batch), completing on `bar`.
+__device__ __forceinline__ void tma_load_3d(uint32_t dst, const CUtensorMap* map, uint32_t bar, int c0, int c1,
+                                            int c2) {
+  asm volatile(
+      "cp.async.bulk.tensor.3d.shared::cluster.global.tile.mbarrier::complete_tx::bytes [%0], [%1, {%3, %4, %5}], "
+      "[%2];\n" ::"r"(dst),
+      "l"(reinterpret_cast<uint64_t>(map)), "r"(bar), "r"(c0), "r"(c1), "r"(c2)
+      : "memory");
+}
+__device__ __forceinline__ void wgmma_fence() { asm volatile("wgmma.fence.sync.aligned;\n" ::: "memory"); }
+__device__ __forceinline__ void wgmma_commit() { asm volatile("wgmma.commit_group.sync.aligned;\n" ::: "memory"); }
+__device__ __forceinline__ void wgmma_wait_all() { asm volatile("wgmma.wait_group.sync.aligned 0;\n" ::: "memory"); }
+template <int N>
+__device__ __forceinline__ void setmaxnreg_inc() {
+  asm volatile("setmaxnreg.inc.sync.aligned.u32 %0;\n" ::"n"(N));
+}
+template <int N>
+__device__ __forceinline__ void setmaxnreg_dec() {
+  asm volatile("setmaxnreg.dec.sync.aligned.u32 %0;\n" ::"n"(N));
+}
+// Keeps the compiler from moving reads or writes of wgmma accumulators across the async window.
+template <int N>
+__device__ __forceinline__ void fence_operands(float (&d)[N]) {
+#pragma unroll
+  for (int i = 0; i < N; ++i) asm volatile("" : "+f"(d[i])::"memory");
+}
+
+// ---- wgmma (bf16 in, fp32 accumulate) --------------------------------------------------------------
+// d (64 x 128 fp32) (+)= A (64 x 16, K-major, shared) B^T (B: 128 x 16, K-major, shared); accumulate = 0 overwrites.
+__device__ __forceinline__ void wgmma_ss_m64n128k16(float (&d)[64], uint64_t desc_a, uint64_t desc_b, int accumulate) {
+  asm volatile(
+      "{\n.reg .pred p;\nsetp.ne.b32 p, %66, 0;\n"
+      "wgmma.mma_async.sync.aligned.m64n128k16.f32.bf16.bf16 {%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, %16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31, %32, %33, %34, %35, %36, %37, %38, %39, %40, %41, %42, %43, %44, %45, %46, %47, %48, %49, %50, %51, %52, %53, %54, %55, %56, %57, %58, %59, %60, %61, %62, %63}, %64, %65, p, 1, 1, 0, 0;\n}\n"
+      : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7]), "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]), "+f"(d[14]), "+f"(d[15]), "+f"(d[16]), "+f"(d[17]), "+f"(d[18]), "+f"(d[19]), "+f"(d[20]), "+f"(d[21]), "+f"(d[22]), "+f"(d[23]), "+f"(d[24]), "+f"(d[25]), "+f"(d[26]), "+f"(d[27]), "+f"(d[28]), "+f"(d[29]), "+f"(d[30]), "+f"(d[31]), "+f"(d[32]), "+f"(d[33]), "+f"(d[34]), "+f"(d[35]), "+f"(d[36]), "+f"(d[37]), "+f"(d[38]), "+f"(d[39]), "+f"(d[40]), "+f"(d[41]), "+f"(d[42]), "+f"(d[43]), "+f"(d[44]), "+f"(d[45]), "+f"(d[46]), "+f"(d[47]), "+f"(d[48]), "+f"(d[49]), "+f"(d[50]), "+f"(d[51]), "+f"(d[52]), "+f"(d[53]), "+f"(d[54]), "+f"(d[55]), "+f"(d[56]), "+f"(d[57]), "+f"(d[58]), "+f"(d[59]), "+f"(d[60]), "+f"(d[61]), "+f"(d[62]), "+f"(d[63])
+      : "l"(desc_a), "l"(desc_b), "r"(accumulate));
+}
+
+// d (64 x 64 fp32) += A (64 x 16 bf16, registers: the mma.m16n8k16 A fragment of warp w's rows 16w..) B
+// (16 x 64, N-major in shared memory: the descriptor's transpose bit).
+__device__ __forceinline__ void wgmma_rs_m64n64k16_tb(float (&d)[32], const uint32_t (&a)[4], uint64_t desc_b) {
+  asm volatile(
+      "{\n.reg .pred p;\nsetp.ne.b32 p, %37, 0;\n"
+      "wgmma.mma_async.sync.aligned.m64n64k16.f32.bf16.bf16 {%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, %16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31}, {%32, %33, %34, %35}, %36, p, 1, 1, 1;\n}\n"
+      : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7]), "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]), "+f"(d[14]), "+f"(d[15]), "+f"(d[16]), "+f"(d[17]), "+f"(d[18]), "+f"(d[19]), "+f"(d[20]), "+f"(d[21]), "+f"(d[22]), "+f"(d[23]), "+f"(d[24]), "+f"(d[25]), "+f"(d[26]), "+f"(d[27]), "+f"(d[28]), "+f"(d[29]), "+f"(d[30]), "+f"(d[31])
+      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(desc_b), "r"(1));
+}
+
+// d (64 x 128 fp32) += A (64 x 16 bf16, registers: the mma.m16n8k16 A fragment of warp w's rows 16w..) B
+// (16 x 128, N-major in shared memory: the descriptor's transpose bit).
+__device__ __forceinline__ void wgmma_rs_m64n128k16_tb(float (&d)[64], const uint32_t (&a)[4], uint64_t desc_b) {
+  asm volatile(
+      "{\n.reg .pred p;\nsetp.ne.b32 p, %69, 0;\n"
+      "wgmma.mma_async.sync.aligned.m64n128k16.f32.bf16.bf16 {%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, %16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31, %32, %33, %34, %35, %36, %37, %38, %39, %40, %41, %42, %43, %44, %45, %46, %47, %48, %49, %50, %51, %52, %53, %54, %55, %56, %57, %58, %59, %60, %61, %62, %63}, {%64, %65, %66, %67}, %68, p, 1, 1, 1;\n}\n"
+      : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7]), "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]), "+f"(d[14]), "+f"(d[15]), "+f"(d[16]), "+f"(d[17]), "+f"(d[18]), "+f"(d[19]), "+f"(d[20]), "+f"(d[21]), "+f"(d[22]), "+f"(d[23]), "+f"(d[24]), "+f"(d[25]), "+f"(d[26]), "+f"(d[27]), "+f"(d[28]), "+f"(d[29]), "+f"(d[30]), "+f"(d[31]), "+f"(d[32]), "+f"(d[33]), "+f"(d[34]), "+f"(d[35]), "+f"(d[36]), "+f"(d[37]), "+f"(d[38]), "+f"(d[39]), "+f"(d[40]), "+f"(d[41]), "+f"(d[42]), "+f"(d[43]), "+f"(d[44]), "+f"(d[45]), "+f"(d[46]), "+f"(d[47]), "+f"(d[48]), "+f"(d[49]), "+f"(d[50]), "+f"(d[51]), "+f"(d[52]), "+f"(d[53]), "+f"(d[54]), "+f"(d[55]), "+f"(d[56]), "+f"(d[57]), "+f"(d[58]), "+f"(d[59]), "+f"(d[60]), "+f"(d[61]), "+f"(d[62]), "+f"(d[63])
+      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(desc_b), "r"(1));
+}
+
+
+// K-major operand in 128-byte swizzle (rows of 64 bf16, 8-row groups 1024 bytes apart).
+__device__ __forceinline__ uint64_t desc_kmajor(uint32_t address) {
+  return static_cast<uint64_t>((address & 0x3FFFF) >> 4) | (static_cast<uint64_t>(1) << 16) |
+         (static_cast<uint64_t>(1024 >> 4) << 32) | (static_cast<uint64_t>(1) << 62);
+}
+// N-major operand (read with the transpose bit) in 128-byte swizzle: 128-byte rows along k (one key of V),
+// 8-key groups 1024 bytes apart (SBO), 64-column sub-tiles `lbo` bytes apart (LBO).
+__device__ __forceinline__ uint64_t desc_nmajor(uint32_t address, uint32_t lbo) {
+  return static_cast<uint64_t>((address & 0x3FFFF) >> 4) | (static_cast<uint64_t>((lbo >> 4) & 0x3FFF) << 16) |
+         (static_cast<uint64_t>(1024 >> 4) << 32) | (static_cast<uint64_t>(1) << 62);
+}
+
+// grid: x = batch * heads, y = query blocks (ceil(Tq / 128)); block kThreads; dynamic smem kSmemBytes.
+template <int D, bool kSplitPV>
+__global__ void __launch_bounds__(Fwd90<D>::kThreads, 1)
+    flash_fwd_sm90_kernel(const __grid_constant__ CUtensorMap map_q, const __grid_constant__ CUtensorMap map_k,
+                          const __grid_constant__ CUtensorMap map_v, const anvil_attention_params p) {
+#if ANVIL_FLASH90_BODY
+  using S = Fwd90<D>;
+  constexpr int kBr = S::kBr, kBc = S::kBc, kStages = S::kStages, kSub = S::kSub;
+  __shared__ __align__(8) uint64_t bars[1 + 3 * kStages];  // q, k full[s], v full[s], empty[s]
+  const uint32_t raw = tc::smem_address(tc::dynamic_smem());
+  const uint32_t base = (raw + 1023) & ~1023u;
+  const uint32_t qbar = tc::smem_address(&bars[0]);
+  auto kfull = [&](int s) { return qbar + 8 * (1 + s); };
+  auto vfull = [&](int s) { return qbar + 8 * (1 + kStages + s); };
+  auto empty = [&](int s) { return qbar + 8 * (1 + 2 * kStages + s); };
+  auto sk = [&](int s) { return base + S::kQBytes + s * 2 * S::kKVBytes; };
+  auto sv = [&](int s) { return base + S::kQBytes + s * 2 * S::kKVBytes + S::kKVBytes; };
+
+  const int64_t bh = blockIdx.x, b = bh / p.heads, h = bh % p.heads;
+  const int64_t qb = p.causal ? gridDim.y - 1 - blockIdx.y : blockIdx.y;
+  const int64_t q0 = qb * kBr, tq = p.q_len, tk = p.k_len, shift = tk - tq;
+  int64_t kend = tk;  // keys [0, kend) can be visible to some row of this block
+  if (p.causal) kend = min(tk, min(q0 + kBr, tq) + shift);
+  const int nblocks = kend > 0 ? static_cast<int>((kend + kBc - 1) / kBc) : 0;
+
+  if (threadIdx.x == 0) {
+    mbar_init(qbar, 1);
+    for (int s = 0; s < kStages; ++s) {
+      mbar_init(kfull(s), 1);
+      mbar_init(vfull(s), 1);
+      mbar_init(empty(s), S::kConsumers);
+    }
+    mbar_fence_init();
+  }
+  __syncthreads();
+
+  const int wg = threadIdx.x / 128, t = threadIdx.x % 128;
+  if (wg == 0) {
+    setmaxnreg_dec<24>();
+    if (t == 0 && nblocks > 0) {
+      const int col = static_cast<int>(h * D), bi = static_cast<int>(b);
+      mbar_expect_tx(qbar, S::kQBytes);
+      for (int s = 0; s < kSub; ++s) tma_load_3d(base + s * kBr * 128, &map_q, qbar, col + 64 * s, static_cast<int>(q0), bi);
+      for (int jb = 0; jb < nblocks; ++jb) {
+        const int st = jb % kStages, round = jb / kStages;
+        if (round > 0) mbar_wait(empty(st), (round - 1) & 1);  // both consumers released round - 1
+        mbar_expect_tx(kfull(st), S::kKVBytes);
+        for (int s = 0; s < kSub; ++s) tma_load_3d(sk(st) + s * kBc * 128, &map_k, kfull(st), col + 64 * s, jb * kBc, bi);
+        mbar_expect_tx(vfull(st), S::kKVBytes);
+        for (int s = 0; s < kSub; ++s) tma_load_3d(sv(st) + s * kBc * 128, &map_v, vfull(st), col + 64 * s, jb * kBc, bi);
+      }
+    }
+    return;
+  }
+  setmaxnreg_inc<240>();
+  const int c = wg - 1, w = t / 32, lane = t % 32;
+  const int* mask = p.key_mask ? reinterpret_cast<const int*>(static_cast<uintptr_t>(p.key_mask)) + b * tk : nullptr;
+  const float scale_log2 = static_cast<float>(p.scale) * flash::kLog2e;
+  const int64_t row0 = q0 + 64 * c + 16 * w + lane / 4;  // this thread's rows: row0, row0 + 8
+
+  // o[4j + 2h + e] = O(row0 + 8h, 8j + 2(lane % 4) + e)  (the wgmma accumulator layout; S likewise)
+  float o[D / 2];
+#pragma unroll
+  for (int i = 0; i < D / 2; ++i) o[i] = 0.0f;
+  float m[2] = {-INFINITY, -INFINITY}, l[2] = {0.0f, 0.0f};  // log2 units; l per thread (quad-summed at the end)
+
+  if (nblocks > 0) mbar_wait(qbar, 0);
+  for (int jb = 0; jb < nblocks; ++jb) {
+    const int st = jb % kStages, parity = (jb / kStages) & 1;
+    const int64_t j0 = static_cast<int64_t>(jb) * kBc;
+    float s[kBc / 2];
+    mbar_wait(kfull(st), parity);
+    wgmma_fence();
+#pragma unroll
+    for (int ks = 0; ks < D / 16; ++ks) {
+      const uint32_t qa = base + (ks / 4) * kBr * 128 + c * 64 * 128 + (ks % 4) * 32;
+      const uint32_t ka = sk(st) + (ks / 4) * kBc * 128 + (ks % 4) * 32;
+      wgmma_ss_m64n128k16(s, desc_kmajor(qa), desc_kmajor(ka), ks > 0);
+    }
+    wgmma_commit();
+    wgmma_wait_all();
+    fence_operands(s);
+
+    const bool need_mask = mask != nullptr || j0 + kBc > tk || (p.causal && j0 + kBc - 1 > q0 + 64 * c + shift);
+    if (need_mask) {
+#pragma unroll
+      for (int j = 0; j < kBc / 8; ++j)
+#pragma unroll
+        for (int e = 0; e < 4; ++e) {
+          const int64_t key = j0 + 8 * j + 2 * (lane % 4) + (e & 1), row = row0 + 8 * (e >> 1);
+          if (key >= tk || (p.causal && key > row + shift) || (mask && mask[key] == 0)) s[4 * j + e] = -INFINITY;
+        }
+    }
+#pragma unroll
+    for (int hh = 0; hh < 2; ++hh) {
+      float mx = -INFINITY;
+#pragma unroll
+      for (int j = 0; j < kBc / 8; ++j) mx = fmaxf(mx, fmaxf(s[4 * j + 2 * hh], s[4 * j + 2 * hh + 1]));
+      const float m_new = fmaxf(m[hh], tc::quad_max(mx) * scale_log2);
+      const float m_use = m_new == -INFINITY ? 0.0f : m_new;  // nothing visible yet: no NaN
+      const float correction = exp2f(m[hh] - m_use);
+      m[hh] = m_new;
+      float sum = 0.0f;
+#pragma unroll
+      for (int j = 0; j < kBc / 8; ++j)
+#pragma unroll
+        for (int e = 0; e < 2; ++e) {
+          const float x = exp2f(fmaf(s[4 * j + 2 * hh + e], scale_log2, -m_use));
+          s[4 * j + 2 * hh + e] = x;
+          sum += x;
+        }
+      l[hh] = l[hh] * correction + sum;
+#pragma unroll
+      for (int j = 0; j < D / 8; ++j) {
+        o[4 * j + 2 * hh] *= correction;
+        o[4 * j + 2 * hh + 1] *= correction;
+      }
+    }
+    uint32_t pa[kBc / 16][4];  // P's k16 steps: the accumulator pairs of n-tiles 2kk and 2kk + 1
+#pragma unroll
+    for (int kk = 0; kk < kBc / 16; ++kk) {
+      pa[kk][0] = tc::pack_bf16(s[8 * kk], s[8 * kk + 1]);
+      pa[kk][1] = tc::pack_bf16(s[8 * kk + 2], s[8 * kk + 3]);
+      pa[kk][2] = tc::pack_bf16(s[8 * kk + 4], s[8 * kk + 5]);
+      pa[kk][3] = tc::pack_bf16(s[8 * kk + 6], s[8 * kk + 7]);
+    }
+    mbar_wait(vfull(st), parity);
+    fence_operands(o);
+    wgmma_fence();
+#pragma unroll
+    for (int kk = 0; kk < kBc / 16; ++kk) {
+      const uint32_t va = sv(st) + kk * 16 * 128;  // keys 16kk.. : 16 rows of 128 bytes
+      if constexpr (D == 64) {
+        wgmma_rs_m64n64k16_tb(o, pa[kk], desc_nmajor(va, kBc * 128));
+      } else if constexpr (kSplitPV) {
+        wgmma_rs_m64n64k16_tb(*reinterpret_cast<float(*)[32]>(&o[0]), pa[kk], desc_nmajor(va, kBc * 128));
+        wgmma_rs_m64n64k16_tb(*reinterpret_cast<float(*)[32]>(&o[32]), pa[kk], desc_nmajor(va + kBc * 128, kBc * 128));
+      } else {
+        wgmma_rs_m64n128k16_tb(o, pa[kk], desc_nmajor(va, kBc * 128));
+      }
+    }
+    wgmma_commit();
+    wgmma_wait_all();
+    fence_operands(o);
+    if (t == 0) mbar_arrive(empty(st));
+  }
+
+  // out = O / l (0 where nothing was visible); lse = ln(sum exp) = (m + log2 l) ln 2
+  bf16* out = const_cast<bf16*>(flash::head_row(p.out, p.o_batch_stride, b, h, D));
+  float* lse = p.lse ? reinterpret_cast<float*>(static_cast<uintptr_t>(p.lse)) + bh * tq : nullptr;
+#pragma unroll
+  for (int hh = 0; hh < 2; ++hh) {
+    const float total = tc::quad_sum(l[hh]);
+    const int64_t row = row0 + 8 * hh;
+    if (row >= tq) continue;
+    const float inv = total > 0.0f ? 1.0f / total : 0.0f;
+    bf16* dst = out + row * p.o_row_stride + 2 * (lane % 4);
+#pragma unroll
+    for (int j = 0; j < D / 8; ++j)
+      *reinterpret_cast<__nv_bfloat162*>(dst + 8 * j) =
+          __floats2bfloat162_rn(o[4 * j + 2 * hh] * inv, o[4 * j + 2 * hh + 1] * inv);
+    if (lse && lane % 4 == 0) lse[row] = total > 0.0f ? m[hh] * flash::kLn2 + __logf(total) : -INFINITY;
+  }
+#else
+  __trap();  // built for an architecture without wgmma: the launcher never picks this kernel there
+#endif
+}
+
+// Whether the sm_90a forward takes these arguments (the device is checked by the caller: cc 9.0 exactly).
+inline bool flash90_supported(const anvil_attention_params& p) {
+  auto aligned = [](int64_t a) { return (a & 15) == 0; };
+  if (p.head_dim != 64 && p.head_dim != 128) return false;
+  if (!aligned(p.q) || !aligned(p.k) || !aligned(p.v) || !aligned(p.out)) return false;
+  for (int64_t s : {p.q_row_stride, p.k_row_stride, p.v_row_stride, p.o_row_stride, p.q_batch_stride,
+                    p.k_batch_stride, p.v_batch_stride, p.o_batch_stride})
+    if (s % 8 != 0 || s < 0) return false;
+  const int64_t width = p.heads * p.head_dim;
+  return p.q_len > 1 && p.scale > 0.0 && std::isfinite(p.scale) && (p.q_len + 127) / 128 <= 65535 &&
+         p.batch * p.heads <= 0x7fffffff && width <= 0x7fffffff && p.q_len <= 0x7fffffff && p.k_len <= 0x7fffffff &&
+         p.batch <= 0x7fffffff;
+}
+
+// A 3-D tensor map over (batch, rows, width) bf16 token rows: boxes of 64 elements x box_rows x 1, 128-byte
+// swizzle, zero fill outside.
+inline cudaError_t make_map_3d(CUtensorMap* map, int64_t address, int64_t width, int64_t rows, int64_t batch,
+                               int64_t row_stride, int64_t batch_stride, int box_rows) {
+  static PFN_cuTensorMapEncodeTiled_v12000 encode = nullptr;
+  if (!encode) {
+    cudaDriverEntryPointQueryResult found;
+    void* fn = nullptr;
+    cudaError_t e = cudaGetDriverEntryPointByVersion("cuTensorMapEncodeTiled", &fn, 12000, cudaEnableDefault, &found);
+    if (e != cudaSuccess) return e;
+    if (found != cudaDriverEntryPointSuccess || !fn) return cudaErrorNotSupported;
+    encode = reinterpret_cast<PFN_cuTensorMapEncodeTiled_v12000>(fn);
+  }
+  if (batch == 1) batch_stride = rows * row_stride;  // never stepped over; any legal stride
+  const cuuint64_t dims[3] = {static_cast<cuuint64_t>(width), static_cast<cuuint64_t>(rows),
+                              static_cast<cuuint64_t>(batch)};
+  const cuuint64_t strides[2] = {static_cast<cuuint64_t>(row_stride) * 2, static_cast<cuuint64_t>(batch_stride) * 2};
+  const cuuint32_t box[3] = {64, static_cast<cuuint32_t>(box_rows), 1};
+  const cuuint32_t element_strides[3] = {1, 1, 1};
+  const CUresult r = encode(map, CU_TENSOR_MAP_DATA_TYPE_BFLOAT16, 3, reinterpret_cast<void*>(static_cast<uintptr_t>(address)),
+                            dims, strides, box, element_strides, CU_TENSOR_MAP_INTERLEAVE_NONE,
+                            CU_TENSOR_MAP_SWIZZLE_128B, CU_TENSOR_MAP_L2_PROMOTION_L2_256B,
+                            CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE);
+  return r == CUDA_SUCCESS ? cudaSuccess : cudaErrorInvalidValue;
+}
+
+// The forward for arguments flash90_supported accepted, on a device of compute capability 9.0.
+template <int D, bool kSplitPV = false>
+cudaError_t launch_fwd_sm90(const anvil_attention_params& p, cudaStream_t stream) {
+  using S = Fwd90<D>;
+  const int64_t q_blocks = (p.q_len + S::kBr - 1) / S::kBr, bh = p.batch * p.heads;
+  if (q_blocks > 65535 || bh > 0x7fffffff) return cudaErrorInvalidConfiguration;
+  if (q_blocks == 0 || bh == 0) return cudaSuccess;
+  const int64_t width = p.heads * D;
+  CUtensorMap map_q, map_k, map_v;
+  if (cudaError_t e = make_map_3d(&map_q, p.q, width, p.q_len, p.batch, p.q_row_stride, p.q_batch_stride, S::kBr);
+      e != cudaSuccess)
+    return e;
+  if (cudaError_t e = make_map_3d(&map_k, p.k, width, p.k_len, p.batch, p.k_row_stride, p.k_batch_stride, S::kBc);
+      e != cudaSuccess)
+    return e;
+  if (cudaError_t e = make_map_3d(&map_v, p.v, width, p.k_len, p.batch, p.v_row_stride, p.v_batch_stride, S::kBc);
+      e != cudaSuccess)
+    return e;
+  auto kernel = flash_fwd_sm90_kernel<D, kSplitPV>;
+  if (cudaError_t e = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, S::kSmemBytes);
+      e != cudaSuccess)
+    return e;
+  ANVIL_LAUNCH(kernel, dim3(static_cast<unsigned>(bh), static_cast<unsigned>(q_blocks)), S::kThreads, S::kSmemBytes,
+               stream)(map_q, map_k, map_v, p);
+  return cudaGetLastError();
+}
+
+}  // namespace anvil::flash90
+
+#endif  // !ANVIL_HOST_EMULATION
