@@ -12,16 +12,24 @@
 //   - bf16, head_dim 64 or 128, a device of compute capability 8.0 or later, every tensor 16-byte aligned
 //     and every row and batch stride a multiple of 8 elements (flash_supported):
 //       fwd, q_len == 1: the split-KV decode kernels (attention/decode.cuh);
+//       fwd on a device of compute capability 9.0 with 0 < scale < inf, when the TMA descriptors of q, k
+//                        and v encode: the FA3-style forward with wgmma (attention/flash_fwd_sm90.cuh);
 //       fwd otherwise:   FlashAttention-2 forward with mma.sync (attention/flash_fwd.cuh);
 //       bwd:             FlashAttention-2 backward, deterministic dK/dV and dQ passes (attention/flash_bwd.cuh);
 //   - everything else (fp32 mode, other head dims, unaligned views): the SIMT kernels (attention/simt.cuh).
 // Every path is deterministic (no atomics).
+// anvil_cuda_attention_limit_kernel(kernel) caps the kernels of every later call of this process (1 = SIMT,
+// 2 = mma.sync (sm_80), 3 = wgmma (sm_90a), the default: no cap), for tests and diagnosis: 2 runs Hopper on
+// the sm_80 forward, 1 everything on the SIMT kernels (a value outside 1..3: ANVIL_E_INVALID).
+// The declaration belongs in anvil.h (not there yet: see kernels/dev/attention/NOTES.md).
 #include "common.cuh"
 #include "attention/decode.cuh"
 #include "attention/flash_bwd.cuh"
 #include "attention/flash_fwd.cuh"
+#include "attention/flash_fwd_sm90.cuh"
 #include "attention/simt.cuh"
 
+#include <atomic>
 #include <type_traits>
 
 ANVIL_PARAMS_CHECK(anvil_attention_params, ANVIL_ATTENTION_SLOTS);
@@ -60,6 +68,27 @@ bool flash_supported(const anvil_attention_params* p, bool bwd) {
   return (p->q_len + 63) / 64 <= 65535 && (p->k_len + 63) / 64 <= 65535 && p->batch * p->heads <= INT32_MAX;
 }
 
+constexpr int kAttentionSimt = 1, kAttentionMmaSm80 = 2, kAttentionWgmmaSm90 = 3;
+std::atomic<int> attention_kernel_cap{kAttentionWgmmaSm90};
+
+// Whether the current device is compute capability 9.0 exactly (sm_90a code runs there only); cached.
+bool attention_device_is_sm90() {
+  static std::atomic<int> known[64];  // 0 unknown, 1 yes, 2 no
+  int device = 0;
+  if (cudaGetDevice(&device) != cudaSuccess || device < 0 || device >= 64) return false;
+  int v = known[device].load(std::memory_order_relaxed);
+  if (v == 0) {
+    int major = 0, minor = 0;
+    v = cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, device) == cudaSuccess &&
+                cudaDeviceGetAttribute(&minor, cudaDevAttrComputeCapabilityMinor, device) == cudaSuccess &&
+                major == 9 && minor == 0
+            ? 1
+            : 2;
+    known[device].store(v, std::memory_order_relaxed);
+  }
+  return v == 1;
+}
+
 int multiprocessors() {
   int device = 0, sms = 0;
   if (cudaGetDevice(&device) != cudaSuccess ||
@@ -78,6 +107,17 @@ int flash_fwd(const anvil_attention_params* p, cudaStream_t s) {
       return cuda_fail(e, "flash_decode kernels", __FILE__, __LINE__);
     return ANVIL_OK;
   }
+#if !defined(ANVIL_HOST_EMULATION)
+  if (attention_kernel_cap.load(std::memory_order_relaxed) >= kAttentionWgmmaSm90 && attention_device_is_sm90() &&
+      flash90::flash90_supported(*p)) {
+    flash90::Maps maps;
+    if (flash90::make_maps<D>(*p, &maps) == cudaSuccess) {  // else: strides TMA refuses, the sm_80 kernel
+      if (cudaError_t e = flash90::launch_fwd_sm90<D>(*p, maps, s); e != cudaSuccess)
+        return cuda_fail(e, "flash_fwd_sm90_kernel", __FILE__, __LINE__);
+      return ANVIL_OK;
+    }
+  }
+#endif
   if (cudaError_t e = flash::launch_fwd<D>(*p, s); e != cudaSuccess)
     return cuda_fail(e, "flash_fwd_kernel", __FILE__, __LINE__);
   return ANVIL_OK;
@@ -96,7 +136,8 @@ template <typename T>
 int attention_fwd(const anvil_attention_params* p, cudaStream_t s) {
   if (int rc = check(p, "attention_fwd")) return rc;
   if (p->batch <= 0 || p->heads <= 0 || p->q_len <= 0) return ANVIL_OK;
-  if (flash_supported<T>(p, false)) return p->head_dim == 64 ? flash_fwd<64>(p, s) : flash_fwd<128>(p, s);
+  if (attention_kernel_cap.load(std::memory_order_relaxed) >= kAttentionMmaSm80 && flash_supported<T>(p, false))
+    return p->head_dim == 64 ? flash_fwd<64>(p, s) : flash_fwd<128>(p, s);
   if (cudaError_t e = attn_simt::launch_fwd<T>(*p, s); e != cudaSuccess)
     return cuda_fail(e, "attention_fwd_kernel", __FILE__, __LINE__);
   return ANVIL_OK;
@@ -108,7 +149,8 @@ int attention_bwd(const anvil_attention_params* p, cudaStream_t s) {
   if (p->batch <= 0 || p->heads <= 0 || p->q_len <= 0 || p->k_len <= 0) return ANVIL_OK;
   if (!p->lse || !p->dq || !p->dk || !p->dv || !p->dout)
     return anvil_set_error(ANVIL_E_INVALID, "cuda attention_bwd: lse, dout, dq, dk and dv are required");
-  if (flash_supported<T>(p, true)) return p->head_dim == 64 ? flash_bwd<64>(p, s) : flash_bwd<128>(p, s);
+  if (attention_kernel_cap.load(std::memory_order_relaxed) >= kAttentionMmaSm80 && flash_supported<T>(p, true))
+    return p->head_dim == 64 ? flash_bwd<64>(p, s) : flash_bwd<128>(p, s);
   Scratch scratch(s);
   ANVIL_CUDA_CHECK(scratch.allocate(sizeof(float) * p->batch * p->heads * p->q_len));
   if (cudaError_t e = attn_simt::launch_bwd<T>(*p, scratch.at<float>(0), s); e != cudaSuccess)
@@ -119,6 +161,13 @@ int attention_bwd(const anvil_attention_params* p, cudaStream_t s) {
 }  // namespace
 
 extern "C" {
+
+ANVIL_API int anvil_cuda_attention_limit_kernel(int64_t kernel) {
+  if (kernel < kAttentionSimt || kernel > kAttentionWgmmaSm90)
+    return anvil_set_error(ANVIL_E_INVALID, "cuda attention_limit_kernel: kernel must be 1 (SIMT), 2 (mma.sync) or 3 (wgmma)");
+  attention_kernel_cap.store(static_cast<int>(kernel), std::memory_order_relaxed);
+  return ANVIL_OK;
+}
 
 ANVIL_API int anvil_cuda_attention_fwd(const anvil_attention_params* p, int64_t dtype, int64_t stream) {
   ANVIL_DISPATCH_FLOAT(dtype, "attention_fwd", attention_fwd, p, as_stream(stream));

@@ -367,31 +367,46 @@ inline cudaError_t make_map_3d(CUtensorMap* map, int64_t address, int64_t width,
   return r == CUDA_SUCCESS ? cudaSuccess : cudaErrorInvalidValue;
 }
 
+// The tensor maps of q, k and v (cudaErrorInvalidValue: strides or sizes the TMA unit refuses; nothing
+// was launched, the caller may take another kernel).
+struct Maps {
+  CUtensorMap q, k, v;
+};
+template <int D>
+cudaError_t make_maps(const anvil_attention_params& p, Maps* maps) {
+  using S = Fwd90<D>;
+  const int64_t width = p.heads * D;
+  if (cudaError_t e = make_map_3d(&maps->q, p.q, width, p.q_len, p.batch, p.q_row_stride, p.q_batch_stride, S::kBr);
+      e != cudaSuccess)
+    return e;
+  if (cudaError_t e = make_map_3d(&maps->k, p.k, width, p.k_len, p.batch, p.k_row_stride, p.k_batch_stride, S::kBc);
+      e != cudaSuccess)
+    return e;
+  return make_map_3d(&maps->v, p.v, width, p.k_len, p.batch, p.v_row_stride, p.v_batch_stride, S::kBc);
+}
+
 // The forward for arguments flash90_supported accepted, on a device of compute capability 9.0.
 template <int D, bool kSplitPV = false>
-cudaError_t launch_fwd_sm90(const anvil_attention_params& p, cudaStream_t stream) {
+cudaError_t launch_fwd_sm90(const anvil_attention_params& p, const Maps& maps, cudaStream_t stream) {
   using S = Fwd90<D>;
   const int64_t q_blocks = (p.q_len + S::kBr - 1) / S::kBr, bh = p.batch * p.heads;
   if (q_blocks > 65535 || bh > 0x7fffffff) return cudaErrorInvalidConfiguration;
   if (q_blocks == 0 || bh == 0) return cudaSuccess;
-  const int64_t width = p.heads * D;
-  CUtensorMap map_q, map_k, map_v;
-  if (cudaError_t e = make_map_3d(&map_q, p.q, width, p.q_len, p.batch, p.q_row_stride, p.q_batch_stride, S::kBr);
-      e != cudaSuccess)
-    return e;
-  if (cudaError_t e = make_map_3d(&map_k, p.k, width, p.k_len, p.batch, p.k_row_stride, p.k_batch_stride, S::kBc);
-      e != cudaSuccess)
-    return e;
-  if (cudaError_t e = make_map_3d(&map_v, p.v, width, p.k_len, p.batch, p.v_row_stride, p.v_batch_stride, S::kBc);
-      e != cudaSuccess)
-    return e;
   auto kernel = flash_fwd_sm90_kernel<D, kSplitPV>;
   if (cudaError_t e = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, S::kSmemBytes);
       e != cudaSuccess)
     return e;
   ANVIL_LAUNCH(kernel, dim3(static_cast<unsigned>(bh), static_cast<unsigned>(q_blocks)), S::kThreads, S::kSmemBytes,
-               stream)(map_q, map_k, map_v, p);
+               stream)(maps.q, maps.k, maps.v, p);
   return cudaGetLastError();
+}
+
+// Both steps (the playground).
+template <int D, bool kSplitPV = false>
+cudaError_t launch_fwd_sm90(const anvil_attention_params& p, cudaStream_t stream) {
+  Maps maps;
+  if (cudaError_t e = make_maps<D>(p, &maps); e != cudaSuccess) return e;
+  return launch_fwd_sm90<D, kSplitPV>(p, maps, stream);
 }
 
 }  // namespace anvil::flash90
