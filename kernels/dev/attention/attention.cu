@@ -13,7 +13,7 @@
 // half-ulp, for the output rounding and slack); a wrong index or mask is off by orders of magnitude.
 //
 //   attention                 validate every version, then time every version
-//   attention --check | --bench | --quick | --version N[,M...] | --csv FILE
+//   attention --check | --bench | --quick | --shapes NAME,... | --version N[,M...] | --csv FILE
 // Exit status 1 when any check fails. Built by the CMake target attention_dev (not the default build) or by
 // kernels/dev/run_attention.sh with nvcc directly.
 #include <algorithm>
@@ -499,7 +499,7 @@ double time_ms(int version, const Data& x, bool bwd, int max_reps) {
   return times[times.size() / 2];
 }
 
-void bench_all(const std::vector<int>& versions, bool quick, FILE* csv) {
+void bench_all(const std::vector<int>& versions, bool quick, const std::string& only, FILE* csv) {
   std::mt19937 rng(11);
   struct Bench { const char* name; Case c; };
   std::vector<Bench> benches = {
@@ -509,6 +509,12 @@ void bench_all(const std::vector<int>& versions, bool quick, FILE* csv) {
       {"decode_4k_d64", {8, 12, 1, 4096, 64, false, false}},
   };
   if (quick) benches = {benches[0], benches[3]};
+  if (!only.empty()) {  // --shapes a,b,...: those names only
+    std::vector<Bench> kept;
+    for (const Bench& bn : benches)
+      if (("," + only + ",").find("," + std::string(bn.name) + ",") != std::string::npos) kept.push_back(bn);
+    benches = kept;
+  }
   printf("\n%-16s %-4s %4s %9s %10s\n", "shape", "pass", "ver", "ms", "rate");
   for (const Bench& bn : benches) {
     const Case& c = bn.c;
@@ -547,12 +553,14 @@ int main(int argc, char** argv) {
   bool check = true, bench = true, quick = false;
   std::vector<int> versions = {1, 2};
   bool explicit_versions = false;
+  std::string shapes;
   FILE* csv = nullptr;
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
     if (a == "--check") bench = false;
     else if (a == "--bench") check = false;
     else if (a == "--quick") quick = true;
+    else if (a == "--shapes" && i + 1 < argc) shapes = argv[++i];
     else if (a == "--version" && i + 1 < argc) {  // N or a list N,M,...
       versions.clear();
       explicit_versions = true;
@@ -567,7 +575,7 @@ int main(int argc, char** argv) {
       if (!csv) { perror("csv"); return 2; }
       fprintf(csv, "name,pass,b,h,tq,tk,d,causal,version,ms,rate,unit\n");
     } else {
-      fprintf(stderr, "usage: attention [--check|--bench] [--quick] [--version N[,M...]] [--csv FILE]\n");
+      fprintf(stderr, "usage: attention [--check|--bench] [--quick] [--shapes NAME,...] [--version N[,M...]] [--csv FILE]\n");
       return 2;
     }
   }
@@ -586,7 +594,7 @@ int main(int argc, char** argv) {
       return 2;
     }
   if (check) check_all(versions);
-  if (bench) bench_all(versions, quick, csv);
+  if (bench) bench_all(versions, quick, shapes, csv);
   if (csv) fclose(csv);
   printf("\n%s (%d failures)\n", failures ? "FAILED" : "all checks passed", failures);
   return failures ? 1 : 0;

@@ -1,7 +1,8 @@
 """PyTorch's scaled_dot_product_attention (flash and cuDNN backends) at the attention playground's bench
 shapes, timed the same way (CUDA events, warm-up, median of up to 50 runs within ~0.3 s, random inputs),
-then the table joined with the playground's CSV: per shape and pass the best Anvil version, the best SDPA
-backend, and the ratio (>= 1.0: Anvil as fast or faster). bwd is the backward alone, as in the playground.
+then the table joined with the playground's CSV (given: only the shapes it has): per shape and pass the best
+Anvil version, the best SDPA backend, and the ratio (>= 1.0: Anvil as fast or faster). bwd is the backward
+alone, as in the playground.
 
     python3 kernels/dev/attention/torch_peer.py torch.csv [anvil.csv]
 """
@@ -45,7 +46,13 @@ def main():
     torch.manual_seed(3)
     print(f"device: {torch.cuda.get_device_name()}  torch {torch.__version__}", flush=True)
     rows = []
+    wanted = None  # with the playground's CSV: its shapes only
+    if len(sys.argv) > 2:
+        with open(sys.argv[2]) as f:
+            wanted = {r["name"] for r in csv.DictReader(f)}
     for name, b, h, tq, tk, d, causal in SHAPES:
+        if wanted is not None and name not in wanted:
+            continue
         q = torch.randn(b, h, tq, d, device="cuda", dtype=torch.bfloat16, requires_grad=True)
         k = torch.randn(b, h, tk, d, device="cuda", dtype=torch.bfloat16, requires_grad=True)
         v = torch.randn(b, h, tk, d, device="cuda", dtype=torch.bfloat16, requires_grad=True)
