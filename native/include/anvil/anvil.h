@@ -467,6 +467,19 @@ ANVIL_API int anvil_cuda_sample_fwd(const anvil_sample_params* p, int64_t dtype,
 ANVIL_API int anvil_cuda_cross_entropy_bwd_dgrad(const anvil_cross_entropy_params* p, int64_t dgrad, int64_t dtype,
                                                  int64_t stream);
 
+/* cast (CUDA; bf16 mixed precision, issue 7): dtype conversion over n contiguous elements, fp32 math,
+ * bf16 rounded to nearest even. from, to: ANVIL_F32 or ANVIL_BF16 (equal: a copy).
+ *   fwd: y (n, to) = convert(x (n, from))       bwd: dx (n, from) = convert(dy (n, to))
+ *   written (=), or added (+=) when accumulate. The CPU backend is fp32 only and has no cast kernel. */
+typedef struct {
+  int64_t x, y, dy, dx;
+  int64_t n, from, to;
+  int64_t accumulate;
+} anvil_cast_params;
+#define ANVIL_CAST_SLOTS 8
+ANVIL_API int anvil_cuda_cast_fwd(const anvil_cast_params* p, int64_t stream);
+ANVIL_API int anvil_cuda_cast_bwd(const anvil_cast_params* p, int64_t stream);
+
 #ifdef __cplusplus
 }
 #endif

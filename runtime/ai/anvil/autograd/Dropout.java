@@ -19,6 +19,9 @@ public final class Dropout {
   public static Tensor apply(Tensor x, double p, long seed) {
     if (!(p >= 0 && p < 1)) throw new IllegalArgumentException("dropout: p must be in [0, 1), got " + p);
     if (p == 0) return x;
+    // A bf16 activation (a linear's output under Autocast) drops out in fp32: an fp32 mask rounded to
+    // bf16 would scale by a rounded 1/(1-p), and the result joins the fp32 residual stream anyway.
+    if (x.dtype() == ai.anvil.tensor.DType.BF16) x = Ops.cast(x, ai.anvil.tensor.DType.F32);
     float[] mask = mask(Math.toIntExact(x.numel()), p, seed);
     Tensor m = Tensor.of(mask, x.device(), x.dims());
     if (m.dtype() != x.dtype()) {

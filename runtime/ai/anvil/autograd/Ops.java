@@ -20,12 +20,19 @@ public final class Ops {
 
   // ---- linear / matmul ----------------------------------------------------------------------------
 
-  /** x (..., in) @ weight^T + bias -> (..., out); weight (out, in) as in PyTorch; bias (out) or null. */
+  /**
+   * x (..., in) @ weight^T + bias -> (..., out); weight (out, in) as in PyTorch; bias (out) or null.
+   * Inside a bf16 {@link Autocast} for x's device: x is cast to bf16 (recorded), the product takes bf16
+   * copies of weight and bias and returns bf16; the weight and bias gradients stay fp32 (+=).
+   */
   public static Tensor linear(Tensor x, Tensor weight, Tensor bias) {
     if (x.rank() < 1 || weight.rank() != 2 || x.dim(-1) != weight.dim(1)) {
       throw new IllegalArgumentException("linear: input " + x.shape() + " does not match weight " + weight.shape()
           + " (expected (..., " + (weight.rank() == 2 ? weight.dim(1) : "in") + "))");
     }
+    Autocast ac = Autocast.active(x.device());
+    if (ac != null) x = cast(x, DType.BF16);
+    Tensor wc = ac == null ? weight : ac.lowered(weight), bc = ac == null ? bias : ac.lowered(bias);
     long in = weight.dim(1), out = weight.dim(0);
     long rows = x.numel() / in;
     long[] outDims = x.dims();
@@ -33,17 +40,18 @@ public final class Ops {
     Tensor x2 = x.reshape(rows, in);
     Tensor y = Tensor.empty(x.dtype(), x.device(), outDims);
     Tensor y2 = y.reshape(rows, out);
-    backend(x).matmul(x2, weight, bias, y2, false, true, 1.0, false);
+    backend(x).matmul(x2, wc, bc, y2, false, true, 1.0, false);
+    Tensor xin = x;
     Tape.maybeRecord(y, (dy, grads) -> {
-      Slot dx = grads.slot(x), dw = grads.slot(weight), db = grads.slot(bias);
+      Slot dx = grads.slot(xin), dw = grads.slot(weight), db = grads.slot(bias);
       if (dw != null && !dw.accumulate()) throw new IllegalStateException("linear: weight gradient must accumulate");
       Tensor dy2 = dy.reshape(rows, out);
       Tensor dx2 = dx == null ? null : dx.buffer().reshape(rows, in);
       Tensor dbias = db == null ? null : db.buffer();
-      if (db != null && !db.accumulate()) backend(x).fill(dbias, 0.0);
-      backend(x).matmulBackward(x2, weight, dy2, dx2, dw == null ? null : dw.buffer(), dbias, false, true, 1.0,
+      if (db != null && !db.accumulate()) backend(xin).fill(dbias, 0.0);
+      backend(xin).matmulBackward(x2, wc, dy2, dx2, dw == null ? null : dw.buffer(), dbias, false, true, 1.0,
           dx != null && dx.accumulate(), true);
-    }, x, weight, bias);
+    }, xin, weight, bias);
     return y;
   }
 
@@ -65,8 +73,16 @@ public final class Ops {
 
   // ---- elementwise --------------------------------------------------------------------------------
 
-  /** a + b, same shapes. */
+  /** a + b, same shapes. Mixed F32 and BF16 promote to F32 (the bf16 side is cast, recorded). */
   public static Tensor add(Tensor a, Tensor b) {
+    if (a.dtype() != b.dtype() && a.dtype() != DType.I32 && b.dtype() != DType.I32) {
+      a = cast(a, DType.F32);
+      b = cast(b, DType.F32);
+    }
+    return addSame(a, b);
+  }
+
+  private static Tensor addSame(Tensor a, Tensor b) {
     Tensor out = Tensor.empty(a.dtype(), a.device(), a.dims());
     backend(a).add(a, b, out);
     Tape.maybeRecord(out, (d, grads) -> {
@@ -115,6 +131,23 @@ public final class Ops {
     return out;
   }
 
+  /**
+   * x converted to dtype (F32 or BF16; bf16 rounded to nearest even): x itself when it already has that
+   * dtype. The backward is the cast the other way, into x's gradient (+= when it accumulates).
+   */
+  public static Tensor cast(Tensor x, DType dtype) {
+    if (dtype == null || dtype == DType.I32) throw new IllegalArgumentException("cast: target dtype must be F32 or BF16, got " + dtype);
+    if (x.dtype() == dtype) return x;
+    if (x.dtype() == DType.I32) throw new IllegalArgumentException("cast: " + x.shape() + " I32 ids are not cast to " + dtype);
+    Tensor y = Tensor.empty(dtype, x.device(), x.dims());
+    backend(x).cast(x, y, false);
+    Tape.maybeRecord(y, (dy, grads) -> {
+      Slot s = grads.slot(x);
+      if (s != null) backend(x).cast(dy, s.buffer(), s.accumulate());
+    }, x);
+    return y;
+  }
+
   // ---- activations and norms ----------------------------------------------------------------------
 
   /** gelu(x): tanh approximation (GPT-2) when tanh, else exact erf (BERT). */
@@ -128,8 +161,16 @@ public final class Ops {
     return y;
   }
 
-  /** LayerNorm over the last dim with weight and bias (bias may be null). */
+  /**
+   * LayerNorm over the last dim with weight and bias (bias may be null). An input of another float dtype
+   * than weight is cast to weight's first (a bf16 activation into an fp32 LayerNorm: fp32 statistics).
+   */
   public static Tensor layerNorm(Tensor x, Tensor weight, Tensor bias, double eps) {
+    if (x.dtype() != weight.dtype() && x.dtype() != DType.I32 && weight.dtype() != DType.I32) x = cast(x, weight.dtype());
+    return layerNormSame(x, weight, bias, eps);
+  }
+
+  private static Tensor layerNormSame(Tensor x, Tensor weight, Tensor bias, double eps) {
     Tensor y = Tensor.empty(x.dtype(), x.device(), x.dims());
     long rows = x.shape().rows();
     boolean record = Tape.active() != null;
@@ -170,9 +211,20 @@ public final class Ops {
   /**
    * Multi-head attention over (B, T, W) token rows (see {@link AttentionSpec} for columns); keyMask
    * I32 (B, Tk) or null. Returns (B, Tq, H*D). When q, k and v are the same packed tensor, the backward
-   * writes one packed gradient.
+   * writes one packed gradient. Inside a bf16 {@link Autocast} for q's device, fp32 inputs are cast to
+   * bf16 first (a packed q = k = v once) and the result is bf16.
    */
   public static Tensor attention(AttentionSpec spec, Tensor q, Tensor k, Tensor v, Tensor keyMask) {
+    if (Autocast.active(q.device()) != null) {
+      Tensor q16 = cast(q, DType.BF16);
+      Tensor k16 = k == q ? q16 : cast(k, DType.BF16);
+      Tensor v16 = v == q ? q16 : v == k ? k16 : cast(v, DType.BF16);
+      return attentionSame(spec, q16, k16, v16, keyMask);
+    }
+    return attentionSame(spec, q, k, v, keyMask);
+  }
+
+  private static Tensor attentionSame(AttentionSpec spec, Tensor q, Tensor k, Tensor v, Tensor keyMask) {
     Tensor out = Tensor.empty(q.dtype(), q.device(), q.dim(0), q.dim(1), spec.width());
     boolean record = Tape.active() != null;
     Tensor lse = record ? Tensor.empty(DType.F32, q.device(), q.dim(0), spec.heads(), q.dim(1)) : null;

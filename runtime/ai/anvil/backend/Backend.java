@@ -73,6 +73,27 @@ public abstract class Backend {
     doFill(t, value);
   }
 
+  /**
+   * dst (=, or += when accumulate) = src converted to dst's dtype (F32 or BF16; bf16 rounded to nearest
+   * even), same shape, same device. The gradient of a cast is the cast the other way. The CPU backend is
+   * fp32 only, so there it is a copy (or an add) of F32 into F32.
+   */
+  public final void cast(Tensor src, Tensor dst, boolean accumulate) {
+    Checks.present("cast", "src", src, device);
+    Checks.present("cast", "dst", dst, device);
+    Checks.shape("cast", "dst", dst, src.shape());
+    for (Tensor t : new Tensor[] {src, dst}) {
+      if (t.dtype() == DType.I32 || !supports(t.dtype())) {
+        throw new IllegalArgumentException("cast: " + t.dtype() + " tensors are not supported on " + device + " (casting "
+            + src.dtype() + " " + src.shape() + " to " + dst.dtype() + ")");
+      }
+    }
+    Checks.distinct("cast", "dst", dst, src);
+    doCast(src, dst, accumulate);
+  }
+
+  protected abstract void doCast(Tensor src, Tensor dst, boolean accumulate);
+
   /** Waits for all queued work of this device (a no-op on the CPU). */
   public abstract void synchronize();
 

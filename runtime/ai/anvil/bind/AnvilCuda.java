@@ -145,4 +145,10 @@ public final class AnvilCuda {
 
   public static native int anvil_cuda_cross_entropy_bwd_dgrad(
       @Cast("const anvil_cross_entropy_params*") long p, long dgrad, long dtype, long stream);
+
+  // ---- bf16 mixed precision ----------------------------------------------------------------------
+
+  public static native int anvil_cuda_cast_fwd(@Cast("const anvil_cast_params*") long p, long stream);
+
+  public static native int anvil_cuda_cast_bwd(@Cast("const anvil_cast_params*") long p, long stream);
 }

@@ -144,6 +144,13 @@ public final class CpuBackend extends Backend {
     dst.duplicate().clear().put(HostMemory.view(src.address(), src.bytes()));
   }
 
+  /** F32 to F32 only (Backend.cast refuses every other dtype here): a copy, or an add when accumulating. */
+  @Override
+  protected void doCast(Tensor src, Tensor dst, boolean accumulate) {
+    if (accumulate) doEltwise(Eltwise.AXPY, src, null, dst, 1.0);
+    else doCopy(src, dst);
+  }
+
   @Override
   protected void doCopy(Tensor src, Tensor dst) {
     check("copy", AnvilCpu.anvil_cpu_copy(dst.address(), src.address(), src.bytes()));

@@ -160,6 +160,14 @@ public final class CudaBackend extends Backend {
   }
 
   @Override
+  protected void doCast(Tensor src, Tensor dst, boolean accumulate) {
+    long p = Params.begin().put(addr(src)).put(addr(dst)).put(0L).put(0L).put(src.numel())
+        .put(src.dtype().code()).put(dst.dtype().code()).put(accumulate).address(Params.CAST);
+    bind();
+    check("cast", AnvilCuda.anvil_cuda_cast_fwd(p, stream));
+  }
+
+  @Override
   public void synchronize() {
     bind();
     check("synchronize", AnvilCuda.anvil_cuda_stream_synchronize(stream));

@@ -1,5 +1,6 @@
 package ai.anvil.backend.cuda;
 
+import ai.anvil.autograd.Precision;
 import ai.anvil.models.gpt.Gpt;
 import ai.anvil.models.gpt.GptConfig;
 import ai.anvil.models.gpt.KvCache;
@@ -23,19 +24,26 @@ import java.util.SplittableRandom;
  * prints decode tokens/s. bench/gpu/gpt2_train.py measures PyTorch on the same shapes in the same run.
  *
  * <p>The step ({@link GptGraphStep}): forward + backward with the loss and its gradient on the device (summed
- * into a device scalar, read once at the end), then the fused AdamW (one table, clip 1.0 on the device). Variants, each timed separately so
- * one that fails does not hide the others: plain, per-block recompute, and a CUDA-graph replay of the whole
- * step (captured after a warm-up step; if the capture is refused, the reason is printed: see
- * bench/gpu/README.md for what still synchronizes inside a step).
+ * into a device scalar, read once at the end), then the fused AdamW (one table, clip 1.0 on the device).
+ * Variants, each timed separately so one that fails does not hide the others, are named
+ * {@code PRECISION[-graph][-recompute][:BATCH]}: {@code bf16} (mixed precision: bf16 GEMM and attention,
+ * the weights' bf16 copies written by the fused AdamW) or {@code fp32} (the test mode, SIMT kernels);
+ * {@code -graph}: the whole step captured in a CUDA graph after a warm-up and replayed; {@code -recompute}:
+ * per-block activation recompute; {@code :16}: batch 16 instead of the default (issue 7's memory target is
+ * B16 x 1024 on an 80 GB card). Eager variants also print where a step's time goes (CUDA events after the
+ * forward to the loss, after the backward, after the optimizer) and every variant the pool's peak.
  *
- * <pre>java ... ai.anvil.backend.cuda.Gpt2TrainBench OUT.csv [batch=8] [steps=6] [seconds=30]</pre>
- * Writes name,config,value,unit rows. Each variant stops early when its share of the time budget is spent.
+ * <pre>java ... ai.anvil.backend.cuda.Gpt2TrainBench OUT.csv [batch=8] [steps=6] [seconds=30] [variant ...]</pre>
+ * Default variants: bf16, bf16-graph, bf16-graph:16. Writes name,config,value,unit rows (name
+ * {@code train_<variant>} with '-' and ':' as '_'). Each variant stops early when its share of the time
+ * budget is spent.
  */
 public final class Gpt2TrainBench {
   private static final Device GPU = Device.cuda(0);
   private static final int T = 1024;
   /** Dense bf16 tensor-core peak used for MFU (H100 SXM; an H200 has the same). */
   private static final double PEAK_FLOPS = 989e12;
+  private static final String[] DEFAULT_VARIANTS = {"bf16", "bf16-graph", "bf16-graph:16"};
 
   private final List<String> rows = new ArrayList<>();
   private final Path out;
@@ -50,20 +58,22 @@ public final class Gpt2TrainBench {
     int batch = args.length > 1 ? Integer.parseInt(args[1]) : 8;
     int steps = args.length > 2 ? Integer.parseInt(args[2]) : 6;
     double seconds = args.length > 3 ? Double.parseDouble(args[3]) : 30;
+    String[] variants = args.length > 4 ? java.util.Arrays.copyOfRange(args, 4, args.length) : DEFAULT_VARIANTS;
     Gpt2TrainBench bench = new Gpt2TrainBench(out);
     System.out.println("device: " + CudaRuntime.describe(0));
     long start = System.nanoTime();
-    for (String variant : new String[] {"plain", "recompute", "graph"}) {
-      double left = seconds * 0.8 - (System.nanoTime() - start) / 1e9;
+    for (String variant : variants) {
+      double left = seconds * 0.9 - (System.nanoTime() - start) / 1e9;
       if (left <= 0) {
         System.out.println(variant + ": skipped, time budget spent");
         continue;
       }
+      String name = variant.replace('-', '_').replace(':', '_');
       try {
-        bench.train(variant, batch, steps, Math.min(left, seconds * 0.3));
+        bench.train(variant, name, batch, steps, Math.min(left, seconds / variants.length));
       } catch (RuntimeException | Error e) {
         System.out.println("train " + variant + ": FAILED " + e);
-        bench.rows.add("train_" + variant + ",B" + batch + " T" + T + ",NaN,tokens/s");
+        bench.rows.add("train_" + name + "," + variant + " T" + T + ",NaN,tokens/s");
       }
       bench.write();
     }
@@ -83,7 +93,12 @@ public final class Gpt2TrainBench {
     }
   }
 
-  private void train(String variant, int batch, int steps, double budgetSeconds) {
+  private void train(String variant, String name, int defaultBatch, int steps, double budgetSeconds) {
+    String[] parts = variant.split(":");
+    int batch = parts.length > 1 ? Integer.parseInt(parts[1]) : defaultBatch;
+    List<String> flags = List.of(parts[0].split("-"));
+    Precision precision = Precision.parse(flags.get(0));
+    boolean graphed = flags.contains("graph"), recompute = flags.contains("recompute");
     CudaBackend gpu = CudaBackend.forDevice(0);
     GptConfig config = GptConfig.gpt2();
     SplittableRandom rnd = new SplittableRandom(1234);
@@ -95,18 +110,20 @@ public final class Gpt2TrainBench {
     String tag = "B" + batch + " T" + T + " " + variant;
     double tokens = (double) batch * T;
     try (Scope run = Scope.open(); Gpt model = new Gpt(config, 1, GPU);
-         GptGraphStep step = new GptGraphStep(gpu, model, ids, targets, 1, batch, T, 6e-4, 1.0)) {
+         GptGraphStep step = new GptGraphStep(gpu, model, ids, targets, 1, batch, T, 6e-4, 1.0, precision)) {
       model.train(true);
-      model.setRecompute(variant.equals("recompute"));
+      model.setRecompute(recompute);
       step.warmUp();
       CudaGraph graph = null;
-      if (variant.equals("graph")) {
+      if (graphed) {
         try {
           graph = step.capture();
         } catch (RuntimeException e) {
-          System.out.println("train graph: capture refused: " + e.getMessage());
+          System.out.println("train " + variant + ": capture refused: " + e.getMessage());
           throw e;
         }
+      } else {
+        step.timePhases();
       }
       try {
         step.schedule();  // one more untimed update (the graph's first replay pays its upload)
@@ -131,12 +148,21 @@ public final class Gpt2TrainBench {
         // llm.c's count: 6 N per token for the weights plus 6 L T C for attention (causal, fwd + bwd)
         double flopsPerToken = 6.0 * config.parameterCount() + 6.0 * config.nLayer() * T * config.nEmbd();
         double mfu = tokPerS * flopsPerToken / PEAK_FLOPS;
-        System.out.printf("train %-10s %s: %d steps, %.1f ms/step, %.0f tokens/s, MFU %.1f%% (of %.0f TFLOP/s bf16), "
-                + "mean loss %.3f, grad norm %.3f%n", variant, tag, done, perStep * 1e3, tokPerS, 100 * mfu,
-            PEAK_FLOPS / 1e12, step.lossSum() / step.updates(), step.gradNorm());
-        rows.add("train_" + variant + "," + tag + "," + tokPerS + ",tokens/s");
-        rows.add("mfu_" + variant + "," + tag + "," + mfu + ",fraction");
-        rows.add("step_ms_" + variant + "," + tag + "," + perStep * 1e3 + ",ms");
+        CudaBackend.PoolStats pool = gpu.poolStats();
+        System.out.printf("train %-16s %s: %d steps, %.1f ms/step, %.0f tokens/s, MFU %.1f%% (of %.0f TFLOP/s bf16), "
+                + "mean loss %.3f, grad norm %.3f, pool %.1f GB reserved%n", variant, tag, done, perStep * 1e3, tokPerS,
+            100 * mfu, PEAK_FLOPS / 1e12, step.lossSum() / step.updates(), step.gradNorm(), pool.reservedBytes() / 1e9);
+        rows.add("train_" + name + "," + tag + "," + tokPerS + ",tokens/s");
+        rows.add("mfu_" + name + "," + tag + "," + mfu + ",fraction");
+        rows.add("step_ms_" + name + "," + tag + "," + perStep * 1e3 + ",ms");
+        rows.add("pool_gb_" + name + "," + tag + "," + pool.reservedBytes() / 1e9 + ",GB");
+        if (graph == null) {
+          double[] ms = step.phaseMillis();
+          System.out.printf("  phases of the last step (CUDA events): forward+loss %.2f ms, backward %.2f ms, "
+              + "optimizer %.2f ms%n", ms[0], ms[1], ms[2]);
+          String[] phase = {"forward", "backward", "optimizer"};
+          for (int i = 0; i < 3; i++) rows.add("phase_ms_" + phase[i] + "_" + name + "," + tag + "," + ms[i] + ",ms");
+        }
       } finally {
         if (graph != null) graph.close();
       }
