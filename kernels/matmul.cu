@@ -7,18 +7,24 @@
 //        dbias (n, fp32) += column sums of dC over every row of every batch item
 //   A broadcast input's gradient (stride 0) sums over the batch: items run in order, the first writes or
 //   accumulates as asked and the rest add. Same products and transposes as native/cpu/matmul.cpp.
-// Every product (forward, da, db) is one call of gemm() below, which picks the kernel:
-//   - bf16, a device of compute capability 8.0 or later, and the tensor-core kernel's preconditions
-//     (matmul/gemm_sm80.cuh: leading dimensions and batch strides multiples of 8 elements, pointers
-//     16-byte aligned): mma.sync tensor-core GEMM, any m, n, k (tails predicated);
+// Every product (forward, da, db) is one call of gemm() below, which picks the kernel (kernel_for):
+//   - bf16 on a device of compute capability 9.0 (Hopper) when the wgmma kernel's preconditions hold
+//     (matmul/gemm_sm90.cuh: k > 0, leading dimensions and batch strides multiples of 8 elements, pointers
+//     16-byte aligned): TMA + wgmma, persistent, every layout, any m, n (tails zero-filled / predicated);
+//   - bf16 on compute capability 8.0 or later when the mma.sync kernel's preconditions hold
+//     (matmul/gemm_sm80.cuh: the same alignment rule, k = 0 allowed): mma.sync + ldmatrix + cp.async;
 //   - everything else (fp32 mode, odd leading dimensions, misaligned views): the SIMT kernel
 //     (matmul/gemm_simt.cuh), correct for every case the ABI allows.
-// The dispatch depends only on the arguments and the device, never on timing: one input always takes
-// the same kernel, so results are reproducible run to run. dbias is two deterministic kernels below.
+// The dispatch depends only on the arguments, the device and the process-wide cap set by
+// anvil_cuda_matmul_limit_kernel (tests use it to run the sm_80 path on Hopper), never on timing: one
+// input always takes the same kernel, so results are reproducible run to run. anvil_cuda_matmul_fwd_kernel
+// says which kernel a forward call takes. dbias is two deterministic kernels below.
 #include "common.cuh"
 #include "matmul/gemm_simt.cuh"
 #include "matmul/gemm_sm80.cuh"
+#include "matmul/gemm_sm90.cuh"
 
+#include <atomic>
 #include <type_traits>
 
 ANVIL_PARAMS_CHECK(anvil_matmul_params, ANVIL_MATMUL_SLOTS);
@@ -74,15 +80,53 @@ __global__ void round_sum_kernel(const float* sum, T* c, int64_t m, int64_t n, i
   }
 }
 
-// One product (batch items batch, or one when the caller loops) on the kernel the header's rule picks.
+// The most capable kernel any product may take (ANVIL_GEMM_*; anvil_cuda_matmul_limit_kernel).
+std::atomic<int> kernel_cap{ANVIL_GEMM_WGMMA_SM90};
+
+// The kernel the header's rule picks for one product (ANVIL_GEMM_*).
+template <typename Tin>
+int kernel_for(int64_t batch, int64_t m, int64_t n, int64_t k, const Operand& a, const Operand& b, int64_t c,
+               int64_t ldc, int64_t stride_c, int64_t bias) {
+  if constexpr (std::is_same_v<Tin, bf16>) {
+    const int cap = kernel_cap.load(std::memory_order_relaxed);
+    const tc::DeviceInfo dev = tc::device_info();
+    const void *pa = dptr<const void>(a.address), *pb = dptr<const void>(b.address), *pc = dptr<const void>(c),
+               *pbias = dptr<const void>(bias);
+    if (cap >= ANVIL_GEMM_WGMMA_SM90 &&
+        gemm90::gemm_sm90_supported(dev.cc / 10, dev.cc % 10, pa, pb, pc, pbias, m, n, k, a.ld, b.ld, ldc, a.stride,
+                                    b.stride, stride_c, batch))
+      return ANVIL_GEMM_WGMMA_SM90;
+    if (cap >= ANVIL_GEMM_MMA_SM80 && dev.cc >= 80 &&
+        gemm::gemm_sm80_supported(pa, pb, pc, pbias, a.ld, b.ld, ldc, a.stride, b.stride, stride_c))
+      return ANVIL_GEMM_MMA_SM80;
+  }
+  return ANVIL_GEMM_SIMT;
+}
+
+template <bool kAT, bool kBT, typename Tout>
+cudaError_t launch_sm90(cudaStream_t s, int64_t batch, int64_t m, int64_t n, int64_t k, float alpha,
+                        const Operand& a, const Operand& b, int64_t c, int64_t ldc, int64_t stride_c, bool accumulate,
+                        int64_t bias) {
+  gemm90::Args g{dptr<void>(c), dptr<const bf16>(bias), m, n, k, ldc, stride_c, alpha, accumulate ? 1 : 0, 0, 0,
+                 static_cast<int>(batch), 0, 0};
+  return gemm90::launch_gemm_sm90<kAT, kBT, Tout>(dptr<const bf16>(a.address), dptr<const bf16>(b.address), a.ld,
+                                                  b.ld, a.stride, b.stride, g, tc::device_info().sms, 0, s);
+}
+
+// One product (batch items batch, or one when the caller loops) on the kernel kernel_for picks.
 template <typename Tin, typename Tout>
 cudaError_t launch_product(cudaStream_t s, int64_t batch, int64_t m, int64_t n, int64_t k, float alpha,
                            const Operand& a, const Operand& b, int64_t c, int64_t ldc, int64_t stride_c,
                            bool accumulate, int64_t bias) {
+  const int kernel = kernel_for<Tin>(batch, m, n, k, a, b, c, ldc, stride_c, bias);
   if constexpr (std::is_same_v<Tin, bf16>) {
-    if (tc::device_has_tensor_cores() &&
-        gemm::gemm_sm80_supported(dptr<const void>(a.address), dptr<const void>(b.address), dptr<const void>(c),
-                                  dptr<const void>(bias), a.ld, b.ld, ldc, a.stride, b.stride, stride_c)) {
+    if (kernel == ANVIL_GEMM_WGMMA_SM90) {
+      if (!a.trans && b.trans) return launch_sm90<false, true, Tout>(s, batch, m, n, k, alpha, a, b, c, ldc, stride_c, accumulate, bias);
+      if (!a.trans && !b.trans) return launch_sm90<false, false, Tout>(s, batch, m, n, k, alpha, a, b, c, ldc, stride_c, accumulate, bias);
+      if (a.trans && !b.trans) return launch_sm90<true, false, Tout>(s, batch, m, n, k, alpha, a, b, c, ldc, stride_c, accumulate, bias);
+      return launch_sm90<true, true, Tout>(s, batch, m, n, k, alpha, a, b, c, ldc, stride_c, accumulate, bias);
+    }
+    if (kernel == ANVIL_GEMM_MMA_SM80) {
       gemm::MmaArgs g{dptr<const bf16>(a.address), dptr<const bf16>(b.address), dptr<void>(c),
                       dptr<const bf16>(bias), m, n, k, a.ld, b.ld, ldc, a.stride, b.stride, stride_c, batch,
                       alpha, accumulate ? 1 : 0, 0, 0};
@@ -145,19 +189,36 @@ bool folds(const anvil_matmul_params* p) {
          p->stride_c == p->m * p->n;
 }
 
+// The forward as one product: a foldable batch becomes batch*m rows of one product.
+struct Product {
+  int64_t batch, m, n, k;
+  Operand a, b;
+  int64_t c, ldc, stride_c;
+};
+Product forward_product(const anvil_matmul_params* p) {
+  const int64_t m = p->m, n = p->n, k = p->k;
+  const bool ta = p->trans_a != 0, tb = p->trans_b != 0;
+  const int64_t lda = ta ? m : k, ldb = tb ? k : n;
+  if (folds(p)) return {1, p->batch * m, n, k, {p->a, false, lda, 0}, {p->b, tb, ldb, 0}, p->c, n, 0};
+  return {p->batch, m, n, k, {p->a, ta, lda, p->stride_a}, {p->b, tb, ldb, p->stride_b}, p->c, n, p->stride_c};
+}
+
 template <typename T>
 int matmul_fwd(const anvil_matmul_params* p, cudaStream_t s) {
   if (p->batch > 1 && p->stride_c == 0)
     return anvil_set_error(ANVIL_E_INVALID, "cuda matmul_fwd: stride_c 0 would write every batch item to one C");
-  const int64_t m = p->m, n = p->n, k = p->k;
-  const bool ta = p->trans_a != 0, tb = p->trans_b != 0;
-  const int64_t lda = ta ? m : k, ldb = tb ? k : n;
-  const float alpha = static_cast<float>(p->alpha);
-  if (folds(p))
-    return gemm<T, T>(s, 1, p->batch * m, n, k, alpha, {p->a, false, lda, 0}, {p->b, tb, ldb, 0}, p->c, n, 0,
-                      p->accumulate != 0, p->bias);
-  return gemm<T, T>(s, p->batch, m, n, k, alpha, {p->a, ta, lda, p->stride_a}, {p->b, tb, ldb, p->stride_b}, p->c,
-                    n, p->stride_c, p->accumulate != 0, p->bias);
+  const Product f = forward_product(p);
+  return gemm<T, T>(s, f.batch, f.m, f.n, f.k, static_cast<float>(p->alpha), f.a, f.b, f.c, f.ldc, f.stride_c,
+                    p->accumulate != 0, p->bias);
+}
+
+template <typename T>
+int fwd_kernel(const anvil_matmul_params* p, int64_t* kernel) {
+  const Product f = forward_product(p);
+  *kernel = f.m <= 0 || f.n <= 0 || f.batch <= 0 ? 0
+                                                 : kernel_for<T>(f.batch, f.m, f.n, f.k, f.a, f.b, f.c, f.ldc,
+                                                                 f.stride_c, p->bias);
+  return ANVIL_OK;
 }
 
 template <typename T>
@@ -229,6 +290,19 @@ ANVIL_API int anvil_cuda_matmul_fwd(const anvil_matmul_params* p, int64_t dtype,
 
 ANVIL_API int anvil_cuda_matmul_bwd(const anvil_matmul_params* p, int64_t dtype, int64_t stream) {
   ANVIL_DISPATCH_FLOAT(dtype, "matmul_bwd", matmul_bwd, p, as_stream(stream));
+}
+
+ANVIL_API int anvil_cuda_matmul_limit_kernel(int64_t kernel) {
+  if (kernel < ANVIL_GEMM_SIMT || kernel > ANVIL_GEMM_WGMMA_SM90)
+    return anvil_set_error(ANVIL_E_INVALID, "cuda matmul_limit_kernel: kernel must be ANVIL_GEMM_SIMT (1), "
+                                            "ANVIL_GEMM_MMA_SM80 (2) or ANVIL_GEMM_WGMMA_SM90 (3)");
+  kernel_cap.store(static_cast<int>(kernel), std::memory_order_relaxed);
+  return ANVIL_OK;
+}
+
+ANVIL_API int anvil_cuda_matmul_fwd_kernel(const anvil_matmul_params* p, int64_t dtype, int64_t* kernel) {
+  if (!p || !kernel) return anvil_set_error(ANVIL_E_INVALID, "cuda matmul_fwd_kernel: null argument");
+  ANVIL_DISPATCH_FLOAT(dtype, "matmul_fwd_kernel", fwd_kernel, p, kernel);
 }
 
 }  // extern "C"

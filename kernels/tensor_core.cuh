@@ -164,4 +164,26 @@ inline bool device_has_tensor_cores() {
   return v == 1;
 }
 
+// Host: the current device's compute capability (major * 10 + minor) and SM count, cached per device;
+// {0, 0} when there is no current device.
+struct DeviceInfo {
+  int cc, sms;
+};
+inline DeviceInfo device_info() {
+  static std::atomic<int> known[64];  // 0 unknown, else cc << 16 | sms
+  int device = 0;
+  if (cudaGetDevice(&device) != cudaSuccess || device < 0 || device >= 64) return {0, 0};
+  int v = known[device].load(std::memory_order_relaxed);
+  if (v == 0) {
+    int major = 0, minor = 0, sms = 0;
+    if (cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, device) != cudaSuccess ||
+        cudaDeviceGetAttribute(&minor, cudaDevAttrComputeCapabilityMinor, device) != cudaSuccess ||
+        cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device) != cudaSuccess || sms <= 0)
+      return {0, 0};
+    v = (major * 10 + minor) << 16 | (sms & 0xffff);
+    known[device].store(v, std::memory_order_relaxed);
+  }
+  return {v >> 16, v & 0xffff};
+}
+
 }  // namespace anvil::tc

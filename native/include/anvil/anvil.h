@@ -293,6 +293,16 @@ ANVIL_API int anvil_cuda_event_elapsed(int64_t start, int64_t end, double* milli
  * synchronizes the stream. */
 ANVIL_API int anvil_cuda_matmul_fwd(const anvil_matmul_params* p, int64_t dtype, int64_t stream);
 ANVIL_API int anvil_cuda_matmul_bwd(const anvil_matmul_params* p, int64_t dtype, int64_t stream);
+/* The CUDA GEMM kernels (kernels/matmul.cu: which one a product takes depends only on its arguments and
+ * the device): SIMT (fp32 mode, unaligned views), mma.sync (bf16, sm_80 and later), wgmma (bf16, sm_90a).
+ * limit_kernel caps the kernel every later matmul of this process may take (default ANVIL_GEMM_WGMMA_SM90:
+ * no cap): for tests and diagnosis, e.g. ANVIL_GEMM_MMA_SM80 runs Hopper on the sm_80 path.
+ * fwd_kernel writes the kernel anvil_cuda_matmul_fwd would take for p now (0: p is empty). */
+#define ANVIL_GEMM_SIMT 1
+#define ANVIL_GEMM_MMA_SM80 2
+#define ANVIL_GEMM_WGMMA_SM90 3
+ANVIL_API int anvil_cuda_matmul_limit_kernel(int64_t kernel);
+ANVIL_API int anvil_cuda_matmul_fwd_kernel(const anvil_matmul_params* p, int64_t dtype, int64_t* kernel);
 ANVIL_API int anvil_cuda_gelu_fwd(const anvil_gelu_params* p, int64_t dtype, int64_t stream);
 ANVIL_API int anvil_cuda_gelu_bwd(const anvil_gelu_params* p, int64_t dtype, int64_t stream);
 ANVIL_API int anvil_cuda_layernorm_fwd(const anvil_layernorm_params* p, int64_t dtype, int64_t stream);

@@ -9,7 +9,11 @@ import ai.anvil.tensor.Tensor;
 public record MatmulShape(long batch, long m, long n, long k, boolean transA, boolean transB, long strideA,
                           long strideB, long strideC) {
 
-  static MatmulShape of(String op, Tensor a, Tensor b, Tensor c, boolean transA, boolean transB) {
+  /**
+   * The shape of op(a) @ op(b) into c (see {@link Backend#matmul}); throws IllegalArgumentException naming op
+   * when the operands are null, closed, on mixed devices, of the wrong rank or of mismatched sizes.
+   */
+  public static MatmulShape of(String op, Tensor a, Tensor b, Tensor c, boolean transA, boolean transB) {
     if (a == null || b == null || c == null) throw new IllegalArgumentException(op + ": a, b and c must not be null");
     a.checkAlive(op + " (a)");
     b.checkAlive(op + " (b)");

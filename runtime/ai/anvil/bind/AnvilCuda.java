@@ -68,6 +68,11 @@ public final class AnvilCuda {
 
   public static native int anvil_cuda_matmul_bwd(@Cast("const anvil_matmul_params*") long p, long dtype, long stream);
 
+  public static native int anvil_cuda_matmul_limit_kernel(long kernel);
+
+  public static native int anvil_cuda_matmul_fwd_kernel(@Cast("const anvil_matmul_params*") long p, long dtype,
+                                                        @Cast("int64_t*") long[] kernel);
+
   public static native int anvil_cuda_gelu_fwd(@Cast("const anvil_gelu_params*") long p, long dtype, long stream);
 
   public static native int anvil_cuda_gelu_bwd(@Cast("const anvil_gelu_params*") long p, long dtype, long stream);

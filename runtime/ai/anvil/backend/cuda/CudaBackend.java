@@ -191,6 +191,47 @@ public final class CudaBackend extends Backend {
     check("matmulBackward", AnvilCuda.anvil_cuda_matmul_bwd(p, a.dtype().code(), stream));
   }
 
+  /** The GEMM kernels of the CUDA backend, in order of capability (anvil.h: ANVIL_GEMM_*). */
+  public enum MatmulKernel {
+    /** fp32 FMA from shared memory: the fp32 mode, and bf16 views the tensor-core kernels refuse. */
+    SIMT,
+    /** bf16 mma.sync + ldmatrix + cp.async, compute capability 8.0 and later. */
+    MMA_SM80,
+    /** bf16 TMA + wgmma, warp-specialized and persistent, compute capability 9.0. */
+    WGMMA_SM90
+  }
+
+  /**
+   * Caps the GEMM kernel every later CUDA matmul of this process may take, on every device; WGMMA_SM90 (the
+   * default) is no cap. For tests and diagnosis: MMA_SM80 runs a Hopper card on the sm_80 path. Which
+   * kernel a product takes otherwise depends only on its operands and the device.
+   */
+  public static void limitMatmulKernel(MatmulKernel most) {
+    if (most == null) throw new IllegalArgumentException("limitMatmulKernel: kernel must not be null");
+    check("limitMatmulKernel", AnvilCuda.anvil_cuda_matmul_limit_kernel(most.ordinal() + 1));
+  }
+
+  /**
+   * The kernel {@link #matmul} of these operands (same arguments and checks) would take now; null when the
+   * product is empty.
+   */
+  public MatmulKernel matmulKernel(Tensor a, Tensor b, Tensor bias, Tensor c, boolean transA, boolean transB) {
+    MatmulShape s = MatmulShape.of("matmulKernel", a, b, c, transA, transB);
+    if (!a.device().equals(device())) {
+      throw new IllegalArgumentException("matmulKernel: operands on " + a.device() + ", backend on " + device());
+    }
+    if (!supports(a.dtype()) || a.dtype() != b.dtype() || a.dtype() != c.dtype()
+        || (bias != null && bias.dtype() != a.dtype())) {
+      throw new IllegalArgumentException("matmulKernel: dtypes " + a.dtype() + ", " + b.dtype() + ", " + c.dtype()
+          + (bias == null ? "" : ", bias " + bias.dtype()) + " must be one float type");
+    }
+    long p = matmulParams(s, a, b, c, bias, null, null, null, null, 1.0, false, false, false);
+    long[] kernel = new long[1];
+    bind();
+    check("matmulKernel", AnvilCuda.anvil_cuda_matmul_fwd_kernel(p, a.dtype().code(), kernel));
+    return kernel[0] == 0 ? null : MatmulKernel.values()[(int) kernel[0] - 1];
+  }
+
   private static long matmulParams(MatmulShape s, Tensor a, Tensor b, Tensor c, Tensor bias, Tensor dc, Tensor da,
                                    Tensor db, Tensor dbias, double alpha, boolean acc, boolean accDa,
                                    boolean accDb) {

@@ -1,9 +1,11 @@
 package ai.anvil.backend.cuda;
 
+import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 import ai.anvil.backend.AdamWStep;
 import ai.anvil.backend.AttentionSpec;
+import ai.anvil.backend.cuda.CudaBackend.MatmulKernel;
 import ai.anvil.backend.cuda.Harness.Pair;
 import ai.anvil.tensor.DType;
 import ai.anvil.tensor.Scope;
@@ -176,22 +178,48 @@ class CrossBackendOpTest {
   }
 
   /**
-   * (m, n, k) triples, each run with every transpose pair and batching mode. The odd ones take the SIMT
-   * kernel; those with every extent a multiple of 8 (but not of the 128x128x32 tile) take the bf16
-   * tensor-core kernel in every layout (matmul.cu's dispatch rule).
+   * (m, n, k) triples, each run with every transpose pair and batching mode, bf16 once per GEMM kernel
+   * cap (WGMMA_SM90: no cap, so Hopper takes the wgmma kernel; MMA_SM80: the sm_80 path, forced on Hopper).
+   * The odd ones take the SIMT kernel; those whose leading dimensions are multiples of 8 (but not of the
+   * tiles) take a tensor-core kernel in every layout (matmul.cu's dispatch rule), which the test asserts.
+   * 2056 x 1160 x 72 has more 128-row tiles than an H100/H200 has SMs (the persistent loop of the wgmma
+   * kernel), k = 40, 72, 136, 200 and 520 leave partial 64-deep k tiles.
    */
   static Stream<Arguments> matmulShapes() {
     Stream.Builder<Arguments> b = Stream.builder();
     int[][] shapes = {{1, 1, 1}, {7, 65, 63}, {65, 7, 127}, {33, 64, 200}, {136, 264, 40}, {8, 72, 520},
-        {264, 8, 136}};
-    for (DType t : new DType[] {DType.F32, DType.BF16}) for (int[] s : shapes) b.add(Arguments.of(t, s[0], s[1], s[2]));
+        {264, 8, 136}, {2056, 1160, 72}};
+    for (int[] s : shapes) {
+      b.add(Arguments.of(DType.F32, MatmulKernel.WGMMA_SM90, s[0], s[1], s[2]));
+      for (MatmulKernel cap : new MatmulKernel[] {MatmulKernel.WGMMA_SM90, MatmulKernel.MMA_SM80}) {
+        b.add(Arguments.of(DType.BF16, cap, s[0], s[1], s[2]));
+      }
+    }
     return b.build();
+  }
+
+  /** The kernel matmul.cu's rule picks for a plain 2-D product of freshly allocated (aligned) tensors. */
+  private static MatmulKernel expectedKernel(DType dtype, MatmulKernel cap, int m, int n, int k, boolean ta,
+                                            boolean tb) {
+    long lda = ta ? m : k, ldb = tb ? k : n;
+    if (dtype != DType.BF16 || lda % 8 != 0 || ldb % 8 != 0 || n % 8 != 0) return MatmulKernel.SIMT;
+    boolean hopper = CudaRuntime.describe(0).contains("(sm_90,");
+    return hopper && cap == MatmulKernel.WGMMA_SM90 ? MatmulKernel.WGMMA_SM90 : MatmulKernel.MMA_SM80;
   }
 
   @ParameterizedTest
   @MethodSource("matmulShapes")
-  void matmul(DType dtype, int m, int n, int k) {
+  void matmul(DType dtype, MatmulKernel cap, int m, int n, int k) {
     Harness h = new Harness(dtype, m * 10_000L + n * 100L + k);
+    CudaBackend.limitMatmulKernel(cap);
+    try {
+      matmulCases(h, dtype, cap, m, n, k);
+    } finally {
+      CudaBackend.limitMatmulKernel(MatmulKernel.WGMMA_SM90);
+    }
+  }
+
+  private void matmulCases(Harness h, DType dtype, MatmulKernel cap, int m, int n, int k) {
     // batch modes: 0 plain 2-D; 1 both batched; 2 B broadcast (a Linear); 3 A broadcast
     for (int mode = 0; mode < 4; mode++) {
       for (boolean ta : new boolean[] {false, true}) {
@@ -203,9 +231,13 @@ class CrossBackendOpTest {
             if (mode == 1 || mode == 2) aDims = prepend(batch, aDims);
             if (mode == 1 || mode == 3) bDims = prepend(batch, bDims);
             long[] cDims = mode == 0 ? new long[] {m, n} : new long[] {batch, m, n};
-            String at = String.format(" m=%d n=%d k=%d mode=%d ta=%b tb=%b", m, n, k, mode, ta, tb);
+            String at = String.format(" m=%d n=%d k=%d mode=%d ta=%b tb=%b cap=%s", m, n, k, mode, ta, tb, cap);
             Pair a = h.input(1, aDims), b = h.input(1, bDims), bias = h.input(1, n);
             Pair c = h.output(cDims);
+            if (mode == 0) {
+              assertEquals(expectedKernel(dtype, cap, m, n, k, ta, tb),
+                  ((CudaBackend) h.gpu).matmulKernel(a.gpu(), b.gpu(), bias.gpu(), c.gpu(), ta, tb), "kernel" + at);
+            }
             h.cpu.matmul(a.cpu(), b.cpu(), bias.cpu(), c.cpu(), ta, tb, 0.5, false);
             h.gpu.matmul(a.gpu(), b.gpu(), bias.gpu(), c.gpu(), ta, tb, 0.5, false);
             h.check("matmul" + at, c, Tolerance.F32_REDUCTION);
