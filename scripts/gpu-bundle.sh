@@ -32,7 +32,8 @@ if (( do_build )); then
   mvn -q -o package -DskipTests -Danvil.buildDir="$build"
 fi
 jar="$(ls "$build"/anvil-*.jar | grep -v -e sources -e javadoc | head -1)"
-if ! unzip -l "$jar" | grep -q 'linux-x86_64/libanvil_cuda.so'; then
+# (the listing is read whole: grep -q would close the pipe early and pipefail would report unzip's SIGPIPE)
+if ! unzip -l "$jar" | grep 'linux-x86_64/libanvil_cuda.so' > /dev/null; then
   echo "gpu-bundle: $jar carries no libanvil_cuda.so (was nvcc found by the build?)" >&2
   exit 1
 fi
