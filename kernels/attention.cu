@@ -15,7 +15,9 @@
 //       fwd on a device of compute capability 9.0 with 0 < scale < inf, when the TMA descriptors of q, k
 //                        and v encode: the FA3-style forward with wgmma (attention/flash_fwd_sm90.cuh);
 //       fwd otherwise:   FlashAttention-2 forward with mma.sync (attention/flash_fwd.cuh);
-//       bwd:             FlashAttention-2 backward, deterministic dK/dV and dQ passes (attention/flash_bwd.cuh);
+//       bwd on compute capability 9.0 (the same conditions, q_len > 1): deterministic dK/dV and dQ kernels
+//                        with wgmma (attention/flash_bwd_sm90.cuh);
+//       bwd otherwise:   FlashAttention-2 backward, deterministic dK/dV and dQ passes (attention/flash_bwd.cuh);
 //   - everything else (fp32 mode, other head dims, unaligned views): the SIMT kernels (attention/simt.cuh).
 // Every path is deterministic (no atomics).
 // anvil_cuda_attention_limit_kernel(kernel) caps the kernels of every later call of this process (1 = SIMT,
@@ -25,6 +27,7 @@
 #include "common.cuh"
 #include "attention/decode.cuh"
 #include "attention/flash_bwd.cuh"
+#include "attention/flash_bwd_sm90.cuh"
 #include "attention/flash_fwd.cuh"
 #include "attention/flash_fwd_sm90.cuh"
 #include "attention/simt.cuh"
@@ -127,6 +130,17 @@ template <int D>
 int flash_bwd(const anvil_attention_params* p, cudaStream_t s) {
   Scratch scratch(s);
   ANVIL_CUDA_CHECK(scratch.allocate(flash::bwd_scratch_bytes(*p)));
+#if !defined(ANVIL_HOST_EMULATION)
+  if (attention_kernel_cap.load(std::memory_order_relaxed) >= kAttentionWgmmaSm90 && attention_device_is_sm90() &&
+      flash90::flash90_bwd_supported(*p)) {
+    flash90::BwdMaps maps;
+    if (flash90::make_bwd_maps<D>(*p, &maps) == cudaSuccess) {  // else: strides TMA refuses, the sm_80 kernels
+      if (cudaError_t e = flash90::launch_bwd_sm90<D>(*p, maps, scratch.at<float>(0), s); e != cudaSuccess)
+        return cuda_fail(e, "flash_bwd_sm90 kernels", __FILE__, __LINE__);
+      return ANVIL_OK;
+    }
+  }
+#endif
   if (cudaError_t e = flash::launch_bwd<D>(*p, scratch.at<float>(0), s); e != cudaSuccess)
     return cuda_fail(e, "flash_bwd kernels", __FILE__, __LINE__);
   return ANVIL_OK;

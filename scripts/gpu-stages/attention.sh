@@ -2,7 +2,7 @@
 # cap: 50
 # The attention stage (issue 6): the playground (kernels/dev/attention) on the GPU machine, files into
 # $STAGE_OUT as each step ends:
-#   1. check.log   versions 2 (FA2, mma.sync) and 3 (FA3-style wgmma forward, sm_90a) against the fp64 CPU
+#   1. check.log   versions 2 (FA2, mma.sync) and 3 (FA3-style wgmma, sm_90a) against the fp64 CPU
 #                  reference over the playground's case list (odd lengths, masks, cross lengths, decode);
 #   2. bench.log, attention-anvil.csv   both versions timed (CUDA events, median) at the issue's shapes;
 #   3. torch.log, attention-torch.csv   SDPA flash and cuDNN at the same shapes in the same run, then the
@@ -19,12 +19,12 @@ bin=target/dev/attention
 versions=2,3
 nvidia-smi --query-gpu=name,compute_cap --format=csv,noheader | grep -q ", 9.0" || versions=2
 status=0
-timeout 18 "$bin" --check --version "$versions" > "$out/check.log" 2>&1 || status=1
+timeout 12 "$bin" --check --version "$versions" > "$out/check.log" 2>&1 || status=1
 tail -n 5 "$out/check.log"
-timeout 14 "$bin" --bench --version "$versions" --shapes gpt2,d128_t4096,decode_8k \
+timeout 20 "$bin" --bench --version "$versions" --shapes gpt2,d128_t4096 \
   --csv "$out/attention-anvil.csv" > "$out/bench.log" 2>&1 || status=1
 cat "$out/bench.log"
-timeout 14 python3 kernels/dev/attention/torch_peer.py "$out/attention-torch.csv" "$out/attention-anvil.csv" \
+timeout 16 python3 kernels/dev/attention/torch_peer.py "$out/attention-torch.csv" "$out/attention-anvil.csv" \
   > "$out/torch.log" 2>&1 || status=1
 cat "$out/torch.log"
 exit $status
