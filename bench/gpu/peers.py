@@ -53,23 +53,31 @@ def randn(*dims, dtype=torch.bfloat16, scale=1.0, grad=False):
 
 
 def matmul():
-    sq = 4096
-    sa = [randn(sq, sq) for _ in range(copies(sq * sq * 2))]
-    sw = randn(sq, sq, scale=0.02)
-    timed("matmul_fwd_bf16", f"{sq}x{sq}x{sq}", "torch.matmul (cuBLAS)", lambda i: F.linear(sa[i % len(sa)], sw))
+    # the rows of CudaOpBench.matmul: squares (x W^T), then each GPT-2 Linear (in -> out) as its three
+    # products: fwd x W^T, dx = dy W (bf16), dw = dy^T x (fp32 out, as Anvil's fp32 weight gradients)
+    for sq in (4096, 8192):
+        sa = [randn(sq, sq) for _ in range(copies(sq * sq * 2))]
+        sw = randn(sq, sq, scale=0.02)
+        timed("matmul_fwd_bf16", f"{sq}x{sq}x{sq}", "torch.matmul (cuBLAS)", lambda i: F.linear(sa[i % len(sa)], sw))
+        del sa, sw
     m = B * T
-    for n in (3 * C, 4 * C, VP):
-        xs = [randn(m, C) for _ in range(copies(m * C * 2))]
-        w = randn(n, C, scale=0.02)
-        timed("matmul_fwd_bf16", f"{m}x{n}x{C}", "torch.matmul (cuBLAS)", lambda i: F.linear(xs[i % len(xs)], w))
-        if n == 4 * C:
-            dy = randn(m, n)
 
-            def bwd(i):
-                x = xs[i % len(xs)]
-                dy @ w          # dx (m, C)
-                dy.t() @ x      # dw (n, C)
-            timed("matmul_bwd_bf16", f"{m}x{n}x{C}", "torch.matmul (cuBLAS)", bwd)
+    def mm_f32(a, b):
+        try:
+            return torch.mm(a, b, out_dtype=torch.float32)
+        except TypeError:  # a torch without out_dtype: bf16 out
+            return torch.mm(a, b)
+
+    for fan_in, fan_out in ((C, 3 * C), (C, C), (C, 4 * C), (4 * C, C), (C, VP)):
+        r = copies(m * max(fan_in, fan_out) * 2)
+        xs = [randn(m, fan_in) for _ in range(r)]
+        dys = [randn(m, fan_out) for _ in range(r)]
+        w = randn(fan_out, fan_in, scale=0.02)
+        at = f"{m}x{fan_out}x{fan_in}"
+        timed("matmul_fwd_bf16", at, "torch.matmul (cuBLAS)", lambda i: F.linear(xs[i % r], w))
+        timed("matmul_dx_bf16", at, "torch.matmul (cuBLAS)", lambda i: dys[i % r] @ w)
+        timed("matmul_dw_bf16", at, "torch.matmul (cuBLAS)", lambda i: mm_f32(dys[i % r].t(), xs[i % r]))
+        del xs, dys, w
 
 
 def attention():

@@ -4,6 +4,7 @@
 #      `kernels/dev/run_gemm.sh --build-only` and carried), else built now with nvcc for sm_90a (~1 min);
 #   2. validate every version (CPU reference), then time them at the bench shapes (each spot-checked);
 #   3. time torch.matmul (cuBLAS) at the same shapes in the same run and print the joined table last.
+# scripts/gpu-stages/gemm.sh is the short form the GPU session runs (check 2-3, bench 3, torch).
 # Results under $OUT (default out/gemm): gemm.log, gemm-anvil.csv, gemm-torch.csv.
 #
 #   kernels/dev/run_gemm.sh [--build-only] [playground flags: --quick --check --bench]
@@ -28,8 +29,8 @@ fi
 
 nvidia-smi --query-gpu=name,clocks.sm,clocks.max.sm,temperature.gpu,power.draw --format=csv 2>&1 | tee "$OUT/gemm.log"
 status=0
-# Versions 1-2 (the product's kernels) first; version 3 (sm_90a, not yet validated on a GPU) in its own
-# process, so that a trap there cannot take the others' results with it.
+# Versions 1-2 (the stand-in and the sm_80 path) first; version 3 (sm_90a, the product's kernel on
+# compute capability 9.0) in its own process, so that a trap there cannot take the others' results with it.
 timeout 200 "$bin" --versions 1,2 --csv "$OUT/gemm-anvil.csv" "$@" 2>&1 | tee -a "$OUT/gemm.log"
 (( PIPESTATUS[0] != 0 )) && status=1
 timeout 100 "$bin" --versions 3 --csv "$OUT/gemm-anvil-v3.csv" "$@" 2>&1 | tee -a "$OUT/gemm.log"

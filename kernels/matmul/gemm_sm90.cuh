@@ -15,7 +15,8 @@
 // dimension of the tensor maps (a stride-0 operand has extent 1 there), so a tile never reads the next
 // item's rows: out-of-range elements are zero-filled by TMA, stores are predicated.
 // Preconditions (gemm_sm90_supported): compute capability 9.0 exactly (sm_90a code does not run on later
-// architectures), k > 0, lda, ldb, ldc and batch strides multiples of 8, pointers 16-byte aligned.
+// architectures), k > 0, n even (pair stores), lda, ldb, ldc and batch strides multiples of 8, pointers
+// 16-byte aligned.
 //
 // CTA: 384 threads = 3 warpgroups, one CTA per SM, persistent: CTA i takes tiles i, i + grid, ... in a
 // grouped raster (kGroupM tile rows share B tiles in L2). Warpgroup 0 is the producer (setmaxnreg 40):
@@ -257,33 +258,38 @@ __global__ void __launch_bounds__(kThreads, 1)
       }
       wgmma_wait<0>();
       if (t == 0) mbar_arrive(empty0 + 8 * ((it - 1) % S));
-      // epilogue: d[4j + e] = D(16w + lane/4 + 8(e/2), 8j + 2(lane%4) + e%2)
+      // epilogue: d[4j + e] = D(16w + lane/4 + 8(e/2), 8j + 2(lane%4) + e%2). Loads of C (accumulate) and
+      // bias go out kChunk pairs at a time before that chunk's stores: one load after each store would be
+      // a DRAM round trip per pair (the compiler cannot move a load of C above a store that may alias it).
+      constexpr int kChunk = 8;
       Tout* out = static_cast<Tout*>(g.c) + z * g.stride_c;
 #pragma unroll
       for (int half = 0; half < 2; ++half) {
         const int64_t row = m0 + 64 * c + 16 * w + lane / 4 + 8 * half;
         if (row >= g.m) continue;
+        Tout* out_row = out + row * g.ldc;
 #pragma unroll
-        for (int j = 0; j < BN / 8; ++j) {
-          const int64_t col = n0 + 8 * j + 2 * (lane % 4);
-          if (col >= g.n) continue;
-          float v0 = g.alpha * d[4 * j + 2 * half], v1 = g.alpha * d[4 * j + 2 * half + 1];
-          if (g.bias) {
-            const float2 bv = gemm::load_pair(g.bias + col);
-            v0 += bv.x;
-            v1 += bv.y;
+        for (int j0 = 0; j0 < BN / 8; j0 += kChunk) {
+          float2 add[kChunk], bias[kChunk];
+#pragma unroll
+          for (int jj = 0; jj < kChunk; ++jj) {
+            const int64_t col = n0 + 8 * (j0 + jj) + 2 * (lane % 4);
+            add[jj] = bias[jj] = make_float2(0.0f, 0.0f);
+            if (col < g.n && g.accumulate) add[jj] = gemm::load_pair(out_row + col);
+            if (col < g.n && g.bias) bias[jj] = gemm::load_pair(g.bias + col);
           }
-          if constexpr (kGelu) {
-            v0 = gemm::gelu_tanh(v0);
-            v1 = gemm::gelu_tanh(v1);
+#pragma unroll
+          for (int jj = 0; jj < kChunk; ++jj) {
+            const int j = j0 + jj;
+            const int64_t col = n0 + 8 * j + 2 * (lane % 4);
+            if (col >= g.n) continue;
+            float v0 = g.alpha * d[4 * j + 2 * half] + bias[jj].x, v1 = g.alpha * d[4 * j + 2 * half + 1] + bias[jj].y;
+            if constexpr (kGelu) {
+              v0 = gemm::gelu_tanh(v0);
+              v1 = gemm::gelu_tanh(v1);
+            }
+            gemm::store_pair<Tout>(out_row + col, v0 + add[jj].x, v1 + add[jj].y);
           }
-          Tout* p = out + row * g.ldc + col;
-          if (g.accumulate) {
-            const float2 old = gemm::load_pair(p);
-            v0 += old.x;
-            v1 += old.y;
-          }
-          gemm::store_pair<Tout>(p, v0, v1);
         }
       }
     }
@@ -304,7 +310,8 @@ inline bool gemm_sm90_supported(int major, int minor, const void* a, const void*
 #else
   auto aligned = [](const void* p) { return (reinterpret_cast<uintptr_t>(p) & 15) == 0; };
   const int64_t big = 0x7fffffff;
-  return major == 9 && minor == 0 && aligned(a) && aligned(b) && aligned(c) && aligned(bias) && k > 0 && lda > 0 &&
+  return major == 9 && minor == 0 && aligned(a) && aligned(b) && aligned(c) && aligned(bias) && k > 0 && n % 2 == 0 &&
+         lda > 0 &&
          ldb > 0 && lda % 8 == 0 && ldb % 8 == 0 && ldc % 8 == 0 && stride_a % 8 == 0 && stride_b % 8 == 0 &&
          stride_c % 8 == 0 && m < big && n < big && k < big && batch < big;
 #endif

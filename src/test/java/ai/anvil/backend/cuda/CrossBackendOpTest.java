@@ -182,15 +182,16 @@ class CrossBackendOpTest {
    * cap (WGMMA_SM90: no cap, so Hopper takes the wgmma kernel; MMA_SM80: the sm_80 path, forced on Hopper).
    * The odd ones take the SIMT kernel; those whose leading dimensions are multiples of 8 (but not of the
    * tiles) take a tensor-core kernel in every layout (matmul.cu's dispatch rule), which the test asserts.
-   * 2056 x 1160 x 72 has more 128-row tiles than an H100/H200 has SMs (the persistent loop of the wgmma
-   * kernel), k = 40, 72, 136, 200 and 520 leave partial 64-deep k tiles.
+   * k = 40, 136, 200 and 520 leave partial 64-deep k tiles. 2056 x 1160 x 72 (bf16 only, plain 2-D only:
+   * its CPU reference is the slow part) has more output tiles than an H100/H200 has SMs, so the persistent
+   * wgmma kernel runs several tiles per CTA.
    */
   static Stream<Arguments> matmulShapes() {
     Stream.Builder<Arguments> b = Stream.builder();
     int[][] shapes = {{1, 1, 1}, {7, 65, 63}, {65, 7, 127}, {33, 64, 200}, {136, 264, 40}, {8, 72, 520},
         {264, 8, 136}, {2056, 1160, 72}};
     for (int[] s : shapes) {
-      b.add(Arguments.of(DType.F32, MatmulKernel.WGMMA_SM90, s[0], s[1], s[2]));
+      if (!isLarge(s[0], s[1], s[2])) b.add(Arguments.of(DType.F32, MatmulKernel.WGMMA_SM90, s[0], s[1], s[2]));
       for (MatmulKernel cap : new MatmulKernel[] {MatmulKernel.WGMMA_SM90, MatmulKernel.MMA_SM80}) {
         b.add(Arguments.of(DType.BF16, cap, s[0], s[1], s[2]));
       }
@@ -219,9 +220,13 @@ class CrossBackendOpTest {
     }
   }
 
+  private static boolean isLarge(int m, int n, int k) {
+    return (long) m * n * k > 100_000_000L;
+  }
+
   private void matmulCases(Harness h, DType dtype, MatmulKernel cap, int m, int n, int k) {
     // batch modes: 0 plain 2-D; 1 both batched; 2 B broadcast (a Linear); 3 A broadcast
-    for (int mode = 0; mode < 4; mode++) {
+    for (int mode = 0; mode < (isLarge(m, n, k) ? 1 : 4); mode++) {
       for (boolean ta : new boolean[] {false, true}) {
         for (boolean tb : new boolean[] {false, true}) {
           try (Scope s = Scope.open()) {

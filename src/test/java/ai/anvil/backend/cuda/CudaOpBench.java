@@ -28,7 +28,7 @@ import java.util.function.IntConsumer;
  * never zeros. Then a GPT-2 small training step (fp32, B=4, T=1024). bench/gpu/peers.py times PyTorch on
  * the same shapes under the same names; .ci/gpu joins the two.
  *
- * <p>Usage: {@code CudaOpBench out.csv} writes {@code name,shape,ms,work,unit} rows (work per run in
+ * <p>Usage: {@code CudaOpBench out.csv [group,group...]} writes {@code name,shape,ms,work,unit} rows (work per run in
  * FLOP or bytes; unit TFLOP/s or GB/s). A benchmark tool, not a test.
  */
 public final class CudaOpBench {
@@ -47,6 +47,7 @@ public final class CudaOpBench {
     System.out.println("device: " + CudaRuntime.describe(0));
     String[] groups = {"matmul", "attention", "layernorm", "gelu", "softmax", "cross_entropy", "embedding",
         "optimizer", "gpt_step"};
+    if (args.length > 1) groups = args[1].split(",");  // a subset, e.g. "matmul"
     for (String g : groups) {
       try (Scope s = Scope.open()) {
         bench.run(g);
@@ -148,28 +149,33 @@ public final class CudaOpBench {
   // ---- ops ----------------------------------------------------------------------------------------
 
   private void matmul() {
-    // issue 5's square target first, then the GPT-2 small step's products
-    long sq = 4096;
-    Tensor[] sa = randoms(copies(sq * sq * 2), DType.BF16, 1, sq, sq);
-    Tensor sw = random(DType.BF16, 0.02, sq, sq);
-    Tensor sy = Tensor.empty(DType.BF16, GPU, sq, sq);
-    record("matmul_fwd_bf16", shape(sq, sq, sq), 2.0 * sq * sq * sq, "TFLOP/s",
-        i -> gpu.matmul(sa[i % sa.length], sw, null, sy, false, true, 1.0, false));
+    // issue 5's square targets first (x W^T), then every Linear of a GPT-2 small step (in -> out, B*T rows)
+    // in its three products: fwd y = x W^T (NT), dx = dy W (NN, bf16 =), dw = dy^T x (TN, fp32 +=).
+    for (long sq : new long[] {4096, 8192}) {
+      Tensor[] sa = randoms(copies(sq * sq * 2), DType.BF16, 1, sq, sq);
+      Tensor sw = random(DType.BF16, 0.02, sq, sq);
+      Tensor sy = Tensor.empty(DType.BF16, GPU, sq, sq);
+      record("matmul_fwd_bf16", shape(sq, sq, sq), 2.0 * sq * sq * sq, "TFLOP/s",
+          i -> gpu.matmul(sa[i % sa.length], sw, null, sy, false, true, 1.0, false));
+    }
     long m = (long) B * T;
-    for (long n : new long[] {3 * C, 4 * C, VP}) {
-      int r = copies(m * C * 2);
-      Tensor[] x = randoms(r, DType.BF16, 1, m, C);
-      Tensor w = random(DType.BF16, 0.02, n, C);
-      Tensor y = Tensor.empty(DType.BF16, GPU, m, n);
-      record("matmul_fwd_bf16", shape(m, n, C), 2.0 * m * n * C, "TFLOP/s",
-          i -> gpu.matmul(x[i % r], w, null, y, false, true, 1.0, false));
-      if (n == 4 * C) {
-        Tensor dy = random(DType.BF16, 1, m, n);
-        Tensor dx = Tensor.empty(DType.BF16, GPU, m, C);
-        Tensor dw = Tensor.zeros(DType.F32, GPU, n, C);
-        record("matmul_bwd_bf16", shape(m, n, C), 4.0 * m * n * C, "TFLOP/s",
-            i -> gpu.matmulBackward(x[i % r], w, dy, dx, dw, null, false, true, 1.0, false, false));
-      }
+    long[][] linears = {{C, 3 * C}, {C, C}, {C, 4 * C}, {4 * C, C}, {C, VP}};
+    for (long[] lin : linears) {
+      long in = lin[0], out = lin[1];
+      int r = copies(m * Math.max(in, out) * 2);
+      Tensor[] x = randoms(r, DType.BF16, 1, m, in);
+      Tensor w = random(DType.BF16, 0.02, out, in);
+      Tensor y = Tensor.empty(DType.BF16, GPU, m, out);
+      Tensor[] dy = randoms(r, DType.BF16, 1, m, out);
+      Tensor dx = Tensor.empty(DType.BF16, GPU, m, in);
+      Tensor dw = Tensor.zeros(DType.F32, GPU, out, in);
+      String at = shape(m, out, in);
+      double flops = 2.0 * m * out * in;
+      record("matmul_fwd_bf16", at, flops, "TFLOP/s", i -> gpu.matmul(x[i % r], w, null, y, false, true, 1.0, false));
+      record("matmul_dx_bf16", at, flops, "TFLOP/s",
+          i -> gpu.matmulBackward(x[i % r], w, dy[i % r], dx, null, null, false, true, 1.0, false, false));
+      record("matmul_dw_bf16", at, flops, "TFLOP/s",
+          i -> gpu.matmulBackward(x[i % r], w, dy[i % r], null, dw, null, false, true, 1.0, false, true));
     }
   }
 

@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# cap: 70
+# The GEMM stage (issue 5): the playground (kernels/dev/gemm) on the GPU machine, files into $STAGE_OUT as
+# each step ends:
+#   1. check.log   versions 2 (mma.sync, sm_80 path) and 3 (TMA + wgmma, sm_90a: the product's kernel on
+#                  compute capability 9.0; both tile widths on 7 CTAs) against the fp64 CPU reference: every
+#                  layout (NT, NN, TN, TT) and epilogue (bias, GELU, accumulate, alpha), bf16 and fp32 out,
+#                  odd sizes, k = 0, batched, more tiles than CTAs;
+#   2. bench.log, gemm-anvil.csv   version 3 (version 2 where 3 does not apply) timed (CUDA events, median,
+#                  inputs rotated past L2) at the 4096 and 8192 squares and every layout of the GPT-2 small
+#                  Linears (8192 rows; 768->2304, 768->768, 768->3072, 3072->768, 768->50304);
+#   3. torch.log, gemm-torch.csv   torch.matmul (cuBLAS) at the same shapes in the same run, then the joined
+#                  table (ratio = cuBLAS ms / Anvil ms: >= 1.0 is Anvil as fast or faster).
+# The binary is target/dev/gemm (kernels/dev/run_gemm.sh --build-only on the build machine); when it is
+# missing or stale it is built here with nvcc (~30 s, which the cap can barely afford).
+set -uo pipefail
+root="$(cd "$(dirname "$0")/../.." && pwd)"
+cd "$root"
+out="${STAGE_OUT:-$root/out/gemm-stage}"
+mkdir -p "$out"
+kernels/dev/run_gemm.sh --build-only || { echo "gemm playground build failed"; exit 2; }
+bin=target/dev/gemm
+versions=2,3
+nvidia-smi --query-gpu=name,compute_cap --format=csv,noheader | tee "$out/device.txt" | grep -q ", 9.0" || versions=2
+status=0
+timeout 20 "$bin" --check --versions "$versions" > "$out/check.log" 2>&1 || status=1
+grep -E "FAIL|checked|failures" "$out/check.log" | head -20
+bench_versions=3
+[[ "$versions" == 2 ]] && bench_versions=2
+timeout 22 "$bin" --bench --versions "$bench_versions" --csv "$out/gemm-anvil.csv" > "$out/bench.log" 2>&1 || status=1
+grep -v "rel err" "$out/bench.log"
+timeout 20 python3 kernels/dev/gemm/torch_peer.py "$out/gemm-torch.csv" "$out/gemm-anvil.csv" \
+  > "$out/torch.log" 2>&1 || status=1
+sed -n '/^shape/,$p' "$out/torch.log"
+exit $status
