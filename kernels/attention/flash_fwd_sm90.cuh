@@ -23,10 +23,12 @@
 // Descriptors (PTX ISA, matrix descriptor; CUTLASS's canonical GMMA layouts): K-major 128B swizzle:
 // SBO = 1024 (8-row groups), LBO unused; N-major (V, transposed) 128B swizzle: SBO = 1024 (8-key groups),
 // LBO = the distance between 64-column sub-tiles (kBc x 128 bytes), used by D = 128 only.
-// kSplitPV: D = 128 as two m64n64k16 per k-step (one per 64-column sub-tile, LBO unused), a second
+// kVariant 1: D = 128's P V as two m64n64k16 per k-step (one per 64-column sub-tile, LBO unused), a second
 // reading of the same layout kept in the playground as a cross-check of the N = 128 descriptor.
-// Not yet: intra-warpgroup overlap of softmax with the next S (FA3's two-stage consumer pipeline),
-// 3 consumer warpgroups for D = 64, an epilogue through shared memory / TMA store.
+// kVariant 2: FA3's pipelining: block j's S = Q K^T is issued together with block j - 1's P V (the softmax
+// of j - 1 happened before), and the two consumers take turns issuing through two named barriers, so one
+// consumer's softmax overlaps the other's products.
+// Not yet: 3 consumer warpgroups for D = 64, an epilogue through shared memory / TMA store.
 #pragma once
 
 #include <cuda.h>
@@ -56,9 +58,14 @@ template <int D>
 struct Fwd90 {
   static_assert(D == 64 || D == 128, "head dims 64 and 128");
   static constexpr int kConsumers = 2, kThreads = 128 * (kConsumers + 1), kBr = 64 * kConsumers, kBc = 128;
-  static constexpr int kStages = D == 64 ? 3 : 2, kSub = D / 64;
+  static constexpr int kStages = 3, kSub = D / 64;  // D = 128: 32 + 3 x 64 KB + 1 KB of 227
   static constexpr int kQBytes = kBr * D * 2, kKVBytes = kBc * D * 2;
   static constexpr int kSmemBytes = kQBytes + kStages * 2 * kKVBytes + 1024;
+  // Variant 2 at D = 128 holds S (64), O (64) and the previous block's P (32 registers) at once: more than the
+  // 168 registers of a 384-thread CTA (ptxas budgets the whole kernel at 65536 / 384, whatever setmaxnreg
+  // does later), so there the CTA is the two consumers alone (255 registers), one thread loading in line.
+  __host__ __device__ static constexpr bool inline_producer(int variant) { return D == 128 && variant == 2; }
+  __host__ __device__ static constexpr int threads(int variant) { return inline_producer(variant) ? 256 : kThreads; }
 };
 
 // ---- sm_90a primitives (after matmul/gemm_sm90.cuh, which validated them on an H200) --------------------
@@ -109,6 +116,9 @@ template <int N>
 __device__ __forceinline__ void setmaxnreg_dec() {
   asm volatile("setmaxnreg.dec.sync.aligned.u32 %0;\n" ::"n"(N));
 }
+// Named barrier `id` over the two consumer warpgroups (256 threads): wait for it / arrive without waiting.
+__device__ __forceinline__ void named_sync(int id) { asm volatile("bar.sync %0, 256;\n" ::"r"(id) : "memory"); }
+__device__ __forceinline__ void named_arrive(int id) { asm volatile("bar.arrive %0, 256;\n" ::"r"(id) : "memory"); }
 // Keeps the compiler from moving reads or writes of wgmma accumulators across the async window.
 template <int N>
 __device__ __forceinline__ void fence_operands(float (&d)[N]) {
@@ -160,12 +170,13 @@ __device__ __forceinline__ uint64_t desc_nmajor(uint32_t address, uint32_t lbo) 
 }
 
 // grid: x = batch * heads, y = query blocks (ceil(Tq / 128)); block kThreads; dynamic smem kSmemBytes.
-template <int D, bool kSplitPV>
-__global__ void __launch_bounds__(Fwd90<D>::kThreads, 1)
+template <int D, int kVariant>
+__global__ void __launch_bounds__(Fwd90<D>::threads(kVariant), 1)
     flash_fwd_sm90_kernel(const __grid_constant__ CUtensorMap map_q, const __grid_constant__ CUtensorMap map_k,
                           const __grid_constant__ CUtensorMap map_v, const anvil_attention_params p) {
 #if ANVIL_FLASH90_BODY
   using S = Fwd90<D>;
+  constexpr bool kInline = S::inline_producer(kVariant);
   constexpr int kBr = S::kBr, kBc = S::kBc, kStages = S::kStages, kSub = S::kSub;
   __shared__ __align__(8) uint64_t bars[1 + 3 * kStages];  // q, k full[s], v full[s], empty[s]
   const uint32_t raw = tc::smem_address(tc::dynamic_smem());
@@ -195,26 +206,38 @@ __global__ void __launch_bounds__(Fwd90<D>::kThreads, 1)
   }
   __syncthreads();
 
+  const int col = static_cast<int>(h * D), bi = static_cast<int>(b);
+  auto produce_q = [&]() {
+    mbar_expect_tx(qbar, S::kQBytes);
+    for (int s = 0; s < kSub; ++s) tma_load_3d(base + s * kBr * 128, &map_q, qbar, col + 64 * s, static_cast<int>(q0), bi);
+  };
+  auto produce_block = [&](int jb) {
+    const int st = jb % kStages, round = jb / kStages;
+    if (round > 0) mbar_wait(empty(st), (round - 1) & 1);  // both consumers released round - 1
+    mbar_expect_tx(kfull(st), S::kKVBytes);
+    for (int s = 0; s < kSub; ++s) tma_load_3d(sk(st) + s * kBc * 128, &map_k, kfull(st), col + 64 * s, jb * kBc, bi);
+    mbar_expect_tx(vfull(st), S::kKVBytes);
+    for (int s = 0; s < kSub; ++s) tma_load_3d(sv(st) + s * kBc * 128, &map_v, vfull(st), col + 64 * s, jb * kBc, bi);
+  };
   const int wg = threadIdx.x / 128, t = threadIdx.x % 128;
-  if (wg == 0) {
-    setmaxnreg_dec<24>();
-    if (t == 0 && nblocks > 0) {
-      const int col = static_cast<int>(h * D), bi = static_cast<int>(b);
-      mbar_expect_tx(qbar, S::kQBytes);
-      for (int s = 0; s < kSub; ++s) tma_load_3d(base + s * kBr * 128, &map_q, qbar, col + 64 * s, static_cast<int>(q0), bi);
-      for (int jb = 0; jb < nblocks; ++jb) {
-        const int st = jb % kStages, round = jb / kStages;
-        if (round > 0) mbar_wait(empty(st), (round - 1) & 1);  // both consumers released round - 1
-        mbar_expect_tx(kfull(st), S::kKVBytes);
-        for (int s = 0; s < kSub; ++s) tma_load_3d(sk(st) + s * kBc * 128, &map_k, kfull(st), col + 64 * s, jb * kBc, bi);
-        mbar_expect_tx(vfull(st), S::kKVBytes);
-        for (int s = 0; s < kSub; ++s) tma_load_3d(sv(st) + s * kBc * 128, &map_v, vfull(st), col + 64 * s, jb * kBc, bi);
+  if constexpr (!kInline) {
+    if (wg == 0) {
+      setmaxnreg_dec<24>();
+      if (t == 0 && nblocks > 0) {
+        produce_q();
+        for (int jb = 0; jb < nblocks; ++jb) produce_block(jb);
       }
+      return;
     }
-    return;
+    setmaxnreg_inc<240>();
+  } else {  // thread 0 of consumer 1 (the one behind in the ping-pong) loads, in line
+    if (threadIdx.x == 128 && nblocks > 0) {
+      produce_q();
+      for (int jb = 0; jb < min(nblocks, kStages); ++jb) produce_block(jb);
+    }
+    __syncwarp();
   }
-  setmaxnreg_inc<240>();
-  const int c = wg - 1, w = t / 32, lane = t % 32;
+  const int c = kInline ? wg : wg - 1, w = t / 32, lane = t % 32;
   const int* mask = p.key_mask ? reinterpret_cast<const int*>(static_cast<uintptr_t>(p.key_mask)) + b * tk : nullptr;
   const float scale_log2 = static_cast<float>(p.scale) * flash::kLog2e;
   const int64_t row0 = q0 + 64 * c + 16 * w + lane / 4;  // this thread's rows: row0, row0 + 8
@@ -225,23 +248,31 @@ __global__ void __launch_bounds__(Fwd90<D>::kThreads, 1)
   for (int i = 0; i < D / 2; ++i) o[i] = 0.0f;
   float m[2] = {-INFINITY, -INFINITY}, l[2] = {0.0f, 0.0f};  // log2 units; l per thread (quad-summed at the end)
 
-  if (nblocks > 0) mbar_wait(qbar, 0);
-  for (int jb = 0; jb < nblocks; ++jb) {
-    const int st = jb % kStages, parity = (jb / kStages) & 1;
-    const int64_t j0 = static_cast<int64_t>(jb) * kBc;
-    float s[kBc / 2];
-    mbar_wait(kfull(st), parity);
-    wgmma_fence();
+  auto issue_s = [&](float(&s)[kBc / 2], int st) {  // S = Q K^T of the block in stage st
 #pragma unroll
     for (int ks = 0; ks < D / 16; ++ks) {
       const uint32_t qa = base + (ks / 4) * kBr * 128 + c * 64 * 128 + (ks % 4) * 32;
       const uint32_t ka = sk(st) + (ks / 4) * kBc * 128 + (ks % 4) * 32;
       wgmma_ss_m64n128k16(s, desc_kmajor(qa), desc_kmajor(ka), ks > 0);
     }
-    wgmma_commit();
-    wgmma_wait_all();
-    fence_operands(s);
-
+  };
+  auto issue_pv = [&](const uint32_t(&pa)[kBc / 16][4], int st) {  // O += P V of the block in stage st
+#pragma unroll
+    for (int kk = 0; kk < kBc / 16; ++kk) {
+      const uint32_t va = sv(st) + kk * 16 * 128;  // keys 16kk.. : 16 rows of 128 bytes
+      if constexpr (D == 64) {
+        wgmma_rs_m64n64k16_tb(o, pa[kk], desc_nmajor(va, kBc * 128));
+      } else if constexpr (kVariant == 1) {
+        wgmma_rs_m64n64k16_tb(*reinterpret_cast<float(*)[32]>(&o[0]), pa[kk], desc_nmajor(va, kBc * 128));
+        wgmma_rs_m64n64k16_tb(*reinterpret_cast<float(*)[32]>(&o[32]), pa[kk], desc_nmajor(va + kBc * 128, kBc * 128));
+      } else {
+        wgmma_rs_m64n128k16_tb(o, pa[kk], desc_nmajor(va, kBc * 128));
+      }
+    }
+  };
+  // Mask, online softmax (O rescaled), P of block jb into pa.
+  auto softmax = [&](float(&s)[kBc / 2], uint32_t(&pa)[kBc / 16][4], int jb) {
+    const int64_t j0 = static_cast<int64_t>(jb) * kBc;
     const bool need_mask = mask != nullptr || j0 + kBc > tk || (p.causal && j0 + kBc - 1 > q0 + 64 * c + shift);
     if (need_mask) {
 #pragma unroll
@@ -277,33 +308,91 @@ __global__ void __launch_bounds__(Fwd90<D>::kThreads, 1)
         o[4 * j + 2 * hh + 1] *= correction;
       }
     }
-    uint32_t pa[kBc / 16][4];  // P's k16 steps: the accumulator pairs of n-tiles 2kk and 2kk + 1
 #pragma unroll
-    for (int kk = 0; kk < kBc / 16; ++kk) {
+    for (int kk = 0; kk < kBc / 16; ++kk) {  // P's k16 steps: the accumulator pairs of n-tiles 2kk, 2kk + 1
       pa[kk][0] = tc::pack_bf16(s[8 * kk], s[8 * kk + 1]);
       pa[kk][1] = tc::pack_bf16(s[8 * kk + 2], s[8 * kk + 3]);
       pa[kk][2] = tc::pack_bf16(s[8 * kk + 4], s[8 * kk + 5]);
       pa[kk][3] = tc::pack_bf16(s[8 * kk + 6], s[8 * kk + 7]);
     }
-    mbar_wait(vfull(st), parity);
-    fence_operands(o);
-    wgmma_fence();
-#pragma unroll
-    for (int kk = 0; kk < kBc / 16; ++kk) {
-      const uint32_t va = sv(st) + kk * 16 * 128;  // keys 16kk.. : 16 rows of 128 bytes
-      if constexpr (D == 64) {
-        wgmma_rs_m64n64k16_tb(o, pa[kk], desc_nmajor(va, kBc * 128));
-      } else if constexpr (kSplitPV) {
-        wgmma_rs_m64n64k16_tb(*reinterpret_cast<float(*)[32]>(&o[0]), pa[kk], desc_nmajor(va, kBc * 128));
-        wgmma_rs_m64n64k16_tb(*reinterpret_cast<float(*)[32]>(&o[32]), pa[kk], desc_nmajor(va + kBc * 128, kBc * 128));
-      } else {
-        wgmma_rs_m64n128k16_tb(o, pa[kk], desc_nmajor(va, kBc * 128));
-      }
+  };
+
+  if (nblocks > 0) mbar_wait(qbar, 0);
+  if constexpr (kVariant != 2) {
+    for (int jb = 0; jb < nblocks; ++jb) {
+      const int st = jb % kStages, parity = (jb / kStages) & 1;
+      float s[kBc / 2];
+      uint32_t pa[kBc / 16][4];
+      mbar_wait(kfull(st), parity);
+      wgmma_fence();
+      issue_s(s, st);
+      wgmma_commit();
+      wgmma_wait_all();
+      fence_operands(s);
+      softmax(s, pa, jb);
+      mbar_wait(vfull(st), parity);
+      fence_operands(o);
+      wgmma_fence();
+      issue_pv(pa, st);
+      wgmma_commit();
+      wgmma_wait_all();
+      fence_operands(o);
+      if (t == 0) mbar_arrive(empty(st));
     }
-    wgmma_commit();
-    wgmma_wait_all();
-    fence_operands(o);
-    if (t == 0) mbar_arrive(empty(st));
+  } else {
+    // Pipelined: block jb's S is issued with block jb - 1's P V in one group, so the softmax of jb - 1 is
+    // done before and the products run back to back; and the two consumers take turns issuing (named
+    // barriers 1 and 2: consumer c waits on 1 + c, then lets the other go), so one's softmax overlaps the
+    // other's products (FA3's ping-pong). Consumer 1 opens consumer 0's first turn and consumer 0
+    // takes consumer 1's last hand-over after the loop, so both barriers see matched arrivals.
+    uint32_t pa[kBc / 16][4];
+    if (nblocks > 0) {
+      if (c == 1) named_arrive(1);
+      float s[kBc / 2];
+      mbar_wait(kfull(0), 0);
+      named_sync(1 + c);
+      wgmma_fence();
+      issue_s(s, 0);
+      wgmma_commit();
+      named_arrive(2 - c);
+      wgmma_wait_all();
+      fence_operands(s);
+      softmax(s, pa, 0);
+    }
+    for (int jb = 1; jb < nblocks; ++jb) {
+      const int st = jb % kStages, parity = (jb / kStages) & 1;
+      const int prev = (jb - 1) % kStages, prev_parity = ((jb - 1) / kStages) & 1;
+      float s[kBc / 2];
+      mbar_wait(kfull(st), parity);
+      mbar_wait(vfull(prev), prev_parity);
+      named_sync(1 + c);
+      fence_operands(o);
+      wgmma_fence();
+      issue_s(s, st);
+      issue_pv(pa, prev);
+      wgmma_commit();
+      named_arrive(2 - c);
+      wgmma_wait_all();
+      fence_operands(s);
+      fence_operands(o);
+      if (t == 0) mbar_arrive(empty(prev));  // K and V of block jb - 1 are done
+      if constexpr (kInline) {
+        if (c == 1 && t == 0 && jb - 1 + kStages < nblocks) produce_block(jb - 1 + kStages);
+        __syncwarp();
+      }
+      softmax(s, pa, jb);
+    }
+    if (c == 0 && nblocks > 0) named_sync(1);  // consumer 1's last hand-over
+    if (nblocks > 0) {
+      const int st = (nblocks - 1) % kStages, parity = ((nblocks - 1) / kStages) & 1;
+      mbar_wait(vfull(st), parity);
+      fence_operands(o);
+      wgmma_fence();
+      issue_pv(pa, st);
+      wgmma_commit();
+      wgmma_wait_all();
+      fence_operands(o);
+    }
   }
 
   // out = O / l (0 where nothing was visible); lse = ln(sum exp) = (m + log2 l) ln 2
@@ -367,6 +456,10 @@ inline cudaError_t make_map_3d(CUtensorMap* map, int64_t address, int64_t width,
   return r == CUDA_SUCCESS ? cudaSuccess : cudaErrorInvalidValue;
 }
 
+// The variant the product takes (kernel template argument kVariant): 0 one block at a time, 1 the same with
+// D = 128's P V as two N = 64 products (playground cross-check), 2 pipelined with ping-pong consumers.
+constexpr int kFwdVariant = 0;
+
 // The tensor maps of q, k and v (cudaErrorInvalidValue: strides or sizes the TMA unit refuses; nothing
 // was launched, the caller may take another kernel).
 struct Maps {
@@ -386,27 +479,27 @@ cudaError_t make_maps(const anvil_attention_params& p, Maps* maps) {
 }
 
 // The forward for arguments flash90_supported accepted, on a device of compute capability 9.0.
-template <int D, bool kSplitPV = false>
+template <int D, int kVariant = kFwdVariant>
 cudaError_t launch_fwd_sm90(const anvil_attention_params& p, const Maps& maps, cudaStream_t stream) {
   using S = Fwd90<D>;
   const int64_t q_blocks = (p.q_len + S::kBr - 1) / S::kBr, bh = p.batch * p.heads;
   if (q_blocks > 65535 || bh > 0x7fffffff) return cudaErrorInvalidConfiguration;
   if (q_blocks == 0 || bh == 0) return cudaSuccess;
-  auto kernel = flash_fwd_sm90_kernel<D, kSplitPV>;
+  auto kernel = flash_fwd_sm90_kernel<D, kVariant>;
   if (cudaError_t e = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, S::kSmemBytes);
       e != cudaSuccess)
     return e;
-  ANVIL_LAUNCH(kernel, dim3(static_cast<unsigned>(bh), static_cast<unsigned>(q_blocks)), S::kThreads, S::kSmemBytes,
-               stream)(maps.q, maps.k, maps.v, p);
+  ANVIL_LAUNCH(kernel, dim3(static_cast<unsigned>(bh), static_cast<unsigned>(q_blocks)), S::threads(kVariant),
+               S::kSmemBytes, stream)(maps.q, maps.k, maps.v, p);
   return cudaGetLastError();
 }
 
 // Both steps (the playground).
-template <int D, bool kSplitPV = false>
+template <int D, int kVariant = kFwdVariant>
 cudaError_t launch_fwd_sm90(const anvil_attention_params& p, cudaStream_t stream) {
   Maps maps;
   if (cudaError_t e = make_maps<D>(p, &maps); e != cudaSuccess) return e;
-  return launch_fwd_sm90<D, kSplitPV>(p, maps, stream);
+  return launch_fwd_sm90<D, kVariant>(p, maps, stream);
 }
 
 }  // namespace anvil::flash90

@@ -2,7 +2,8 @@
 # cap: 50
 # The attention stage (issue 6): the playground (kernels/dev/attention) on the GPU machine, files into
 # $STAGE_OUT as each step ends:
-#   1. check.log   versions 2 (FA2, mma.sync) and 3 (FA3-style wgmma, sm_90a) against the fp64 CPU
+#   1. check.log   versions 2 (FA2, mma.sync), 3 (FA3-style wgmma, sm_90a) and 5 (3 with the forward
+#                  pipelined, ping-pong consumers) against the fp64 CPU
 #                  reference over the playground's case list (odd lengths, masks, cross lengths, decode);
 #   2. bench.log, attention-anvil.csv   both versions timed (CUDA events, median) at the issue's shapes;
 #   3. torch.log, attention-torch.csv   SDPA flash and cuDNN at the same shapes in the same run, then the
@@ -16,10 +17,10 @@ out="${STAGE_OUT:-$root/out/attention-stage}"
 mkdir -p "$out"
 kernels/dev/run_attention.sh --build-only || { echo "attention playground build failed"; exit 2; }
 bin=target/dev/attention
-versions=2,3
+versions=2,3,5
 nvidia-smi --query-gpu=name,compute_cap --format=csv,noheader | grep -q ", 9.0" || versions=2
 status=0
-timeout 12 "$bin" --check --version "$versions" > "$out/check.log" 2>&1 || status=1
+timeout 16 "$bin" --check --version "$versions" > "$out/check.log" 2>&1 || status=1
 tail -n 5 "$out/check.log"
 timeout 20 "$bin" --bench --version "$versions" --shapes gpt2,d128_t4096 \
   --csv "$out/attention-anvil.csv" > "$out/bench.log" 2>&1 || status=1

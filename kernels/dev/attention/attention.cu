@@ -8,6 +8,7 @@
 //      warpgroup and two consumers) and backward (attention/flash_bwd_sm90.cuh: deterministic dK/dV and dQ
 //      kernels with wgmma); decode (and the backward of q_len = 1) as version 2. cc 9.0 only; not emulated.
 //   4  version 3 with D = 128's P V as two m64n64k16 per k-step (a cross-check of the N = 128 descriptor)
+//   5  version 3 with the forward pipelined (S of block j with P V of block j - 1) and ping-pong consumers
 // Tensors are (B, T, H*D) token rows (q, k, v, out, dout and the gradients), key mask (B, Tk) int32.
 // Error bound per element (fp64 reference): every product term is rounded to bf16 at most once by a
 // correct kernel (P before P V, dS before dS K), so |err| <= 2^-7 * sum |terms| + 2^-8 |value| (4x the
@@ -358,10 +359,11 @@ void run(int version, const Data& x, bool bwd) {
       exit(2);
     }
     if (version == 3)
-      e = x.c.d == 64 ? anvil::flash90::launch_fwd_sm90<64>(p, 0) : anvil::flash90::launch_fwd_sm90<128>(p, 0);
+      e = x.c.d == 64 ? anvil::flash90::launch_fwd_sm90<64, 0>(p, 0) : anvil::flash90::launch_fwd_sm90<128, 0>(p, 0);
+    else if (version == 4)
+      e = x.c.d == 64 ? anvil::flash90::launch_fwd_sm90<64, 1>(p, 0) : anvil::flash90::launch_fwd_sm90<128, 1>(p, 0);
     else
-      e = x.c.d == 64 ? anvil::flash90::launch_fwd_sm90<64, true>(p, 0)
-                      : anvil::flash90::launch_fwd_sm90<128, true>(p, 0);
+      e = x.c.d == 64 ? anvil::flash90::launch_fwd_sm90<64, 2>(p, 0) : anvil::flash90::launch_fwd_sm90<128, 2>(p, 0);
 #else
     e = cudaErrorNotSupported;
 #endif
@@ -542,7 +544,7 @@ void bench_all(const std::vector<int>& versions, bool quick, const std::string& 
       const bool ok = check_version(version, x);
       for (bool bwd : {false, true}) {
         if (c.tq == 1 && bwd) continue;  // decode is inference
-        if (version == 4 && bwd) continue;  // version 3's backward
+        if (version >= 4 && bwd) continue;  // version 3's backward
         const double ms = time_ms(version, x, bwd, version == 1 ? 5 : 50);
         const bool decode = c.tq == 1;
         const double rate = decode ? decode_bytes / ms / 1e6 : (bwd ? bwd_flops : fwd_flops) / ms / 1e9;
@@ -600,7 +602,7 @@ int main(int argc, char** argv) {
     return 2;
   }
   const bool sm90 = prop.major == 9 && prop.minor == 0;
-  if (!explicit_versions && sm90) versions = {1, 2, 3, 4};
+  if (!explicit_versions && sm90) versions = {1, 2, 3, 4, 5};
   for (int v : versions)
     if (v >= 3 && !sm90) {
       fprintf(stderr, "version %d needs compute capability 9.0\n", v);
