@@ -57,33 +57,44 @@ __device__ __forceinline__ void acc_to_a(uint32_t (&a)[4], const float (&c)[N], 
 template <int D>
 struct Bwd90 {
   static_assert(D == 64 || D == 128, "head dims 64 and 128");
-  static constexpr int kConsumers = 2, kThreads = 128 * (kConsumers + 1), kStages = 2, kSub = D / 64;
-  // dK/dV at D = 128 holds S^T, dP^T (32 + 32) and dK, dV (64 + 64) per thread: more than the 168 registers
-  // of a 384-thread CTA (ptxas budgets the whole kernel at 65536 / 384 whatever setmaxnreg does later), so
-  // there the CTA is the two consumer warpgroups alone (255 registers) and thread 0 issues the loads in line.
-  static constexpr bool kInlineProducer = D == 128;
-  static constexpr int kDkdvThreads = kInlineProducer ? 256 : kThreads;
+  static constexpr int kConsumers = 2, kThreads = 128 * (kConsumers + 1), kSub = D / 64;
+  // Stages: 2, or 3 for the pipelined variant 2 (its loads of a block start a block later).
+  __host__ __device__ static constexpr int stages(int variant) { return variant == 2 ? 3 : 2; }
+  // dK/dV at D = 128 holds S^T, dP^T (32 + 32) and dK, dV (64 + 64) per thread, and variant 2 also the
+  // previous block's P^T, dS^T fragments (32): more than the 168 registers of a 384-thread CTA (ptxas
+  // budgets the whole kernel at 65536 / 384 whatever setmaxnreg does later), so there the CTA is the two
+  // consumer warpgroups alone (255 registers) and one of their threads issues the loads in line.
+  __host__ __device__ static constexpr bool dkdv_inline(int variant) { return D == 128 || variant == 2; }
+  __host__ __device__ static constexpr int dkdv_threads(int variant) { return dkdv_inline(variant) ? 256 : kThreads; }
+  // dQ's variant 2 at D = 128 (S, dP 32 + 32, dQ 64, the previous dS fragments 16): likewise.
+  __host__ __device__ static constexpr bool dq_inline(int variant) { return D == 128 && variant == 2; }
+  __host__ __device__ static constexpr int dq_threads(int variant) { return dq_inline(variant) ? 256 : kThreads; }
   // dK/dV: kBk keys per CTA (K, V tiles), kBq queries per step (Q, dO blocks + lse2, delta: 1 KB slot)
   static constexpr int kBk = 128, kBq = 64;
   static constexpr int kKBytes = kBk * D * 2, kQBytes = kBq * D * 2;
   static constexpr int kStageBytes = 2 * kQBytes + 1024;
-  static constexpr int kDkdvSmem = 2 * kKBytes + kStages * kStageBytes + 1024;
+  __host__ __device__ static constexpr int dkdv_smem(int variant) { return 2 * kKBytes + stages(variant) * kStageBytes + 1024; }
   // dQ: kBq2 queries per CTA (Q, dO tiles), kBk2 keys per step (K, V blocks)
   static constexpr int kBq2 = 128, kBk2 = 64;
   static constexpr int kQ2Bytes = kBq2 * D * 2, kKV2Bytes = kBk2 * D * 2;
-  static constexpr int kDqSmem = 2 * kQ2Bytes + kStages * 2 * kKV2Bytes + 1024;
+  __host__ __device__ static constexpr int dq_smem(int variant) { return 2 * kQ2Bytes + stages(variant) * 2 * kKV2Bytes + 1024; }
 };
 
-// grid: x = batch * heads, y = key blocks (ceil(Tk / 128)); block kDkdvThreads; dynamic smem kDkdvSmem.
-// map_q, map_do: boxes of kBq rows; map_k, map_v: kBk rows.
-template <int D>
-__global__ void __launch_bounds__(Bwd90<D>::kDkdvThreads, 1)
+// The variant the product takes: 0 one block at a time; 2 pipelined (the products of block j issued with
+// the last products of block j - 1) with ping-pong consumers, as the forward's variant 2.
+constexpr int kBwdVariant = 0;
+
+// grid: x = batch * heads, y = key blocks (ceil(Tk / 128)); block dkdv_threads(kVariant); dynamic smem
+// dkdv_smem(kVariant). map_q, map_do: boxes of kBq rows; map_k, map_v: kBk rows.
+template <int D, int kVariant>
+__global__ void __launch_bounds__(Bwd90<D>::dkdv_threads(kVariant), 1)
     flash_bwd_dkdv_sm90_kernel(const __grid_constant__ CUtensorMap map_q, const __grid_constant__ CUtensorMap map_do,
                                const __grid_constant__ CUtensorMap map_k, const __grid_constant__ CUtensorMap map_v,
                                const anvil_attention_params p, const float* delta, const float* lse2, int64_t padded) {
 #if ANVIL_FLASH90_BODY
   using S = Bwd90<D>;
-  constexpr int kBk = S::kBk, kBq = S::kBq, kStages = S::kStages, kSub = S::kSub;
+  constexpr int kBk = S::kBk, kBq = S::kBq, kStages = S::stages(kVariant), kSub = S::kSub;
+  constexpr bool kInline = S::dkdv_inline(kVariant);
   __shared__ __align__(8) uint64_t bars[1 + 2 * kStages];  // K/V, full[s], empty[s]
   unsigned char* smem = tc::dynamic_smem();
   const uint32_t raw = tc::smem_address(smem);
@@ -132,8 +143,10 @@ __global__ void __launch_bounds__(Bwd90<D>::kDkdvThreads, 1)
     bulk_load(slse(st), lse2 + bh * padded + i0, kBq * 4, full(st));
     bulk_load(slse(st) + kBq * 4, delta + bh * padded + i0, kBq * 4, full(st));
   };
+  // the in-line producer: thread 0 of consumer 0 (variant 0) or of consumer 1 (variant 2: the one behind)
+  constexpr int kProducer = kVariant == 2 ? 128 : 0;
   const int wg = threadIdx.x / 128, t = threadIdx.x % 128;
-  if constexpr (!S::kInlineProducer) {
+  if constexpr (!kInline) {
     if (wg == 0) {
       setmaxnreg_dec<24>();
       if (t == 0 && n > 0) {
@@ -144,13 +157,13 @@ __global__ void __launch_bounds__(Bwd90<D>::kDkdvThreads, 1)
     }
     setmaxnreg_inc<240>();
   } else {
-    if (threadIdx.x == 0 && n > 0) {
+    if (threadIdx.x == kProducer && n > 0) {
       produce_kv();
       for (int it = 0; it < min(n, kStages); ++it) produce_stage(it);
     }
     __syncwarp();
   }
-  const int c = S::kInlineProducer ? wg : wg - 1, w = t / 32, lane = t % 32;
+  const int c = kInline ? wg : wg - 1, w = t / 32, lane = t % 32;
   const int* mask = p.key_mask ? reinterpret_cast<const int*>(static_cast<uintptr_t>(p.key_mask)) + b * tk : nullptr;
   const float scale_log2 = static_cast<float>(p.scale) * flash::kLog2e;
   const int64_t jr0 = k0 + 64 * c + 16 * w + lane / 4;  // this thread's keys: jr0, jr0 + 8
@@ -164,17 +177,7 @@ __global__ void __launch_bounds__(Bwd90<D>::kDkdvThreads, 1)
 #pragma unroll
   for (int i = 0; i < D / 2; ++i) dk[i] = dv[i] = 0.0f;
 
-  if (n > 0) mbar_wait(kvbar, 0);
-  for (int it = 0; it < n; ++it) {
-    const int st = it % kStages, parity = (it / kStages) & 1;
-    const int64_t i0 = static_cast<int64_t>(qb_begin + it) * kBq;
-    if constexpr (S::kInlineProducer) {  // refill the stage both consumers released after block it - 1
-      if (threadIdx.x == 0 && it >= 1 && it - 1 + kStages < n) produce_stage(it - 1 + kStages);
-      __syncwarp();
-    }
-    float s[32], dp[32];  // S^T, dP^T: 64 keys x 64 queries
-    mbar_wait(full(st), parity);
-    wgmma_fence();
+  auto issue_ss = [&](float(&s)[32], float(&dp)[32], int st) {  // S^T = K Q^T, dP^T = V dO^T (64 x 64)
 #pragma unroll
     for (int ks = 0; ks < D / 16; ++ks) {
       const uint32_t off_a = (ks / 4) * kBk * 128 + c * 64 * 128 + (ks % 4) * 32, off_b = (ks / 4) * kBq * 128 + (ks % 4) * 32;
@@ -185,12 +188,17 @@ __global__ void __launch_bounds__(Bwd90<D>::kDkdvThreads, 1)
       const uint32_t off_a = (ks / 4) * kBk * 128 + c * 64 * 128 + (ks % 4) * 32, off_b = (ks / 4) * kBq * 128 + (ks % 4) * 32;
       wgmma_ss(dp, desc_kmajor(sv + off_a), desc_kmajor(sdo(st) + off_b), ks > 0);
     }
-    wgmma_commit();
-    wgmma_wait_all();
-    fence_operands(s);
-    fence_operands(dp);
-
-    // P^T = exp2(S^T scale log2e - lse2[query]) (0: masked key, causally hidden pair); dS^T = P^T (dP^T - delta)
+  };
+  auto issue_rs = [&](const uint32_t(&pa)[4][4], const uint32_t(&da)[4][4], int st) {  // dV += P^T dO, dK += dS^T Q
+#pragma unroll
+    for (int kk = 0; kk < 4; ++kk) wgmma_rs_tb(dv, pa[kk], desc_nmajor(sdo(st) + kk * 16 * 128, kBq * 128));
+#pragma unroll
+    for (int kk = 0; kk < 4; ++kk) wgmma_rs_tb(dk, da[kk], desc_nmajor(sq(st) + kk * 16 * 128, kBq * 128));
+  };
+  // P^T = exp2(S^T scale log2e - lse2[query]) (0: masked key, causally hidden pair); dS^T = P^T (dP^T - delta),
+  // as bf16 A fragments.
+  auto elementwise = [&](float(&s)[32], float(&dp)[32], uint32_t(&pa)[4][4], uint32_t(&da)[4][4], int it, int st) {
+    const int64_t i0 = static_cast<int64_t>(qb_begin + it) * kBq;
     const float* lt = generic(slse(st));
     const float* dt = lt + kBq;
     const bool causal_edge = p.causal && k0 + 64 * c + 63 > i0 + shift;
@@ -204,24 +212,92 @@ __global__ void __launch_bounds__(Bwd90<D>::kDkdvThreads, 1)
         s[4 * j + e] = pv;
         dp[4 * j + e] = pv * (dp[4 * j + e] - dt[col]);
       }
-    uint32_t pa[4][4], da[4][4];
 #pragma unroll
     for (int kk = 0; kk < 4; ++kk) {
       acc_to_a(pa[kk], s, kk);
       acc_to_a(da[kk], dp, kk);
     }
-    fence_operands(dv);
-    fence_operands(dk);
-    wgmma_fence();
-#pragma unroll
-    for (int kk = 0; kk < 4; ++kk) wgmma_rs_tb(dv, pa[kk], desc_nmajor(sdo(st) + kk * 16 * 128, kBq * 128));
-#pragma unroll
-    for (int kk = 0; kk < 4; ++kk) wgmma_rs_tb(dk, da[kk], desc_nmajor(sq(st) + kk * 16 * 128, kBq * 128));
-    wgmma_commit();
-    wgmma_wait_all();
-    fence_operands(dv);
-    fence_operands(dk);
-    if (t == 0) mbar_arrive(empty(st));
+  };
+
+  if (n > 0) mbar_wait(kvbar, 0);
+  if constexpr (kVariant != 2) {
+    for (int it = 0; it < n; ++it) {
+      const int st = it % kStages, parity = (it / kStages) & 1;
+      if constexpr (kInline) {  // refill the stage both consumers released after block it - 1
+        if (threadIdx.x == kProducer && it >= 1 && it - 1 + kStages < n) produce_stage(it - 1 + kStages);
+        __syncwarp();
+      }
+      float s[32], dp[32];  // S^T, dP^T: 64 keys x 64 queries
+      uint32_t pa[4][4], da[4][4];
+      mbar_wait(full(st), parity);
+      wgmma_fence();
+      issue_ss(s, dp, st);
+      wgmma_commit();
+      wgmma_wait_all();
+      fence_operands(s);
+      fence_operands(dp);
+      elementwise(s, dp, pa, da, it, st);
+      fence_operands(dv);
+      fence_operands(dk);
+      wgmma_fence();
+      issue_rs(pa, da, st);
+      wgmma_commit();
+      wgmma_wait_all();
+      fence_operands(dv);
+      fence_operands(dk);
+      if (t == 0) mbar_arrive(empty(st));
+    }
+  } else {
+    // Pipelined with ping-pong consumers (the forward's variant 2): block it's S^T, dP^T go out with block
+    // it - 1's dV, dK products; consumer c issues on named barrier 1 + c, then hands over.
+    uint32_t pa[4][4], da[4][4];
+    if (n > 0) {
+      if (c == 1) named_arrive(1);
+      float s[32], dp[32];
+      mbar_wait(full(0), 0);
+      named_sync(1 + c);
+      wgmma_fence();
+      issue_ss(s, dp, 0);
+      wgmma_commit();
+      named_arrive(2 - c);
+      wgmma_wait_all();
+      fence_operands(s);
+      fence_operands(dp);
+      elementwise(s, dp, pa, da, 0, 0);
+    }
+    for (int it = 1; it < n; ++it) {
+      const int st = it % kStages, parity = (it / kStages) & 1, prev = (it - 1) % kStages;
+      float s[32], dp[32];
+      mbar_wait(full(st), parity);
+      named_sync(1 + c);
+      fence_operands(dv);
+      fence_operands(dk);
+      wgmma_fence();
+      issue_ss(s, dp, st);
+      issue_rs(pa, da, prev);
+      wgmma_commit();
+      named_arrive(2 - c);
+      wgmma_wait_all();
+      fence_operands(s);
+      fence_operands(dp);
+      fence_operands(dv);
+      fence_operands(dk);
+      if (t == 0) mbar_arrive(empty(prev));  // block it - 1 is done
+      if (threadIdx.x == kProducer && it - 1 + kStages < n) produce_stage(it - 1 + kStages);
+      __syncwarp();
+      elementwise(s, dp, pa, da, it, st);
+    }
+    if (n > 0) {
+      fence_operands(dv);
+      fence_operands(dk);
+      wgmma_fence();
+      issue_rs(pa, da, (n - 1) % kStages);
+      wgmma_commit();
+      wgmma_wait_all();
+      fence_operands(dv);
+      fence_operands(dk);
+      if (c == 0) named_sync(1);  // consumer 1's last hand-over
+    }
   }
 
   // dk = scale dS^T Q, dv = P^T dO: rows jr0, jr0 + 8 (zeros for keys no query sees)
@@ -246,16 +322,18 @@ __global__ void __launch_bounds__(Bwd90<D>::kDkdvThreads, 1)
 #endif
 }
 
-// grid: x = batch * heads, y = query blocks (ceil(Tq / 128)); block kThreads; dynamic smem kDqSmem.
+// grid: x = batch * heads, y = query blocks (ceil(Tq / 128)); block dq_threads(kVariant); dynamic smem
+// dq_smem(kVariant).
 // map_q, map_do: boxes of kBq2 rows; map_k, map_v: kBk2 rows.
-template <int D>
-__global__ void __launch_bounds__(Bwd90<D>::kThreads, 1)
+template <int D, int kVariant>
+__global__ void __launch_bounds__(Bwd90<D>::dq_threads(kVariant), 1)
     flash_bwd_dq_sm90_kernel(const __grid_constant__ CUtensorMap map_q, const __grid_constant__ CUtensorMap map_do,
                              const __grid_constant__ CUtensorMap map_k, const __grid_constant__ CUtensorMap map_v,
                              const anvil_attention_params p, const float* delta, const float* lse2, int64_t padded) {
 #if ANVIL_FLASH90_BODY
   using S = Bwd90<D>;
-  constexpr int kBq = S::kBq2, kBk = S::kBk2, kStages = S::kStages, kSub = S::kSub;
+  constexpr int kBq = S::kBq2, kBk = S::kBk2, kStages = S::stages(kVariant), kSub = S::kSub;
+  constexpr bool kInline = S::dq_inline(kVariant);
   __shared__ __align__(8) uint64_t bars[1 + 2 * kStages];  // Q/dO, full[s], empty[s]
   const uint32_t raw = tc::smem_address(tc::dynamic_smem());
   const uint32_t base = (raw + 1023) & ~1023u;
@@ -283,30 +361,42 @@ __global__ void __launch_bounds__(Bwd90<D>::kThreads, 1)
   }
   __syncthreads();
 
-  const int wg = threadIdx.x / 128, t = threadIdx.x % 128;
-  if (wg == 0) {
-    setmaxnreg_dec<24>();
-    if (t == 0 && nblocks > 0) {
-      const int col = static_cast<int>(h * D), bi = static_cast<int>(b);
-      mbar_expect_tx(qbar, 2 * S::kQ2Bytes);
-      for (int s = 0; s < kSub; ++s) {
-        tma_load_3d(sq + s * kBq * 128, &map_q, qbar, col + 64 * s, static_cast<int>(q0), bi);
-        tma_load_3d(sdo + s * kBq * 128, &map_do, qbar, col + 64 * s, static_cast<int>(q0), bi);
-      }
-      for (int jb = 0; jb < nblocks; ++jb) {
-        const int st = jb % kStages, round = jb / kStages;
-        if (round > 0) mbar_wait(empty(st), (round - 1) & 1);
-        mbar_expect_tx(full(st), 2 * S::kKV2Bytes);
-        for (int s = 0; s < kSub; ++s) {
-          tma_load_3d(sk(st) + s * kBk * 128, &map_k, full(st), col + 64 * s, jb * kBk, bi);
-          tma_load_3d(sv(st) + s * kBk * 128, &map_v, full(st), col + 64 * s, jb * kBk, bi);
-        }
-      }
+  const int col = static_cast<int>(h * D), bi = static_cast<int>(b);
+  auto produce_q = [&]() {
+    mbar_expect_tx(qbar, 2 * S::kQ2Bytes);
+    for (int s = 0; s < kSub; ++s) {
+      tma_load_3d(sq + s * kBq * 128, &map_q, qbar, col + 64 * s, static_cast<int>(q0), bi);
+      tma_load_3d(sdo + s * kBq * 128, &map_do, qbar, col + 64 * s, static_cast<int>(q0), bi);
     }
-    return;
+  };
+  auto produce_block = [&](int jb) {
+    const int st = jb % kStages, round = jb / kStages;
+    if (round > 0) mbar_wait(empty(st), (round - 1) & 1);
+    mbar_expect_tx(full(st), 2 * S::kKV2Bytes);
+    for (int s = 0; s < kSub; ++s) {
+      tma_load_3d(sk(st) + s * kBk * 128, &map_k, full(st), col + 64 * s, jb * kBk, bi);
+      tma_load_3d(sv(st) + s * kBk * 128, &map_v, full(st), col + 64 * s, jb * kBk, bi);
+    }
+  };
+  const int wg = threadIdx.x / 128, t = threadIdx.x % 128;
+  if constexpr (!kInline) {
+    if (wg == 0) {
+      setmaxnreg_dec<24>();
+      if (t == 0 && nblocks > 0) {
+        produce_q();
+        for (int jb = 0; jb < nblocks; ++jb) produce_block(jb);
+      }
+      return;
+    }
+    setmaxnreg_inc<240>();
+  } else {  // thread 0 of consumer 1 (the one behind in the ping-pong) loads, in line
+    if (threadIdx.x == 128 && nblocks > 0) {
+      produce_q();
+      for (int jb = 0; jb < min(nblocks, kStages); ++jb) produce_block(jb);
+    }
+    __syncwarp();
   }
-  setmaxnreg_inc<240>();
-  const int c = wg - 1, w = t / 32, lane = t % 32;
+  const int c = kInline ? wg : wg - 1, w = t / 32, lane = t % 32;
   const int* mask = p.key_mask ? reinterpret_cast<const int*>(static_cast<uintptr_t>(p.key_mask)) + b * tk : nullptr;
   const float scale_log2 = static_cast<float>(p.scale) * flash::kLog2e;
   const int64_t row0 = q0 + 64 * c + 16 * w + lane / 4;  // rows row0, row0 + 8
@@ -321,13 +411,7 @@ __global__ void __launch_bounds__(Bwd90<D>::kThreads, 1)
 #pragma unroll
   for (int i = 0; i < D / 2; ++i) dq[i] = 0.0f;
 
-  if (nblocks > 0) mbar_wait(qbar, 0);
-  for (int jb = 0; jb < nblocks; ++jb) {
-    const int st = jb % kStages, parity = (jb / kStages) & 1;
-    const int64_t j0 = static_cast<int64_t>(jb) * kBk;
-    float s[kBk / 2], dp[kBk / 2];
-    mbar_wait(full(st), parity);
-    wgmma_fence();
+  auto issue_ss = [&](float(&s)[kBk / 2], float(&dp)[kBk / 2], int st) {  // S = Q K^T, dP = dO V^T
 #pragma unroll
     for (int ks = 0; ks < D / 16; ++ks) {
       const uint32_t off_a = (ks / 4) * kBq * 128 + c * 64 * 128 + (ks % 4) * 32, off_b = (ks / 4) * kBk * 128 + (ks % 4) * 32;
@@ -338,11 +422,14 @@ __global__ void __launch_bounds__(Bwd90<D>::kThreads, 1)
       const uint32_t off_a = (ks / 4) * kBq * 128 + c * 64 * 128 + (ks % 4) * 32, off_b = (ks / 4) * kBk * 128 + (ks % 4) * 32;
       wgmma_ss(dp, desc_kmajor(sdo + off_a), desc_kmajor(sv(st) + off_b), ks > 0);
     }
-    wgmma_commit();
-    wgmma_wait_all();
-    fence_operands(s);
-    fence_operands(dp);
-
+  };
+  auto issue_rs = [&](const uint32_t(&da)[kBk / 16][4], int st) {  // dQ += dS K
+#pragma unroll
+    for (int kk = 0; kk < kBk / 16; ++kk) wgmma_rs_tb(dq, da[kk], desc_nmajor(sk(st) + kk * 16 * 128, kBk * 128));
+  };
+  // dS = P o (dP - delta), P = exp2(S scale log2e - lse2) and 0 where masked, as bf16 A fragments.
+  auto elementwise = [&](float(&s)[kBk / 2], float(&dp)[kBk / 2], uint32_t(&da)[kBk / 16][4], int jb) {
+    const int64_t j0 = static_cast<int64_t>(jb) * kBk;
     const bool need_mask = mask != nullptr || j0 + kBk > tk || (p.causal && j0 + kBk - 1 > q0 + 64 * c + shift);
 #pragma unroll
     for (int j = 0; j < kBk / 8; ++j)
@@ -356,17 +443,79 @@ __global__ void __launch_bounds__(Bwd90<D>::kThreads, 1)
         }
         dp[4 * j + e] = pv * (dp[4 * j + e] - delta_r[hh]);
       }
-    uint32_t da[kBk / 16][4];
 #pragma unroll
     for (int kk = 0; kk < kBk / 16; ++kk) acc_to_a(da[kk], dp, kk);
-    fence_operands(dq);
-    wgmma_fence();
-#pragma unroll
-    for (int kk = 0; kk < kBk / 16; ++kk) wgmma_rs_tb(dq, da[kk], desc_nmajor(sk(st) + kk * 16 * 128, kBk * 128));
-    wgmma_commit();
-    wgmma_wait_all();
-    fence_operands(dq);
-    if (t == 0) mbar_arrive(empty(st));
+  };
+
+  if (nblocks > 0) mbar_wait(qbar, 0);
+  if constexpr (kVariant != 2) {
+    for (int jb = 0; jb < nblocks; ++jb) {
+      const int st = jb % kStages, parity = (jb / kStages) & 1;
+      float s[kBk / 2], dp[kBk / 2];
+      uint32_t da[kBk / 16][4];
+      mbar_wait(full(st), parity);
+      wgmma_fence();
+      issue_ss(s, dp, st);
+      wgmma_commit();
+      wgmma_wait_all();
+      fence_operands(s);
+      fence_operands(dp);
+      elementwise(s, dp, da, jb);
+      fence_operands(dq);
+      wgmma_fence();
+      issue_rs(da, st);
+      wgmma_commit();
+      wgmma_wait_all();
+      fence_operands(dq);
+      if (t == 0) mbar_arrive(empty(st));
+    }
+  } else {  // pipelined with ping-pong consumers, as the forward's variant 2
+    uint32_t da[kBk / 16][4];
+    if (nblocks > 0) {
+      if (c == 1) named_arrive(1);
+      float s[kBk / 2], dp[kBk / 2];
+      mbar_wait(full(0), 0);
+      named_sync(1 + c);
+      wgmma_fence();
+      issue_ss(s, dp, 0);
+      wgmma_commit();
+      named_arrive(2 - c);
+      wgmma_wait_all();
+      fence_operands(s);
+      fence_operands(dp);
+      elementwise(s, dp, da, 0);
+    }
+    for (int jb = 1; jb < nblocks; ++jb) {
+      const int st = jb % kStages, parity = (jb / kStages) & 1, prev = (jb - 1) % kStages;
+      float s[kBk / 2], dp[kBk / 2];
+      mbar_wait(full(st), parity);
+      named_sync(1 + c);
+      fence_operands(dq);
+      wgmma_fence();
+      issue_ss(s, dp, st);
+      issue_rs(da, prev);
+      wgmma_commit();
+      named_arrive(2 - c);
+      wgmma_wait_all();
+      fence_operands(s);
+      fence_operands(dp);
+      fence_operands(dq);
+      if (t == 0) mbar_arrive(empty(prev));  // K, V of block jb - 1 are done
+      if constexpr (kInline) {
+        if (threadIdx.x == 128 && jb - 1 + kStages < nblocks) produce_block(jb - 1 + kStages);
+        __syncwarp();
+      }
+      elementwise(s, dp, da, jb);
+    }
+    if (nblocks > 0) {
+      fence_operands(dq);
+      wgmma_fence();
+      issue_rs(da, (nblocks - 1) % kStages);
+      wgmma_commit();
+      wgmma_wait_all();
+      fence_operands(dq);
+      if (c == 0) named_sync(1);  // consumer 1's last hand-over
+    }
   }
 
   const float scale = static_cast<float>(p.scale);
@@ -423,7 +572,7 @@ cudaError_t make_bwd_maps(const anvil_attention_params& p, BwdMaps* m) {
 }
 
 // prep (flash_bwd.cuh), dK/dV, dQ; scratch: flash::bwd_scratch_bytes(p).
-template <int D>
+template <int D, int kVariant = kBwdVariant>
 cudaError_t launch_bwd_sm90(const anvil_attention_params& p, const BwdMaps& m, float* scratch, cudaStream_t stream) {
   using S = Bwd90<D>;
   const int64_t bh = p.batch * p.heads, padded = flash::padded_rows(p.q_len);
@@ -439,29 +588,29 @@ cudaError_t launch_bwd_sm90(const anvil_attention_params& p, const BwdMaps& m, f
   ANVIL_LAUNCH(prep, static_cast<unsigned>(prep_blocks), 128, 0, stream)(p, delta, lse2, padded);
   if (cudaError_t e = cudaGetLastError(); e != cudaSuccess) return e;
 
-  auto dkdv = flash_bwd_dkdv_sm90_kernel<D>;
-  if (cudaError_t e = cudaFuncSetAttribute(dkdv, cudaFuncAttributeMaxDynamicSharedMemorySize, S::kDkdvSmem);
+  auto dkdv = flash_bwd_dkdv_sm90_kernel<D, kVariant>;
+  if (cudaError_t e = cudaFuncSetAttribute(dkdv, cudaFuncAttributeMaxDynamicSharedMemorySize, S::dkdv_smem(kVariant));
       e != cudaSuccess)
     return e;
-  ANVIL_LAUNCH(dkdv, dim3(static_cast<unsigned>(bh), static_cast<unsigned>(k_blocks)), S::kDkdvThreads, S::kDkdvSmem,
-               stream)(m.q64, m.do64, m.k128, m.v128, p, delta, lse2, padded);
+  ANVIL_LAUNCH(dkdv, dim3(static_cast<unsigned>(bh), static_cast<unsigned>(k_blocks)), S::dkdv_threads(kVariant),
+               S::dkdv_smem(kVariant), stream)(m.q64, m.do64, m.k128, m.v128, p, delta, lse2, padded);
   if (cudaError_t e = cudaGetLastError(); e != cudaSuccess) return e;
 
-  auto dqk = flash_bwd_dq_sm90_kernel<D>;
-  if (cudaError_t e = cudaFuncSetAttribute(dqk, cudaFuncAttributeMaxDynamicSharedMemorySize, S::kDqSmem);
+  auto dqk = flash_bwd_dq_sm90_kernel<D, kVariant>;
+  if (cudaError_t e = cudaFuncSetAttribute(dqk, cudaFuncAttributeMaxDynamicSharedMemorySize, S::dq_smem(kVariant));
       e != cudaSuccess)
     return e;
-  ANVIL_LAUNCH(dqk, dim3(static_cast<unsigned>(bh), static_cast<unsigned>(q_blocks)), S::kThreads, S::kDqSmem,
-               stream)(m.q128, m.do128, m.kb, m.vb, p, delta, lse2, padded);
+  ANVIL_LAUNCH(dqk, dim3(static_cast<unsigned>(bh), static_cast<unsigned>(q_blocks)), S::dq_threads(kVariant),
+               S::dq_smem(kVariant), stream)(m.q128, m.do128, m.kb, m.vb, p, delta, lse2, padded);
   return cudaGetLastError();
 }
 
 // Both steps (the playground).
-template <int D>
+template <int D, int kVariant = kBwdVariant>
 cudaError_t launch_bwd_sm90(const anvil_attention_params& p, float* scratch, cudaStream_t stream) {
   BwdMaps m;
   if (cudaError_t e = make_bwd_maps<D>(p, &m); e != cudaSuccess) return e;
-  return launch_bwd_sm90<D>(p, m, scratch, stream);
+  return launch_bwd_sm90<D, kVariant>(p, m, scratch, stream);
 }
 
 }  // namespace anvil::flash90

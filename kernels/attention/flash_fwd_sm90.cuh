@@ -8,7 +8,7 @@
 //
 // CTA: 384 threads = 3 warpgroups over kBr = 128 query rows of one (batch, head). Warpgroup 0 produces
 // (setmaxnreg 24): one thread loads Q once and then K and V blocks of kBc = 128 keys into a ring of
-// kStages stages by TMA (3-D tensor maps over (B, T, H*D) token rows: boxes of 64 columns x rows, 128-byte
+// 2-3 stages by TMA (3-D tensor maps over (B, T, H*D) token rows: boxes of 64 columns x rows, 128-byte
 // swizzle; rows past the sequence read as zeros), each tensor of a stage with its own full barrier so S can
 // start before V lands. Warpgroups 1 and 2 consume 64 query rows each (setmaxnreg 240), per key block:
 //   S (64 x 128 fp32) = Q K^T      wgmma m64n128k16, both operands from shared memory (K-major)
@@ -18,7 +18,7 @@
 // then release the stage (one arrival per consumer on its empty barrier). The two consumers run
 // unsynchronized, so one's softmax overlaps the other's products. Output: O / l from registers (pair
 // stores), lse = (m + log2 l) ln 2. Causal CTAs run heaviest (last query block) first.
-// Shared memory: Q 128 x D, kStages x (K, V) 128 x D bf16, each in 64-column sub-tiles of 128-byte rows
+// Shared memory: Q 128 x D, 2-3 x (K, V) 128 x D bf16, each in 64-column sub-tiles of 128-byte rows
 // (1024-byte aligned, the TMA/wgmma 128-byte swizzle), + 1 KB alignment slack.
 // Descriptors (PTX ISA, matrix descriptor; CUTLASS's canonical GMMA layouts): K-major 128B swizzle:
 // SBO = 1024 (8-row groups), LBO unused; N-major (V, transposed) 128B swizzle: SBO = 1024 (8-key groups),
@@ -58,9 +58,11 @@ template <int D>
 struct Fwd90 {
   static_assert(D == 64 || D == 128, "head dims 64 and 128");
   static constexpr int kConsumers = 2, kThreads = 128 * (kConsumers + 1), kBr = 64 * kConsumers, kBc = 128;
-  static constexpr int kStages = 3, kSub = D / 64;  // D = 128: 32 + 3 x 64 KB + 1 KB of 227
+  static constexpr int kSub = D / 64;
   static constexpr int kQBytes = kBr * D * 2, kKVBytes = kBc * D * 2;
-  static constexpr int kSmemBytes = kQBytes + kStages * 2 * kKVBytes + 1024;
+  // K/V stages: 3 for the pipelined variant (its loads start a block later); D = 128: 32 + 3 x 64 + 1 KB of 227
+  __host__ __device__ static constexpr int stages(int variant) { return variant == 2 || D == 64 ? 3 : 2; }
+  __host__ __device__ static constexpr int smem_bytes(int variant) { return kQBytes + stages(variant) * 2 * kKVBytes + 1024; }
   // Variant 2 at D = 128 holds S (64), O (64) and the previous block's P (32 registers) at once: more than the
   // 168 registers of a 384-thread CTA (ptxas budgets the whole kernel at 65536 / 384, whatever setmaxnreg
   // does later), so there the CTA is the two consumers alone (255 registers), one thread loading in line.
@@ -169,7 +171,8 @@ __device__ __forceinline__ uint64_t desc_nmajor(uint32_t address, uint32_t lbo) 
          (static_cast<uint64_t>(1024 >> 4) << 32) | (static_cast<uint64_t>(1) << 62);
 }
 
-// grid: x = batch * heads, y = query blocks (ceil(Tq / 128)); block kThreads; dynamic smem kSmemBytes.
+// grid: x = batch * heads, y = query blocks (ceil(Tq / 128)); block threads(kVariant); dynamic smem
+// smem_bytes(kVariant).
 template <int D, int kVariant>
 __global__ void __launch_bounds__(Fwd90<D>::threads(kVariant), 1)
     flash_fwd_sm90_kernel(const __grid_constant__ CUtensorMap map_q, const __grid_constant__ CUtensorMap map_k,
@@ -177,7 +180,7 @@ __global__ void __launch_bounds__(Fwd90<D>::threads(kVariant), 1)
 #if ANVIL_FLASH90_BODY
   using S = Fwd90<D>;
   constexpr bool kInline = S::inline_producer(kVariant);
-  constexpr int kBr = S::kBr, kBc = S::kBc, kStages = S::kStages, kSub = S::kSub;
+  constexpr int kBr = S::kBr, kBc = S::kBc, kStages = S::stages(kVariant), kSub = S::kSub;
   __shared__ __align__(8) uint64_t bars[1 + 3 * kStages];  // q, k full[s], v full[s], empty[s]
   const uint32_t raw = tc::smem_address(tc::dynamic_smem());
   const uint32_t base = (raw + 1023) & ~1023u;
@@ -486,11 +489,11 @@ cudaError_t launch_fwd_sm90(const anvil_attention_params& p, const Maps& maps, c
   if (q_blocks > 65535 || bh > 0x7fffffff) return cudaErrorInvalidConfiguration;
   if (q_blocks == 0 || bh == 0) return cudaSuccess;
   auto kernel = flash_fwd_sm90_kernel<D, kVariant>;
-  if (cudaError_t e = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, S::kSmemBytes);
+  if (cudaError_t e = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, S::smem_bytes(kVariant));
       e != cudaSuccess)
     return e;
   ANVIL_LAUNCH(kernel, dim3(static_cast<unsigned>(bh), static_cast<unsigned>(q_blocks)), S::threads(kVariant),
-               S::kSmemBytes, stream)(maps.q, maps.k, maps.v, p);
+               S::smem_bytes(kVariant), stream)(maps.q, maps.k, maps.v, p);
   return cudaGetLastError();
 }
 

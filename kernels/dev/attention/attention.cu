@@ -8,7 +8,8 @@
 //      warpgroup and two consumers) and backward (attention/flash_bwd_sm90.cuh: deterministic dK/dV and dQ
 //      kernels with wgmma); decode (and the backward of q_len = 1) as version 2. cc 9.0 only; not emulated.
 //   4  version 3 with D = 128's P V as two m64n64k16 per k-step (a cross-check of the N = 128 descriptor)
-//   5  version 3 with the forward pipelined (S of block j with P V of block j - 1) and ping-pong consumers
+//   5  version 3 pipelined (forward: S of block j with P V of block j - 1; backward likewise) with ping-pong
+//      consumers (named barriers)
 // Tensors are (B, T, H*D) token rows (q, k, v, out, dout and the gradients), key mask (B, Tk) int32.
 // Error bound per element (fp64 reference): every product term is rounded to bf16 at most once by a
 // correct kernel (P before P V, dS before dS K), so |err| <= 2^-7 * sum |terms| + 2^-8 |value| (4x the
@@ -340,8 +341,12 @@ void run(int version, const Data& x, bool bwd) {
         fprintf(stderr, "version %d does not take this case\n", version);
         exit(2);
       }
-      e = x.c.d == 64 ? anvil::flash90::launch_bwd_sm90<64>(p, x.scratch, 0)
-                      : anvil::flash90::launch_bwd_sm90<128>(p, x.scratch, 0);
+      if (version == 5)
+        e = x.c.d == 64 ? anvil::flash90::launch_bwd_sm90<64, 2>(p, x.scratch, 0)
+                        : anvil::flash90::launch_bwd_sm90<128, 2>(p, x.scratch, 0);
+      else
+        e = x.c.d == 64 ? anvil::flash90::launch_bwd_sm90<64, 0>(p, x.scratch, 0)
+                        : anvil::flash90::launch_bwd_sm90<128, 0>(p, x.scratch, 0);
     } else
 #endif
       e = x.c.d == 64 ? anvil::flash::launch_bwd<64>(p, x.scratch, 0) : anvil::flash::launch_bwd<128>(p, x.scratch, 0);
@@ -544,7 +549,7 @@ void bench_all(const std::vector<int>& versions, bool quick, const std::string& 
       const bool ok = check_version(version, x);
       for (bool bwd : {false, true}) {
         if (c.tq == 1 && bwd) continue;  // decode is inference
-        if (version >= 4 && bwd) continue;  // version 3's backward
+        if (version == 4 && bwd) continue;  // version 3's backward
         const double ms = time_ms(version, x, bwd, version == 1 ? 5 : 50);
         const bool decode = c.tq == 1;
         const double rate = decode ? decode_bytes / ms / 1e6 : (bwd ? bwd_flops : fwd_flops) / ms / 1e9;
