@@ -9,6 +9,8 @@
 //      tensor maps (matmul/gemm_sm90.cuh): the product's kernel on compute capability 9.0. The check runs
 //      it with both tile widths on 7 CTAs (many tiles per CTA: the persistent loop and the stage ring
 //      across tiles); the bench on every SM with the launcher's tile choice (--bn 128|256 forces one).
+//   4  version 3 with ping-pong consumers: each consumer warpgroup takes whole 128x128 tiles and the two
+//      take turns in the mainloop, so one's epilogue overlaps the other's math (checked on 7 CTAs too).
 // Layouts are the Linear products (x (M,K), W (N,K), dY (M,N)), named by the stored operands:
 //   NT  Y = x W^T (forward)   NN  dX = dY W (input grad)   TN  dW = dY^T x (weight grad)   TT  (for completeness)
 //
@@ -158,11 +160,11 @@ void parallel_for(int64_t n, F f) {
 // ---- the versions ----------------------------------------------------------------------------------
 
 int device_major = 0, device_minor = 0, device_sms = 1;
-int v3_sms = 0, v3_bn = 0;  // version 3's CTA count (0: every SM) and tile width (0: the launcher's choice)
+int v3_sms = 0, v3_bn = 0;  // versions 3-4: CTA count (0: every SM); version 3's tile width (0: the launcher's)
 
 bool supports(int version, const Problem& p) {
   if (version == 1) return !p.gelu;  // the stand-in has no GELU epilogue
-  if (version == 3)
+  if (version == 3 || version == 4)
     return anvil::gemm90::gemm_sm90_supported(device_major, device_minor, nullptr, nullptr, nullptr, nullptr, p.m,
                                               p.n, p.k, p.lda(), p.ldb(), p.n, p.size_a(), p.size_b(), p.size_c(),
                                               p.batch);
@@ -177,11 +179,12 @@ cudaError_t launch_v2(const anvil::gemm::MmaArgs& g, bool gelu) {
 }
 
 template <bool kAT, bool kBT, typename Tout>
-cudaError_t launch_v3(const bf16* a, const bf16* b, const Problem& p, const anvil::gemm90::Args& g, int sms) {
+cudaError_t launch_v3(const bf16* a, const bf16* b, const Problem& p, const anvil::gemm90::Args& g, int sms,
+                      int schedule) {
   return p.gelu ? anvil::gemm90::launch_gemm_sm90<kAT, kBT, Tout, true>(a, b, p.lda(), p.ldb(), p.size_a(),
-                                                                       p.size_b(), g, sms, v3_bn, 0)
+                                                                       p.size_b(), g, sms, schedule, 0)
                 : anvil::gemm90::launch_gemm_sm90<kAT, kBT, Tout, false>(a, b, p.lda(), p.ldb(), p.size_a(),
-                                                                        p.size_b(), g, sms, v3_bn, 0);
+                                                                        p.size_b(), g, sms, schedule, 0);
 }
 
 template <typename Tout>
@@ -192,15 +195,16 @@ cudaError_t run_typed(int version, const Problem& p, const bf16* a, const bf16* 
                             trans_a(p.layout), trans_b(p.layout)};
     return anvil::gemm::launch_gemm_simt<bf16, Tout>(g, 0);
   }
-  if (version == 3) {
+  if (version == 3 || version == 4) {
     anvil::gemm90::Args g{c, p.bias ? bias : nullptr, p.m, p.n, p.k, p.n, p.size_c(), p.alpha, p.accumulate ? 1 : 0,
                           0, 0, static_cast<int>(p.batch), 0, 0};
     const int sms = v3_sms > 0 ? v3_sms : device_sms;
+    const int schedule = version == 4 ? anvil::gemm90::kPingPong128 : v3_bn;
     switch (p.layout) {
-      case NT: return launch_v3<false, true, Tout>(a, b, p, g, sms);
-      case NN: return launch_v3<false, false, Tout>(a, b, p, g, sms);
-      case TN: return launch_v3<true, false, Tout>(a, b, p, g, sms);
-      default: return launch_v3<true, true, Tout>(a, b, p, g, sms);
+      case NT: return launch_v3<false, true, Tout>(a, b, p, g, sms, schedule);
+      case NN: return launch_v3<false, false, Tout>(a, b, p, g, sms, schedule);
+      case TN: return launch_v3<true, false, Tout>(a, b, p, g, sms, schedule);
+      default: return launch_v3<true, true, Tout>(a, b, p, g, sms, schedule);
     }
   }
   anvil::gemm::MmaArgs g{a, b, c, p.bias ? bias : nullptr, p.m, p.n, p.k, p.lda(), p.ldb(), p.n, p.size_a(),
@@ -353,10 +357,11 @@ int check_problem(const Problem& p, const std::vector<int>& versions, std::mt199
     for (int bn : version == 3 ? std::vector<int>{128, 256} : std::vector<int>{0}) {
       const int keep_sms = v3_sms, keep_bn = v3_bn;
       if (version == 3) v3_sms = 7, v3_bn = bn;
+      if (version == 4) v3_sms = 7;
       upload_c(d);
       run(version, p, d, 0);
       CHECK(cudaDeviceSynchronize());
-      if (!validate(version, p, d, ref) && version == 3) printf("    (version 3 with bn %d on 7 CTAs)\n", bn);
+      if (!validate(version, p, d, ref) && version >= 3) printf("    (version %d, bn %d, on 7 CTAs)\n", version, bn);
       v3_sms = keep_sms, v3_bn = keep_bn;
       ++ran;
     }
@@ -469,6 +474,7 @@ void bench_all(const std::vector<int>& versions, bool quick, FILE* csv) {
       if (csv)
         fprintf(csv, "%s,%s,%lld,%lld,%lld,%d,%.6f,%.2f\n", c.name, layout_name(c.l), (long long)p.m,
                 (long long)p.n, (long long)p.k, version, ms, flops / ms / 1e9);
+      if (csv) fflush(csv);  // a run cut off by its time limit keeps the rows it finished
       fflush(stdout);
     }
     free_buffers(d);
@@ -479,7 +485,7 @@ void bench_all(const std::vector<int>& versions, bool quick, FILE* csv) {
 
 int main(int argc, char** argv) {
   bool check = true, bench = true, quick = false;
-  std::vector<int> versions = {1, 2, 3};
+  std::vector<int> versions = {1, 2, 3, 4};
   FILE* csv = nullptr;
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];

@@ -1,7 +1,7 @@
 """torch.matmul (cuBLAS) at the GEMM playground's bench shapes, timed the same way (CUDA events, warm-up,
 median of up to 50 runs within ~0.3 s, random inputs rotated past L2), then the table joined with the
-playground's CSV: per shape the best Anvil version's TFLOP/s, cuBLAS's, and the ratio (>= 1.0: Anvil as
-fast or faster).
+playground's CSV: per shape and Anvil version its TFLOP/s, cuBLAS's, and the ratio (>= 1.0: Anvil as fast
+or faster).
 
     python3 kernels/dev/gemm/torch_peer.py torch.csv [anvil.csv]
 
@@ -88,19 +88,16 @@ def main():
         w.writerow(("name", "layout", "m", "n", "k", "ms", "tflops"))
         w.writerows(rows)
     if len(sys.argv) > 2:
-        best = {}
+        runs = {}  # (name, layout) -> [(version, ms, tflops)] in the CSV's order
         with open(sys.argv[2]) as f:
             for r in csv.DictReader(f):
-                key = (r["name"], r["layout"])
-                if key not in best or float(r["ms"]) < best[key][1]:
-                    best[key] = (r["version"], float(r["ms"]), float(r["tflops"]))
+                runs.setdefault((r["name"], r["layout"]), []).append(
+                    (r["version"], float(r["ms"]), float(r["tflops"])))
         print(f"\n{'shape':12s} {'lay':3s} {'m':>6s} {'n':>6s} {'k':>6s} {'anvil':>12s} {'cuBLAS':>8s} {'ratio':>6s}"
-              "  (anvil TFLOP/s of its best version, cuBLAS TFLOP/s, cuBLAS ms / anvil ms)")
+              "  (anvil TFLOP/s of each version, cuBLAS TFLOP/s, cuBLAS ms / anvil ms)")
         for name, layout, m, n, k, ms, tf in rows:
-            if (name, layout) in best:
-                v, ams, atf = best[(name, layout)]
+            for v, ams, atf in runs.get((name, layout), []):
                 print(f"{name:12s} {layout:3s} {m:6d} {n:6d} {k:6d} {atf:7.1f} (v{v}) {tf:8.1f} {ms / ams:6.2f}")
-
 
 if __name__ == "__main__":
     main()
