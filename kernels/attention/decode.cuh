@@ -10,8 +10,8 @@
 //                   (unnormalized O, m, l) to scratch.
 //   combine kernel: grid batch*heads, D threads: merges the splits in a fixed order (deterministic),
 //                   writes out = O / l and lse = (m + log2 l) ln 2 (-inf, out 0, where no key is visible).
-// Splits are chosen so that batch*heads*splits fills the card about 4 times over with at least 64 keys
-// each. Preconditions: those of the forward (16-byte aligned rows).
+// Splits are chosen so that batch*heads*splits fills the card about kDecodeFill times over with at least
+// 64 keys each. Preconditions: those of the forward (16-byte aligned rows).
 #pragma once
 
 #include "attention/flash_fwd.cuh"
@@ -159,17 +159,19 @@ __global__ void __launch_bounds__(128) flash_decode_combine_kernel(const anvil_a
     reinterpret_cast<float*>(static_cast<uintptr_t>(p.lse))[bh] = ll > 0.0f ? (mm + __log2f(ll)) * kLn2 : -INFINITY;
 }
 
-// How the keys are split for a card of `sms` multiprocessors.
+// How the keys are split for a card of `sms` multiprocessors: batch*heads*splits CTAs fill the card about
+// `fill` times over (the product: kDecodeFill), with at least 64 keys per split.
+constexpr int kDecodeFill = 4;
 struct DecodeSplit {
   int splits;
   int64_t keys_per_split;
 };
 
 template <int D>
-DecodeSplit decode_split(const anvil_attention_params& p, int sms) {
+DecodeSplit decode_split(const anvil_attention_params& p, int sms, int fill = kDecodeFill) {
   using S = DecodeShape<D>;
   const int64_t bh = p.batch * p.heads, tk = p.k_len;
-  const int64_t want = (4LL * sms + bh - 1) / bh;           // CTAs to fill the card ~4 times
+  const int64_t want = (static_cast<int64_t>(fill) * sms + bh - 1) / bh;  // CTAs to fill the card ~fill times
   const int64_t most = (tk + 63) / 64;                      // at least 64 keys per split
   int64_t splits = want < most ? want : most;
   if (splits < 1) splits = 1;
@@ -182,18 +184,19 @@ DecodeSplit decode_split(const anvil_attention_params& p, int sms) {
 }
 
 template <int D>
-size_t decode_scratch_bytes(const anvil_attention_params& p, int sms) {
-  return sizeof(float) * static_cast<size_t>(p.batch * p.heads) * decode_split<D>(p, sms).splits *
+size_t decode_scratch_bytes(const anvil_attention_params& p, int sms, int fill = kDecodeFill) {
+  return sizeof(float) * static_cast<size_t>(p.batch * p.heads) * decode_split<D>(p, sms, fill).splits *
          DecodeShape<D>::kPartial;
 }
 
 // q_len must be 1. scratch: decode_scratch_bytes.
 template <int D>
-cudaError_t launch_decode(const anvil_attention_params& p, int sms, float* scratch, cudaStream_t stream) {
+cudaError_t launch_decode(const anvil_attention_params& p, int sms, float* scratch, cudaStream_t stream,
+                          int fill = kDecodeFill) {
   const int64_t bh = p.batch * p.heads;
   if (bh == 0) return cudaSuccess;
   if (bh > 0x7fffffff || p.q_len != 1) return cudaErrorInvalidValue;
-  const DecodeSplit sp = decode_split<D>(p, sms);
+  const DecodeSplit sp = decode_split<D>(p, sms, fill);
   auto split = flash_decode_split_kernel<D>;
   ANVIL_LAUNCH(split, dim3(static_cast<unsigned>(bh), static_cast<unsigned>(sp.splits)), 128, 0, stream)(
       p, scratch, sp.keys_per_split, sp.splits);
