@@ -132,23 +132,27 @@ def decode(model, batch=8, prompt_len=64, new=64):
 
 
 def table(anvil_csv):
-    got = {}
+    got, configs = {}, {}
     for path in (anvil_csv,):
         try:
             with open(path) as f:
                 for r in csv.DictReader(f):
                     got[r["name"]] = float(r["value"])
+                    configs[r["name"]] = r["config"]
         except OSError as e:
             print(f"no Anvil figures: {e}")
     mine = {r[0]: r[2] for r in rows}
     best_torch = max([mine.get("torch_train_compile", float("nan")), mine.get("torch_train_eager", float("nan"))],
                      key=lambda x: -1 if math.isnan(x) else x)
     print("\n| GPT-2 124M | Anvil | PyTorch | Anvil / PyTorch |\n|---|---:|---:|---:|")
-    for variant in ("plain", "recompute", "graph"):
-        a = got.get(f"train_{variant}", float("nan"))
+    # Every Anvil variant Gpt2TrainBench wrote (train_<variant>: bf16, bf16_graph, bf16_graph_16, ...), each
+    # against PyTorch at this run's batch.
+    for name in [n for n in got if n.startswith("train_")]:
+        a = got[name]
         for peer in ("eager", "compile"):
             p = mine.get(f"torch_train_{peer}", float("nan"))
-            print(f"| train tokens/s, Anvil {variant} vs torch {peer} | {a:.0f} | {p:.0f} | {a / p:.3f} |")
+            print(f"| train tokens/s, Anvil {configs.get(name, name)} vs torch {peer} | {a:.0f} | {p:.0f} "
+                  f"| {a / p:.3f} |")
     a, p = got.get("decode", float("nan")), mine.get("torch_decode", float("nan"))
     print(f"| decode tokens/s (B8, greedy) | {a:.0f} | {p:.0f} | {a / p:.3f} |")
     print(f"(best PyTorch training: {best_torch:.0f} tokens/s; target: Anvil >= 500K tokens/s and >= 1.2x torch.compile)")

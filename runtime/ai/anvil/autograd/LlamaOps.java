@@ -18,8 +18,20 @@ public final class LlamaOps {
     return Backend.of(t.device());
   }
 
-  /** x (..., C) * rstd * weight, rstd = 1 / sqrt(mean(x^2) + eps) per row; weight (C). */
+  /**
+   * x (..., C) * rstd * weight, rstd = 1 / sqrt(mean(x^2) + eps) per row; weight (C). An x of another
+   * float dtype than weight is cast to weight's first (Ops.layerNorm's rule: a bf16 activation under
+   * Autocast meets an fp32 norm).
+   */
   public static Tensor rmsNorm(Tensor x, Tensor weight, double eps) {
+    if (x.dtype() != weight.dtype() && x.dtype() != DType.I32 && weight.dtype() != DType.I32) {
+      Tensor in = Ops.cast(x, weight.dtype());
+      return rmsNormSame(in, weight, eps);
+    }
+    return rmsNormSame(x, weight, eps);
+  }
+
+  private static Tensor rmsNormSame(Tensor x, Tensor weight, double eps) {
     Tensor y = Tensor.empty(x.dtype(), x.device(), x.dims());
     boolean record = Tape.active() != null;
     Tensor rstd = record ? Tensor.empty(DType.F32, x.device(), x.shape().rows()) : null;

@@ -55,8 +55,20 @@ public final class Ops {
     return y;
   }
 
-  /** c = op(a) @ op(b), batched when either is 3-D (see Backend.matmul). */
+  /**
+   * c = op(a) @ op(b), batched when either is 3-D (see Backend.matmul). Mixed F32 and BF16 promote to F32
+   * (Autocast lowers only linear and attention; a bf16 linear output may meet an fp32 tensor here).
+   */
   public static Tensor matmul(Tensor a, Tensor b, boolean transA, boolean transB) {
+    if (mixedFloat(a, b)) return matmulSame(cast(a, DType.F32), cast(b, DType.F32), transA, transB);
+    return matmulSame(a, b, transA, transB);
+  }
+
+  private static boolean mixedFloat(Tensor a, Tensor b) {
+    return a.dtype() != b.dtype() && a.dtype() != DType.I32 && b.dtype() != DType.I32;
+  }
+
+  private static Tensor matmulSame(Tensor a, Tensor b, boolean transA, boolean transB) {
     long m = transA ? a.dim(-1) : a.dim(-2);
     long n = transB ? b.dim(-2) : b.dim(-1);
     boolean batched = a.rank() == 3 || b.rank() == 3;
@@ -75,10 +87,7 @@ public final class Ops {
 
   /** a + b, same shapes. Mixed F32 and BF16 promote to F32 (the bf16 side is cast, recorded). */
   public static Tensor add(Tensor a, Tensor b) {
-    if (a.dtype() != b.dtype() && a.dtype() != DType.I32 && b.dtype() != DType.I32) {
-      a = cast(a, DType.F32);
-      b = cast(b, DType.F32);
-    }
+    if (mixedFloat(a, b)) return addSame(cast(a, DType.F32), cast(b, DType.F32));
     return addSame(a, b);
   }
 
@@ -94,8 +103,13 @@ public final class Ops {
     return out;
   }
 
-  /** a * b, same shapes. */
+  /** a * b, same shapes. Mixed F32 and BF16 promote to F32. */
   public static Tensor mul(Tensor a, Tensor b) {
+    if (mixedFloat(a, b)) return mulSame(cast(a, DType.F32), cast(b, DType.F32));
+    return mulSame(a, b);
+  }
+
+  private static Tensor mulSame(Tensor a, Tensor b) {
     Tensor out = Tensor.empty(a.dtype(), a.device(), a.dims());
     backend(a).mul(a, b, out);
     Tape.maybeRecord(out, (d, grads) -> {
@@ -166,7 +180,7 @@ public final class Ops {
    * than weight is cast to weight's first (a bf16 activation into an fp32 LayerNorm: fp32 statistics).
    */
   public static Tensor layerNorm(Tensor x, Tensor weight, Tensor bias, double eps) {
-    if (x.dtype() != weight.dtype() && x.dtype() != DType.I32 && weight.dtype() != DType.I32) x = cast(x, weight.dtype());
+    if (mixedFloat(x, weight)) return layerNormSame(cast(x, weight.dtype()), weight, bias, eps);
     return layerNormSame(x, weight, bias, eps);
   }
 

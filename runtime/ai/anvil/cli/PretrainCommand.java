@@ -140,6 +140,10 @@ final class PretrainCommand implements Callable<Integer> {
           + "domain-adaptive pre-training. Fresh optimizer and schedule.")
   String init;
 
+  @Option(names = "--precision", paramLabel = "auto|fp32|bf16",
+      description = "auto (default: bf16 on CUDA, fp32 on the CPU), fp32, or bf16 mixed precision (CUDA only).")
+  String precision;
+
   @CommandLine.Mixin DistributedOptions distributed = new DistributedOptions();
 
   @Override

@@ -1,7 +1,9 @@
 package ai.anvil.train;
 
+import ai.anvil.autograd.Precision;
 import ai.anvil.io.AtomicFiles;
 import ai.anvil.io.Json;
+import ai.anvil.tensor.Device;
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
@@ -37,6 +39,9 @@ import java.util.Map;
  * @param init checkpoint folder (Anvil's, or a Hugging Face GPT-2 / BERT one) whose weights start the
  *     run (domain-adaptive pre-training); null starts from random weights. Unlike resume, the
  *     optimizer, step and schedule start fresh.
+ * @param precision {@code auto} (bf16 on CUDA, fp32 on the CPU), {@code fp32} or {@code bf16} (mixed
+ *     precision, CUDA only: bf16 linears and attention, fp32 weights, gradients, optimizer state, norms
+ *     and loss; see ai.anvil.autograd.Autocast). Checkpoints are fp32 either way.
  */
 public record TrainConfig(
     String corpus,
@@ -71,7 +76,8 @@ public record TrainConfig(
     double maskProbability,
     double noiseDensity,
     double meanSpanLength,
-    String init) {
+    String init,
+    String precision) {
 
   public TrainConfig {
     if (tokenizer == null || tokenizer.isBlank()) throw new IllegalArgumentException("tokenizer must be char, gpt2 or a file");
@@ -112,6 +118,9 @@ public record TrainConfig(
     if (!(meanSpanLength >= 1) || !Double.isFinite(meanSpanLength)) {
       throw new IllegalArgumentException("mean_span_length must be >= 1, got " + meanSpanLength);
     }
+    if (!PRECISIONS.contains(precision)) {
+      throw new IllegalArgumentException("precision must be one of " + PRECISIONS + ", got " + precision);
+    }
     if (init != null && resume != null) {
       throw new IllegalArgumentException("init and resume exclude each other: resume continues a run, init starts one from weights");
     }
@@ -120,6 +129,9 @@ public record TrainConfig(
   /** The pre-training objectives: causal LM, masked LM, span corruption. */
   public static final List<String> OBJECTIVES = List.of("clm", "mlm", "span");
 
+  /** The precision settings: auto picks bf16 on CUDA and fp32 on the CPU (ai.anvil.autograd.Precision). */
+  public static final List<String> PRECISIONS = List.of("auto", "fp32", "bf16");
+
   private static void positive(String name, long value) {
     if (value < 1) throw new IllegalArgumentException(name + " must be >= 1, got " + value);
   }
@@ -127,7 +139,7 @@ public record TrainConfig(
   /** The cpu-small recipe (causal LM): 4 layers, 4 heads, 128 wide, context 64, batch 12, 2000 steps on char-level KJV. */
   public static TrainConfig defaults() {
     return new TrainConfig(null, "char", 4, 4, 128, 64, true, 0.0, 12, 1, 1e-3, null, 100, 2000, 0.9, 0.99, 1e-8,
-        1.0, 0.1, 250, 50, 0, 1337, "auto", 0, "runs/pretrain", null, 400, "clm", 0.15, 0.15, 3.0, null);
+        1.0, 0.1, 250, 50, 0, 1337, "auto", 0, "runs/pretrain", null, 400, "clm", 0.15, 0.15, 3.0, null, "auto");
   }
 
   /** The cosine floor: min_lr, or lr / 10 when unset. */
@@ -137,6 +149,12 @@ public record TrainConfig(
 
   public LrSchedule schedule() {
     return new LrSchedule(lr, minLrOrDefault(), warmupSteps, maxSteps);
+  }
+
+  /** The precision this config trains in on device: auto resolves to bf16 on CUDA, fp32 on the CPU. */
+  public Precision precisionOn(Device device) {
+    Precision p = precision.equals("auto") ? Precision.defaultFor(device) : Precision.parse(precision);
+    return p.checkDevice(device);
   }
 
   /** Tokens per optimizer step: batch x accumulation x context. */

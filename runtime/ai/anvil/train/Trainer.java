@@ -1,5 +1,7 @@
 package ai.anvil.train;
 
+import ai.anvil.autograd.Autocast;
+import ai.anvil.autograd.Precision;
 import ai.anvil.autograd.Tape;
 import ai.anvil.backend.Backend;
 import ai.anvil.nn.Module;
@@ -26,6 +28,11 @@ import org.slf4j.LoggerFactory;
  * of its own; if the loss or the gradient norm is not finite, skip the update and log it; else clip
  * (scale = clip / (norm + 1e-6) when norm exceeds clip, as torch.nn.utils.clip_grad_norm_) and update.
  * Every temporary of a step lives in that step's {@link Scope}, so memory stays flat across steps.
+ *
+ * <p>Precision ({@link TrainConfig#precision()}): in bf16 (the default on CUDA) each micro-batch's forward
+ * and backward, and each evaluation batch, run inside an {@link Autocast}: bf16 linears and attention on
+ * bf16 copies of the weights made once per micro-batch, everything the optimizer, the checkpoints and the
+ * norms see in fp32. fp32 (the CPU's only mode) runs every op in fp32.
  */
 public final class Trainer implements AutoCloseable {
   private static final Logger log = LoggerFactory.getLogger(Trainer.class);
@@ -49,6 +56,7 @@ public final class Trainer implements AutoCloseable {
   private final AdamW optimizer;
   private final LrSchedule schedule;
   private final Device device;
+  private final Precision precision;
   private TrainListener listener = new TrainListener() {};
   private Checkpointer checkpointer;
   private GradientSync sync = GradientSync.LOCAL;
@@ -65,6 +73,9 @@ public final class Trainer implements AutoCloseable {
    */
   public Trainer(Module model, Objective objective, TrainConfig config, BatchSource train, BatchSource val,
                  RandomState random) {
+    Device on = model.parameters().isEmpty() ? Device.CPU : model.parameters().get(0).value().device();
+    this.precision = config.precisionOn(on);  // before anything is allocated: bf16 on the CPU is refused here
+    log.info("training in {} on {} (precision setting {})", precision.label(), on, config.precision());
     this.model = model;
     this.objective = objective;
     this.config = config;
@@ -72,7 +83,7 @@ public final class Trainer implements AutoCloseable {
     this.random = random == null ? RandomState.NONE : random;
     this.schedule = config.schedule();
     this.optimizer = new AdamW(model.namedParameters(), config.beta1(), config.beta2(), config.eps(), config.weightDecay());
-    this.device = model.parameters().isEmpty() ? Device.CPU : model.parameters().get(0).value().device();
+    this.device = on;
     List<Batch> fixed = new ArrayList<>();
     for (int i = 0; i < config.evalIters(); i++) fixed.add(val.next());
     this.evalBatches = List.copyOf(fixed);
@@ -109,6 +120,11 @@ public final class Trainer implements AutoCloseable {
 
   public TrainConfig config() {
     return config;
+  }
+
+  /** The precision steps and evaluations run in (the config's, with auto resolved for the device). */
+  public Precision precision() {
+    return precision;
   }
 
   /** The state to save now (cursor and RNG as of this moment). */
@@ -214,7 +230,7 @@ public final class Trainer implements AutoCloseable {
   }
 
   private double forwardBackward(Batch b, long normalizer, Tape.LeafHook hook) {
-    try (Scope ignored = Scope.open(); Tape tape = Tape.record()) {
+    try (Scope ignored = Scope.open(); Autocast ac = Autocast.open(precision, device); Tape tape = Tape.record()) {
       Tensor loss = objective.loss(b, device, normalizer);
       double value = loss.item();
       // A non-finite forward loss makes the gradients meaningless: skip the backward too, unless a hook
@@ -254,7 +270,7 @@ public final class Trainer implements AutoCloseable {
       for (Batch b : batches) {
         long n = b.countTargets(objective.ignoreIndex());
         if (n == 0) continue;
-        try (Scope ignored = Scope.open()) {
+        try (Scope ignored = Scope.open(); Autocast ac = Autocast.open(precision, device)) {
           sum += objective.loss(b, device, n).item();
           counted++;
         }
