@@ -3,6 +3,7 @@ package ai.anvil.autograd;
 import ai.anvil.autograd.Tape.Slot;
 import ai.anvil.backend.AttentionSpec;
 import ai.anvil.backend.Backend;
+import ai.anvil.backend.cuda.CudaBackend;
 import ai.anvil.tensor.DType;
 import ai.anvil.tensor.Tensor;
 
@@ -296,6 +297,13 @@ public final class Ops {
     Tensor loss = Tensor.empty(DType.F32, logits.device(), 1);
     backend(logits).crossEntropy(logits, targets, vocab, ignoreIndex, normalizer, null, loss);
     Tape.maybeRecord(loss, (dl, grads) -> {
+      if (backend(logits) instanceof CudaBackend cuda && dl.dtype() == DType.F32) {
+        // The loss's gradient stays on the device: no host read, so the backward queues behind the
+        // forward without waiting for it and can be captured in a CUDA graph.
+        grads.write(logits, d -> cuda.crossEntropyBackwardDeviceGrad(logits, targets, vocab, ignoreIndex, normalizer,
+            dl, d));
+        return;
+      }
       double g = dl.item();
       grads.write(logits, d -> backend(logits).crossEntropyBackward(logits, targets, vocab, ignoreIndex, normalizer,
           g, d));
