@@ -5,6 +5,7 @@ import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 import ai.anvil.backend.AdamWStep;
 import ai.anvil.backend.AttentionSpec;
+import ai.anvil.backend.cuda.CudaBackend.AttentionKernel;
 import ai.anvil.backend.cuda.CudaBackend.MatmulKernel;
 import ai.anvil.backend.cuda.Harness.Pair;
 import ai.anvil.tensor.DType;
@@ -182,14 +183,15 @@ class CrossBackendOpTest {
    * cap (WGMMA_SM90: no cap, so Hopper takes the wgmma kernel; MMA_SM80: the sm_80 path, forced on Hopper).
    * The odd ones take the SIMT kernel; those whose leading dimensions are multiples of 8 (but not of the
    * tiles) take a tensor-core kernel in every layout (matmul.cu's dispatch rule), which the test asserts.
-   * k = 40, 136, 200 and 520 leave partial 64-deep k tiles. 2056 x 1160 x 72 (bf16 only, plain 2-D only:
-   * its CPU reference is the slow part) has more output tiles than an H100/H200 has SMs, so the persistent
-   * wgmma kernel runs several tiles per CTA.
+   * k = 40, 136, 200 and 520 leave partial 64-deep k tiles. The two large ones run bf16 and plain 2-D only
+   * (their CPU reference is the slow part): 2056 x 1160 x 72 has more output tiles than an H100/H200 has SMs,
+   * so the persistent wgmma kernel runs several tiles per CTA; 8192 x 136 x 72 makes weight gradients of
+   * 1-2 tiles over 8192 rows, which matmul.cu splits along k (8 slices, summed in a fixed order).
    */
   static Stream<Arguments> matmulShapes() {
     Stream.Builder<Arguments> b = Stream.builder();
     int[][] shapes = {{1, 1, 1}, {7, 65, 63}, {65, 7, 127}, {33, 64, 200}, {136, 264, 40}, {8, 72, 520},
-        {264, 8, 136}, {2056, 1160, 72}};
+        {264, 8, 136}, {2056, 1160, 72}, {8192, 136, 72}};
     for (int[] s : shapes) {
       if (!isLarge(s[0], s[1], s[2])) b.add(Arguments.of(DType.F32, MatmulKernel.WGMMA_SM90, s[0], s[1], s[2]));
       for (MatmulKernel cap : new MatmulKernel[] {MatmulKernel.WGMMA_SM90, MatmulKernel.MMA_SM80}) {
@@ -221,7 +223,7 @@ class CrossBackendOpTest {
   }
 
   private static boolean isLarge(int m, int n, int k) {
-    return (long) m * n * k > 100_000_000L;
+    return (long) m * n * k > 50_000_000L;
   }
 
   private void matmulCases(Harness h, DType dtype, MatmulKernel cap, int m, int n, int k) {
@@ -298,13 +300,20 @@ class CrossBackendOpTest {
         {2, 2, 64, 1, 1000, true, false, true},   // decode against a 1000-token cache
         {2, 3, 128, 1, 97, false, false, false},
         {1, 2, 64, 1000, 1000, true, true, false},
+        {2, 2, 128, 300, 300, true, false, true},  // several 128-row blocks at D = 128, key mask
     };
+    // bf16 runs each case on the default kernels (wgmma on compute capability 9.0) and capped at mma.sync,
+    // so a Hopper card checks both flash paths.
     for (DType t : new DType[] {DType.F32, DType.BF16}) {
-      for (Object[] c : cases) {
-        Object[] args = new Object[c.length + 1];
-        args[0] = t;
-        System.arraycopy(c, 0, args, 1, c.length);
-        b.add(Arguments.of(args));
+      for (AttentionKernel cap : t == DType.BF16 ? new AttentionKernel[] {AttentionKernel.WGMMA_SM90,
+          AttentionKernel.MMA_SM80} : new AttentionKernel[] {AttentionKernel.WGMMA_SM90}) {
+        for (Object[] c : cases) {
+          Object[] args = new Object[c.length + 2];
+          args[0] = t;
+          args[1] = cap;
+          System.arraycopy(c, 0, args, 2, c.length);
+          b.add(Arguments.of(args));
+        }
       }
     }
     return b.build();
@@ -312,14 +321,24 @@ class CrossBackendOpTest {
 
   @ParameterizedTest
   @MethodSource("attentionCases")
-  void attention(DType dtype, int batch, int heads, int dim, int tq, int tk, boolean causal, boolean packed,
-                 boolean masked) {
-    if (packed) tk = tq;
+  void attention(DType dtype, AttentionKernel cap, int batch, int heads, int dim, int tq, int tk, boolean causal,
+                 boolean packed, boolean masked) {
     Harness h = new Harness(dtype, batch * 1000L + heads * 100L + dim + tq + tk);
+    CudaBackend.limitAttentionKernel(cap);
+    try {
+      attentionCase(h, dtype, cap, batch, heads, dim, tq, tk, causal, packed, masked);
+    } finally {
+      CudaBackend.limitAttentionKernel(AttentionKernel.WGMMA_SM90);
+    }
+  }
+
+  private void attentionCase(Harness h, DType dtype, AttentionKernel cap, int batch, int heads, int dim, int tq,
+                             int tk, boolean causal, boolean packed, boolean masked) {
+    if (packed) tk = tq;
     int c = heads * dim;
     AttentionSpec spec = packed ? AttentionSpec.packed(heads, dim, causal) : AttentionSpec.of(heads, dim, causal);
-    String at = String.format(" B=%d H=%d D=%d Tq=%d Tk=%d causal=%b packed=%b masked=%b", batch, heads, dim, tq, tk,
-        causal, packed, masked);
+    String at = String.format(" B=%d H=%d D=%d Tq=%d Tk=%d causal=%b packed=%b masked=%b cap=%s", batch, heads, dim, tq,
+        tk, causal, packed, masked, cap);
     try (Scope s = Scope.open()) {
       int[] maskValues = null;
       Pair mask = null;
