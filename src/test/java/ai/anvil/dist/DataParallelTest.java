@@ -4,25 +4,16 @@ import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import ai.anvil.data.BatchSampler;
 import ai.anvil.data.Corpora;
 import ai.anvil.data.TokenDataset;
 import ai.anvil.data.tokenizer.CharTokenizer;
-import ai.anvil.models.gpt.Gpt;
-import ai.anvil.models.gpt.GptConfig;
-import ai.anvil.nn.Parameter;
+import ai.anvil.dist.ParallelRuns.Run;
 import ai.anvil.tensor.Device;
-import ai.anvil.train.Pretraining;
-import ai.anvil.train.SamplerSource;
 import ai.anvil.train.TrainConfig;
-import ai.anvil.train.Trainer;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
-import java.util.ArrayList;
-import java.util.LinkedHashMap;
 import java.util.List;
-import java.util.Map;
 import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
@@ -54,24 +45,8 @@ class DataParallelTest {
         "eval_iters", 2, "device", "cpu", "sample_tokens", 0);
   }
 
-  /** One run: the per-step losses, then every weight. */
-  record Run(List<Double> losses, Map<String, float[]> weights) {}
-
   private static Run train(TrainConfig c, int rank, int world, GlooGroup group, long bucket) {
-    GptConfig g = GptConfig.of(c.nLayer(), c.nHead(), c.nEmbd(), c.blockSize(), vocab);
-    // Rank 1 starts from other weights: the broadcast from rank 0 must make them equal.
-    try (Gpt gpt = new Gpt(g, c.seed() + rank, Device.CPU);
-         Trainer t = new Trainer(gpt, gpt::loss, c,
-             new ShardedSource(new BatchSampler(data.train(), c.batchSize() * world, c.blockSize(), c.seed()), rank, world),
-             new SamplerSource(new BatchSampler(data.val(), c.batchSize(), c.blockSize(), c.seed() + 1)),
-             Pretraining.randomState(gpt))) {
-      if (group != null) DataParallel.attach(t, group, bucket);
-      List<Double> losses = new ArrayList<>();
-      for (int s = 0; s < STEPS; s++) losses.add(t.step());
-      Map<String, float[]> w = new LinkedHashMap<>();
-      for (Map.Entry<String, Parameter> e : gpt.namedParameters().entrySet()) w.put(e.getKey(), e.getValue().value().toFloatArray());
-      return new Run(losses, w);
-    }
+    return ParallelRuns.train(c, data, vocab, Device.CPU, STEPS, rank, world, group, bucket);
   }
 
   @Test
