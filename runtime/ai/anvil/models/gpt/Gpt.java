@@ -354,14 +354,20 @@ public final class Gpt extends Module implements CausalLm, SequenceEncoder {
       throw new IllegalArgumentException("forward: " + t + " tokens at position " + start + " overflow the cache capacity "
           + cache.capacity());
     }
-    for (int id : ids.toIntArray()) {
-      if (id < 0 || id >= config.vocabSize()) {
-        throw new IllegalArgumentException("forward: token id " + id + " outside the vocabulary [0, " + config.vocabSize() + ")");
+    // Host ids are checked here. Device ids (the next tokens a DeviceSampler wrote) are not read back: that
+    // would wait for the whole queue every token. The embedding kernel refuses an id outside the table
+    // and the next synchronizing call reports it (CudaBackend); the sampler draws only real vocabulary ids.
+    if (ids.device().isCpu()) {
+      for (int id : ids.toIntArray()) {
+        if (id < 0 || id >= config.vocabSize()) {
+          throw new IllegalArgumentException("forward: token id " + id + " outside the vocabulary [0, " + config.vocabSize() + ")");
+        }
       }
     }
     Tensor x = Ops.embedding(ids, transformer.wte.weight());
     if (prompt != null) x = ShapeOps.concat(1, ShapeOps.repeat(prompt, b), x);
-    x = Ops.add(x, Ops.embedding(positions(b, t, start + shift), transformer.wpe.weight()));
+    Tensor pos = t == 1 ? positionIds.column(b, start + shift, config.blockSize()) : positions(b, t, start + shift);
+    x = Ops.add(x, Ops.embedding(pos, transformer.wpe.weight()));
     for (int l = 0; l < transformer.blocks.length; l++) x = transformer.blocks[l].forward(x, cache, l, splitSpec, ext);
     cache.advance((int) t);
     return x;

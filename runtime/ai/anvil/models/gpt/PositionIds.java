@@ -15,6 +15,7 @@ final class PositionIds implements AutoCloseable {
 
   private final Device device;
   private Held held;
+  private Held grid;  // decoding: (rows, b) holding s in every column of row s
   private boolean closed;
 
   PositionIds(Device device) {
@@ -35,11 +36,32 @@ final class PositionIds implements AutoCloseable {
     return h.ids().reshape(b, t);
   }
 
+  /**
+   * A view (b, 1) holding position in every row, for a decode step of one token per row: cut from a
+   * (rows, b) grid made on the device once per b, so decoding copies nothing from the host per token (a
+   * pageable host-to-device copy waits for the stream). position must be in [0, rows).
+   */
+  synchronized Tensor column(long b, int position, int rows) {
+    if (closed) throw new IllegalStateException("PositionIds: closed with its model");
+    if (position < 0 || position >= rows) throw new IllegalArgumentException("position " + position + " outside [0, " + rows + ")");
+    Held g = grid;
+    if (g == null || g.b() != b || g.t() != rows) {
+      int[] pos = new int[Math.toIntExact(rows * b)];
+      for (int i = 0; i < pos.length; i++) pos[i] = (int) (i / b);
+      Tensor ids = Tensor.ofInts(pos, device, rows, b).detachFromScope();
+      if (g != null) g.ids().close();
+      grid = g = new Held(b, rows, 0, ids);
+    }
+    return g.ids().slice(position, position + 1).reshape(b, 1);
+  }
+
   @Override
   public synchronized void close() {
     if (closed) return;
     closed = true;
     if (held != null) held.ids().close();
+    if (grid != null) grid.ids().close();
     held = null;
+    grid = null;
   }
 }
