@@ -58,6 +58,9 @@ def matmul():
     for sq in (4096, 8192):
         sa = [randn(sq, sq) for _ in range(copies(sq * sq * 2))]
         sw = randn(sq, sq, scale=0.02)
+        if sq == 4096:  # the first timed op of the run: ~50 ms of load first, so the clocks have ramped up
+            for i in range(250):
+                F.linear(sa[i % len(sa)], sw)
         timed("matmul_fwd_bf16", f"{sq}x{sq}x{sq}", "torch.matmul (cuBLAS)", lambda i: F.linear(sa[i % len(sa)], sw))
         del sa, sw
     m = B * T
