@@ -1,8 +1,10 @@
 package ai.anvil.models.gpt;
 
+import ai.anvil.autograd.Autocast;
 import ai.anvil.autograd.Checkpoint;
 import ai.anvil.autograd.Dropout;
 import ai.anvil.autograd.Ops;
+import ai.anvil.autograd.Precision;
 import ai.anvil.autograd.ShapeOps;
 import ai.anvil.autograd.Tape;
 import ai.anvil.backend.AttentionSpec;
@@ -306,7 +308,8 @@ public final class Gpt extends Module implements CausalLm, SequenceEncoder {
    * it returns; the logits belong to the caller's innermost Scope (or to the caller when none is open).
    */
   public Tensor forward(Tensor ids, KvCache cache) {
-    try (Tape.NoGrad ignored = Tape.noGrad(); Scope scope = Scope.open()) {
+    try (Tape.NoGrad ignored = Tape.noGrad(); Scope scope = Scope.open();
+         Autocast fp32 = Autocast.open(Precision.FP32, device)) {  // the cached path is fp32 (its cache's dtype)
       Tensor x = decode(ids, cache);
       if (x.dim(1) > ids.dim(1)) x = ShapeOps.narrow(x, 1, x.dim(1) - ids.dim(1), ids.dim(1));
       x = transformer.lnF.forward(x);
@@ -319,7 +322,8 @@ public final class Gpt extends Module implements CausalLm, SequenceEncoder {
    * (B, paddedVocab): the head runs on B rows instead of B*T, which is what sampling needs.
    */
   public Tensor forwardLast(Tensor ids, KvCache cache) {
-    try (Tape.NoGrad ignored = Tape.noGrad(); Scope scope = Scope.open()) {
+    try (Tape.NoGrad ignored = Tape.noGrad(); Scope scope = Scope.open();
+         Autocast fp32 = Autocast.open(Precision.FP32, device)) {  // the cached path is fp32 (its cache's dtype)
       Tensor x = decode(ids, cache);
       long b = x.dim(0), t = x.dim(1), c = x.dim(2);
       Tensor last = x;
