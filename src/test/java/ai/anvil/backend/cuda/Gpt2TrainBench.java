@@ -34,7 +34,8 @@ import java.util.SplittableRandom;
  * forward to the loss, after the backward, after the optimizer) and every variant the pool's peak.
  *
  * <pre>java ... ai.anvil.backend.cuda.Gpt2TrainBench OUT.csv [batch=8] [steps=6] [seconds=30] [variant ...]</pre>
- * Default variants: bf16, bf16-graph, bf16-graph:16. Writes name,config,value,unit rows (name
+ * Default variants: bf16, bf16-graph, bf16-graph:16, decode (the decode run is made only when listed or by
+ * default). Writes name,config,value,unit rows (name
  * {@code train_<variant>} with '-' and ':' as '_'). Each variant stops early when its share of the time
  * budget is spent.
  */
@@ -43,7 +44,7 @@ public final class Gpt2TrainBench {
   private static final int T = 1024;
   /** Dense bf16 tensor-core peak used for MFU (H100 SXM; an H200 has the same). */
   private static final double PEAK_FLOPS = 989e12;
-  private static final String[] DEFAULT_VARIANTS = {"bf16", "bf16-graph", "bf16-graph:16"};
+  private static final String[] DEFAULT_VARIANTS = {"bf16", "bf16-graph", "bf16-graph:16", "decode"};
 
   private final List<String> rows = new ArrayList<>();
   private final Path out;
@@ -58,7 +59,9 @@ public final class Gpt2TrainBench {
     int batch = args.length > 1 ? Integer.parseInt(args[1]) : 8;
     int steps = args.length > 2 ? Integer.parseInt(args[2]) : 6;
     double seconds = args.length > 3 ? Double.parseDouble(args[3]) : 30;
-    String[] variants = args.length > 4 ? java.util.Arrays.copyOfRange(args, 4, args.length) : DEFAULT_VARIANTS;
+    List<String> variants = new ArrayList<>(List.of(args.length > 4 ? java.util.Arrays.copyOfRange(args, 4, args.length)
+        : DEFAULT_VARIANTS));
+    boolean decode = variants.remove("decode");
     Gpt2TrainBench bench = new Gpt2TrainBench(out);
     System.out.println("device: " + CudaRuntime.describe(0));
     long start = System.nanoTime();
@@ -70,13 +73,14 @@ public final class Gpt2TrainBench {
       }
       String name = variant.replace('-', '_').replace(':', '_');
       try {
-        bench.train(variant, name, batch, steps, Math.min(left, seconds / variants.length));
+        bench.train(variant, name, batch, steps, Math.min(left, seconds / Math.max(1, variants.size())));
       } catch (RuntimeException | Error e) {
         System.out.println("train " + variant + ": FAILED " + e);
         bench.rows.add("train_" + name + "," + variant + " T" + T + ",NaN,tokens/s");
       }
       bench.write();
     }
+    if (!decode) return;
     try {
       bench.decode(8, 64, 64);
     } catch (RuntimeException | Error e) {
