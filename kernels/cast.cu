@@ -68,11 +68,12 @@ template <typename From, typename To>
 int launch(int64_t in, int64_t out, int64_t n, bool accumulate, cudaStream_t s) {
   if (n <= 0) return ANVIL_OK;
   if (aligned16(in) && aligned16(out)) {
-    cast_kernel<From, To, true><<<blocks_for(n / kPack + 1, kThreads), kThreads, 0, s>>>(
+    auto kernel = cast_kernel<From, To, true>;
+    ANVIL_LAUNCH(kernel, blocks_for(n / kPack + 1, kThreads), kThreads, 0, s)(
         dptr<const From>(in), dptr<To>(out), n, accumulate);
   } else {
-    cast_kernel<From, To, false><<<blocks_for(n, kThreads), kThreads, 0, s>>>(
-        dptr<const From>(in), dptr<To>(out), n, accumulate);
+    auto kernel = cast_kernel<From, To, false>;
+    ANVIL_LAUNCH(kernel, blocks_for(n, kThreads), kThreads, 0, s)(dptr<const From>(in), dptr<To>(out), n, accumulate);
   }
   ANVIL_LAUNCH_CHECK("cast_kernel");
   return ANVIL_OK;

@@ -29,11 +29,11 @@ cuda_include="$(dirname "$(dirname "$(readlink -f "$(command -v nvcc)")")")/incl
 flags=(-x c++ -std=c++20 -O2 -g -fno-strict-aliasing -fsanitize=address -fno-omit-frame-pointer -DANVIL_HOST_EMULATION
        -include kernels/dev/emu/cuda_emu.h -I native/include -I kernels -I "$cuda_include" -pthread -w -Wno-psabi)
 targets=("$@")
-(( ${#targets[@]} == 0 )) && targets=(gemm attention abi adamw sample cross_entropy)
+(( ${#targets[@]} == 0 )) && targets=(gemm attention abi adamw sample cross_entropy cast)
 status=0
 for t in "${targets[@]}"; do
   echo "=== $t (emulated)"
-  if [[ "$t" == abi || "$t" == adamw || "$t" == sample || "$t" == cross_entropy ]]; then
+  if [[ "$t" == abi || "$t" == adamw || "$t" == sample || "$t" == cross_entropy || "$t" == cast ]]; then
     cmake -S . -B "$out/build" -DANVIL_CUDA=OFF -DANVIL_NATIVE_TESTS=OFF > "$out/cmake.log" 2>&1 &&
       cmake --build "$out/build" -j2 --target anvil_cpu >> "$out/cmake.log" 2>&1 || { echo "libanvil_cpu build failed"; status=1; continue; }
     lib="$(cd "$out/build/lib" && pwd)"
