@@ -23,7 +23,6 @@
 // anvil_cuda_attention_limit_kernel(kernel) caps the kernels of every later call of this process (1 = SIMT,
 // 2 = mma.sync (sm_80), 3 = wgmma (sm_90a), the default: no cap), for tests and diagnosis: 2 runs Hopper on
 // the sm_80 forward, 1 everything on the SIMT kernels (a value outside 1..3: ANVIL_E_INVALID).
-// The declaration belongs in anvil.h (not there yet: see kernels/dev/attention/NOTES.md).
 #include "common.cuh"
 #include "attention/decode.cuh"
 #include "attention/flash_bwd.cuh"
@@ -177,6 +176,8 @@ int attention_bwd(const anvil_attention_params* p, cudaStream_t s) {
 extern "C" {
 
 ANVIL_API int anvil_cuda_attention_limit_kernel(int64_t kernel) {
+  static_assert(kAttentionSimt == ANVIL_ATTENTION_SIMT && kAttentionMmaSm80 == ANVIL_ATTENTION_MMA_SM80 &&
+                kAttentionWgmmaSm90 == ANVIL_ATTENTION_WGMMA_SM90, "anvil.h's ANVIL_ATTENTION_*");
   if (kernel < kAttentionSimt || kernel > kAttentionWgmmaSm90)
     return anvil_set_error(ANVIL_E_INVALID, "cuda attention_limit_kernel: kernel must be 1 (SIMT), 2 (mma.sync) or 3 (wgmma)");
   attention_kernel_cap.store(static_cast<int>(kernel), std::memory_order_relaxed);

@@ -311,6 +311,15 @@ ANVIL_API int anvil_cuda_softmax_fwd(const anvil_softmax_params* p, int64_t dtyp
 ANVIL_API int anvil_cuda_softmax_bwd(const anvil_softmax_params* p, int64_t dtype, int64_t stream);
 ANVIL_API int anvil_cuda_attention_fwd(const anvil_attention_params* p, int64_t dtype, int64_t stream);
 ANVIL_API int anvil_cuda_attention_bwd(const anvil_attention_params* p, int64_t dtype, int64_t stream);
+/* The CUDA attention kernels (kernels/attention.cu): SIMT (fp32 mode, other head dims, unaligned views),
+ * mma.sync FlashAttention-2 (bf16, sm_80 and later), wgmma FA3-style (bf16, compute capability 9.0).
+ * limit_kernel caps the kernels every later attention call of this process may take (default
+ * ANVIL_ATTENTION_WGMMA_SM90: no cap): for tests and diagnosis, e.g. ANVIL_ATTENTION_MMA_SM80 runs Hopper
+ * on the sm_80 kernels. */
+#define ANVIL_ATTENTION_SIMT 1
+#define ANVIL_ATTENTION_MMA_SM80 2
+#define ANVIL_ATTENTION_WGMMA_SM90 3
+ANVIL_API int anvil_cuda_attention_limit_kernel(int64_t kernel);
 ANVIL_API int anvil_cuda_embedding_fwd(const anvil_embedding_params* p, int64_t dtype, int64_t stream);
 ANVIL_API int anvil_cuda_embedding_bwd(const anvil_embedding_params* p, int64_t dtype, int64_t stream);
 ANVIL_API int anvil_cuda_cross_entropy_fwd(const anvil_cross_entropy_params* p, int64_t dtype, int64_t stream);

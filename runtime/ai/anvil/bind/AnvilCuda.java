@@ -93,6 +93,8 @@ public final class AnvilCuda {
   public static native int anvil_cuda_attention_bwd(
       @Cast("const anvil_attention_params*") long p, long dtype, long stream);
 
+  public static native int anvil_cuda_attention_limit_kernel(long kernel);
+
   public static native int anvil_cuda_embedding_fwd(
       @Cast("const anvil_embedding_params*") long p, long dtype, long stream);
 

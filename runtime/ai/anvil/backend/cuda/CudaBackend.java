@@ -211,6 +211,26 @@ public final class CudaBackend extends Backend {
     check("limitMatmulKernel", AnvilCuda.anvil_cuda_matmul_limit_kernel(most.ordinal() + 1));
   }
 
+  /** The attention kernels of the CUDA backend, in order of capability (anvil.h: ANVIL_ATTENTION_*). */
+  public enum AttentionKernel {
+    /** fp32 math, one warp per row: the fp32 mode, other head dims, unaligned views. */
+    SIMT,
+    /** bf16 FlashAttention-2 with mma.sync, compute capability 8.0 and later. */
+    MMA_SM80,
+    /** bf16 FA3-style TMA + wgmma forward and backward, compute capability 9.0. */
+    WGMMA_SM90
+  }
+
+  /**
+   * Caps the attention kernels every later CUDA attention call of this process may take, on every device;
+   * WGMMA_SM90 (the default) is no cap. For tests and diagnosis: MMA_SM80 runs a Hopper card on the sm_80
+   * kernels. Which kernel a call takes otherwise depends only on its arguments and the device.
+   */
+  public static void limitAttentionKernel(AttentionKernel most) {
+    if (most == null) throw new IllegalArgumentException("limitAttentionKernel: kernel must not be null");
+    check("limitAttentionKernel", AnvilCuda.anvil_cuda_attention_limit_kernel(most.ordinal() + 1));
+  }
+
   /**
    * The kernel {@link #matmul} of these operands (same arguments and checks) would take now; null when the
    * product is empty.
