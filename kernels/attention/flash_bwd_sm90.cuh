@@ -571,9 +571,11 @@ cudaError_t make_bwd_maps(const anvil_attention_params& p, BwdMaps* m) {
   return cudaSuccess;
 }
 
-// prep (flash_bwd.cuh), dK/dV, dQ; scratch: flash::bwd_scratch_bytes(p).
+// prep (flash_bwd.cuh), dK/dV, dQ; scratch: flash::bwd_scratch_bytes(p). parts: which kernels (1 prep,
+// 2 dK/dV, 4 dQ; the playground times them apart), all by default.
 template <int D, int kVariant = kBwdVariant>
-cudaError_t launch_bwd_sm90(const anvil_attention_params& p, const BwdMaps& m, float* scratch, cudaStream_t stream) {
+cudaError_t launch_bwd_sm90(const anvil_attention_params& p, const BwdMaps& m, float* scratch, cudaStream_t stream,
+                            int parts = 7) {
   using S = Bwd90<D>;
   const int64_t bh = p.batch * p.heads, padded = flash::padded_rows(p.q_len);
   if (bh == 0 || p.q_len == 0 || p.k_len == 0) return cudaSuccess;
@@ -585,32 +587,34 @@ cudaError_t launch_bwd_sm90(const anvil_attention_params& p, const BwdMaps& m, f
   const int64_t prep_blocks = (bh * padded + kRowsPerBlock - 1) / kRowsPerBlock;
   if (prep_blocks > 0x7fffffff) return cudaErrorInvalidConfiguration;
   auto prep = flash::flash_bwd_prep_kernel<D>;
-  ANVIL_LAUNCH(prep, static_cast<unsigned>(prep_blocks), 128, 0, stream)(p, delta, lse2, padded);
+  if (parts & 1) ANVIL_LAUNCH(prep, static_cast<unsigned>(prep_blocks), 128, 0, stream)(p, delta, lse2, padded);
   if (cudaError_t e = cudaGetLastError(); e != cudaSuccess) return e;
 
   auto dkdv = flash_bwd_dkdv_sm90_kernel<D, kVariant>;
   if (cudaError_t e = cudaFuncSetAttribute(dkdv, cudaFuncAttributeMaxDynamicSharedMemorySize, S::dkdv_smem(kVariant));
       e != cudaSuccess)
     return e;
-  ANVIL_LAUNCH(dkdv, dim3(static_cast<unsigned>(bh), static_cast<unsigned>(k_blocks)), S::dkdv_threads(kVariant),
-               S::dkdv_smem(kVariant), stream)(m.q64, m.do64, m.k128, m.v128, p, delta, lse2, padded);
+  if (parts & 2)
+    ANVIL_LAUNCH(dkdv, dim3(static_cast<unsigned>(bh), static_cast<unsigned>(k_blocks)), S::dkdv_threads(kVariant),
+                 S::dkdv_smem(kVariant), stream)(m.q64, m.do64, m.k128, m.v128, p, delta, lse2, padded);
   if (cudaError_t e = cudaGetLastError(); e != cudaSuccess) return e;
 
   auto dqk = flash_bwd_dq_sm90_kernel<D, kVariant>;
   if (cudaError_t e = cudaFuncSetAttribute(dqk, cudaFuncAttributeMaxDynamicSharedMemorySize, S::dq_smem(kVariant));
       e != cudaSuccess)
     return e;
-  ANVIL_LAUNCH(dqk, dim3(static_cast<unsigned>(bh), static_cast<unsigned>(q_blocks)), S::dq_threads(kVariant),
-               S::dq_smem(kVariant), stream)(m.q128, m.do128, m.kb, m.vb, p, delta, lse2, padded);
+  if (parts & 4)
+    ANVIL_LAUNCH(dqk, dim3(static_cast<unsigned>(bh), static_cast<unsigned>(q_blocks)), S::dq_threads(kVariant),
+                 S::dq_smem(kVariant), stream)(m.q128, m.do128, m.kb, m.vb, p, delta, lse2, padded);
   return cudaGetLastError();
 }
 
 // Both steps (the playground).
 template <int D, int kVariant = kBwdVariant>
-cudaError_t launch_bwd_sm90(const anvil_attention_params& p, float* scratch, cudaStream_t stream) {
+cudaError_t launch_bwd_sm90(const anvil_attention_params& p, float* scratch, cudaStream_t stream, int parts = 7) {
   BwdMaps m;
   if (cudaError_t e = make_bwd_maps<D>(p, &m); e != cudaSuccess) return e;
-  return launch_bwd_sm90<D, kVariant>(p, m, scratch, stream);
+  return launch_bwd_sm90<D, kVariant>(p, m, scratch, stream, parts);
 }
 
 }  // namespace anvil::flash90

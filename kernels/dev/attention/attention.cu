@@ -337,6 +337,9 @@ anvil_attention_params params(const Data& x, bool bwd) {
   return p;
 }
 
+// Which backward kernels version 3/5 launch (1 prep, 2 dK/dV, 4 dQ): all but when timing them apart.
+int bwd_parts = 7;
+
 void run(int version, const Data& x, bool bwd) {
   const anvil_attention_params p = params(x, bwd);
   cudaError_t e;
@@ -350,11 +353,11 @@ void run(int version, const Data& x, bool bwd) {
         exit(2);
       }
       if (version == 5)
-        e = x.c.d == 64 ? anvil::flash90::launch_bwd_sm90<64, 2>(p, x.scratch, 0)
-                        : anvil::flash90::launch_bwd_sm90<128, 2>(p, x.scratch, 0);
+        e = x.c.d == 64 ? anvil::flash90::launch_bwd_sm90<64, 2>(p, x.scratch, 0, bwd_parts)
+                        : anvil::flash90::launch_bwd_sm90<128, 2>(p, x.scratch, 0, bwd_parts);
       else
-        e = x.c.d == 64 ? anvil::flash90::launch_bwd_sm90<64, 0>(p, x.scratch, 0)
-                        : anvil::flash90::launch_bwd_sm90<128, 0>(p, x.scratch, 0);
+        e = x.c.d == 64 ? anvil::flash90::launch_bwd_sm90<64, 0>(p, x.scratch, 0, bwd_parts)
+                        : anvil::flash90::launch_bwd_sm90<128, 0>(p, x.scratch, 0, bwd_parts);
     } else
 #endif
       e = x.c.d == 64 ? anvil::flash::launch_bwd<64>(p, x.scratch, 0) : anvil::flash::launch_bwd<128>(p, x.scratch, 0);
@@ -569,6 +572,17 @@ void bench_all(const std::vector<int>& versions, bool quick, const std::string& 
                   (long long)c.b, (long long)c.h, (long long)c.tq, (long long)c.tk, (long long)c.d, c.causal ? 1 : 0,
                   version, ms, rate, decode ? "GB/s" : "TFLOP/s");
         if (csv) fflush(csv);  // a run cut off by its time limit keeps the rows it has
+        if (bwd && (version == 3 || version == 5)) {  // where the backward's time goes (log only)
+          double part_ms[3];
+          const int parts[3] = {1, 2, 4};
+          for (int i = 0; i < 3; ++i) {
+            bwd_parts = parts[i];
+            part_ms[i] = time_ms(version, x, true, 20);
+          }
+          bwd_parts = 7;
+          printf("%-16s %-4s %4d   prep %.3f ms, dK/dV %.3f ms, dQ %.3f ms\n", bn.name, "bwd", version, part_ms[0],
+                 part_ms[1], part_ms[2]);
+        }
         fflush(stdout);
       }
     }
