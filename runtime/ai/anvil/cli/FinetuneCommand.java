@@ -21,7 +21,8 @@ import picocli.CommandLine.Option;
 @Command(name = "finetune", mixinStandardHelpOptions = true, sortOptions = false,
     description = {"Fine-tune a GPT checkpoint: full, LoRA, Houlsby adapters, prompt or prefix tuning, on a text file "
         + "(style adaptation) or labelled JSON lines (classification by generation); or a BERT folder (import-minilm) "
-        + "with a classification head, full or LoRA.",
+        + "or a GPT with --head true, with a classification head: full, LoRA, adapters, prompt tuning, prefix tuning (GPT) "
+        + "or the head alone.",
         "Writes OUT/adapter (the best weights; a PEFT folder for lora/prompt/prefix), OUT/metrics.jsonl and OUT/loss.png; "
             + "prints the trainable share first and one JSON line last."})
 final class FinetuneCommand implements Callable<Integer> {
@@ -33,7 +34,8 @@ final class FinetuneCommand implements Callable<Integer> {
   @Option(names = "--base", paramLabel = "DIR", description = "Checkpoint (or run folder) to start from.")
   String base;
 
-  @Option(names = "--method", paramLabel = "full|lora|adapter|prompt|prefix", description = "What trains (default lora).")
+  @Option(names = "--method", paramLabel = "full|lora|adapter|prompt|prefix|head", description = "What trains (default lora); "
+      + "head: the classification head alone on the frozen body (with --head or a BERT base).")
   String method;
 
   @Option(names = "--task", paramLabel = "text|classify", description = "text: a text file; classify: JSON lines {text, label} (default classify).")
@@ -58,8 +60,13 @@ final class FinetuneCommand implements Callable<Integer> {
   String separator;
 
   @Option(names = "--head", paramLabel = "true|false", arity = "1", description = "Classify with a sequence-classification head "
-      + "(mean pooling) instead of generating the label; methods full and lora (default false; always on BERT bases).")
+      + "(mean pooling) instead of generating the label; every method, and head for the head alone (default false; always on "
+      + "BERT bases).")
   Boolean head;
+
+  @Option(names = "--train-head", paramLabel = "true|false", arity = "1", description = "With a head: whether the head trains "
+      + "(default true); false leaves it at its random start, so only the method learns.")
+  Boolean trainHead;
 
   @Option(names = "--lora-r", paramLabel = "R", description = "LoRA rank (default 8).")
   Integer loraR;

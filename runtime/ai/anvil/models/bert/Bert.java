@@ -99,13 +99,37 @@ public final class Bert extends Module implements SequenceEncoder {
     check("ids", ids, null);
     check("tokenTypes", tokenTypes, ids);
     check("attentionMask", attentionMask, ids);
-    long b = ids.dim(0), t = ids.dim(1);
+    long t = ids.dim(1);
     if (t > config.maxPositionEmbeddings()) {
       throw new IllegalArgumentException("Bert.forward: " + t + " tokens exceed max_position_embeddings "
           + config.maxPositionEmbeddings());
     }
+    return forwardEmbeds(Ops.embedding(ids, embeddings.word.weight()), tokenTypes, attentionMask);
+  }
+
+  /**
+   * {@link #forward} from word embeddings instead of ids (HF's {@code inputs_embeds}): wordEmbeds (B, T, H),
+   * tokenTypes and attentionMask I32 (B, T) or null -> (B, T, H); position and token-type embeddings are
+   * added as for ids. Prompt tuning (ai.anvil.peft) puts trainable rows before a sentence's here.
+   */
+  public Tensor forwardEmbeds(Tensor wordEmbeds, Tensor tokenTypes, Tensor attentionMask) {
+    if (wordEmbeds.rank() != 3 || wordEmbeds.dim(2) != config.hiddenSize() || wordEmbeds.dim(1) < 1) {
+      throw new IllegalArgumentException("Bert.forwardEmbeds: wordEmbeds must be (B, T, " + config.hiddenSize() + "), got "
+          + wordEmbeds.shape());
+    }
+    long b = wordEmbeds.dim(0), t = wordEmbeds.dim(1);
+    if (t > config.maxPositionEmbeddings()) {
+      throw new IllegalArgumentException("Bert.forwardEmbeds: " + t + " positions exceed max_position_embeddings "
+          + config.maxPositionEmbeddings());
+    }
+    for (Tensor m : new Tensor[] {tokenTypes, attentionMask}) {
+      if (m != null && (m.rank() != 2 || m.dtype() != DType.I32 || m.dim(0) != b || m.dim(1) != t)) {
+        throw new IllegalArgumentException("Bert.forwardEmbeds: token types and mask must be I32 (" + b + ", " + t + "), got "
+            + m.shape() + " " + m.dtype());
+      }
+    }
     if (tokenTypes == null) tokenTypes = Tensor.zeros(DType.I32, device, b, t);
-    Tensor x = Ops.add(Ops.add(Ops.embedding(ids, embeddings.word.weight()), Ops.embedding(tokenTypes, embeddings.type.weight())),
+    Tensor x = Ops.add(Ops.add(wordEmbeds, Ops.embedding(tokenTypes, embeddings.type.weight())),
         Ops.embedding(positions(b, t), embeddings.position.weight()));
     x = dropout(embeddings.norm.forward(x));
     for (Layer layer : layers) x = layer.forward(x, attentionMask, this);

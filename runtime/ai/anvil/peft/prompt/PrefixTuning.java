@@ -96,7 +96,7 @@ public final class PrefixTuning extends PeftModel implements GptExtension {
   }
 
   /** Per layer {keys, values} (P*C each): c_attn's k and v of ln_1(wte[token] + wpe[position]) for random tokens. */
-  private static float[][][] initialValues(Gpt base, int length, long seed) {
+  static float[][][] initialValues(Gpt base, int length, long seed) {
     GptConfig c = base.config();
     int w = c.nEmbd();
     SplittableRandom random = new SplittableRandom(seed);

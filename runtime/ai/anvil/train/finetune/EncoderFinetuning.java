@@ -35,14 +35,16 @@ import org.slf4j.LoggerFactory;
 
 /**
  * {@code anvil finetune --task classify} on a BERT base (all-MiniLM-L6-v2 from {@code import-minilm}, or
- * any BertModel folder): an {@link EncoderClassifier} (models.heads.SequenceClassifier, mean pooling) trained with full
- * fine-tuning or LoRA, validated by cross-entropy every eval_interval steps, the best weights kept.
+ * any BertModel folder), or on a GPT with {@code --head true}: an {@link EncoderClassifier}
+ * (models.heads.SequenceClassifier, mean pooling) trained with full fine-tuning, LoRA, Houlsby adapters,
+ * prompt tuning, prefix tuning (GPT bodies) or the head alone, validated by cross-entropy every
+ * eval_interval steps, the best weights kept. The head trains with every method.
  *
  * <pre>
  *   OUT/adapter/                        the best weights: full, an HF BertForSequenceClassification folder
- *                                       (models.heads.HeadCheckpoint); lora, classifier.safetensors (LoRA
- *                                       terms and the head's classifier)
- *   OUT/adapter/labels.json             the labels, in the head's order, and the method
+ *                                       (models.heads.HeadCheckpoint); the others, classifier.safetensors (the
+ *                                       method's tensors and the head's classifier; {@link #load})
+ *   OUT/adapter/labels.json             the labels, in the head's order, the method and its settings
  *   OUT/metrics.jsonl, OUT/loss.png, OUT/finetune_config.json   as for GPT bases
  * </pre>
  */
@@ -50,6 +52,9 @@ final class EncoderFinetuning {
   private static final Logger log = LoggerFactory.getLogger(EncoderFinetuning.class);
   /** Tokens per sentence, [CLS] and [SEP] included, when block_size is 0 (the longest sentence of the sentiment set is 77 tokens). */
   static final int DEFAULT_MAX_TOKENS = 128;
+  /** The trainable tensors of every method but full (the method's and the head's), in the adapter folder. */
+  static final String TRAINABLE = "classifier.safetensors";
+  static final String LABELS = "labels.json";
 
   private EncoderFinetuning() {}
 
@@ -67,8 +72,8 @@ final class EncoderFinetuning {
   static Finetuning.Outcome run(FinetuneConfig c, Path baseDir, TrainListener listener) throws IOException {
     long wallStart = System.nanoTime();
     if (!c.task().equals("classify")) throw new IllegalArgumentException("an encoder base (or head) takes task classify, got " + c.task());
-    if (!List.of("full", "lora").contains(c.method())) {
-      throw new IllegalArgumentException("an encoder base is fine-tuned with method full or lora, got " + c.method());
+    if (!EncoderClassifier.METHODS.contains(c.method())) {
+      throw new IllegalArgumentException("a head is fine-tuned with method " + EncoderClassifier.METHODS + ", got " + c.method());
     }
     if (c.forgettingText() != null) throw new IllegalArgumentException("forgetting_text is for classification by generation, not with a head");
     if (c.threads() > 0) CpuBackend.setThreads(c.threads());
@@ -99,20 +104,13 @@ final class EncoderFinetuning {
     SequenceEncoder body = Bodies.load(baseDir, device);
     boolean bert = body.modelType().equals("bert");
     if (bert && !(tokenizer instanceof WordPieceTokenizer)) throw new IOException(baseDir.resolve("tokenizer.json") + ": not a WordPiece tokenizer");
-    int maxTokens = Math.min(c.blockSize() > 0 ? c.blockSize() : DEFAULT_MAX_TOKENS, body.maxLength());
     // Padding is masked out; a causal body's rows are right-padded and pooled at their last real token.
     int padId = bert ? ((WordPieceTokenizer) tokenizer).tokenId("[PAD]").orElse(BertCheckpoint.readConfig(baseDir).padTokenId()) : 0;
     // Mean pooling on every body: MiniLM was trained with it, and on a char-level GPT the last token (HF's
     // choice for GPT-2) is mostly a full stop, which says little (measured: val loss barely moves).
     Pool pool = Pool.MEAN;
-    try (EncoderClassifier model = new EncoderClassifier(body, labels, pool, c.seed())) {
-      if (c.method().equals("lora")) {
-        String targets = c.loraTargets().equals("c_attn") ? "query,value" : c.loraTargets();   // GPT's default means BERT's q and v
-        model.attachLora(new LoraConfig(c.loraR(), c.loraAlpha(), c.loraDropout(), Arrays.asList(targets.split("\\s*,\\s*")),
-            c.useRslora()), c.seed());
-      } else {
-        model.setTrainable(true);
-      }
+    try (EncoderClassifier model = create(body, labels, pool, method(c, bert), c.trainHead(), c.seed())) {
+      int maxTokens = Math.min(c.blockSize() > 0 ? c.blockSize() : DEFAULT_MAX_TOKENS, model.maxTokens());
       long trainable = model.parameterCount(true), total = model.parameterCount(false);
       log.info("{} on {}: {}", c.method(), baseDir, PeftModel.describeTrainable(model));
       if (listener instanceof Finetuning.Listener l) l.onMethod(c.method(), trainable, total);
@@ -162,7 +160,52 @@ final class EncoderFinetuning {
     }
   }
 
-  private static List<SentenceBatches.Row> rows(List<Examples.Example> xs, Tokenizer t, int maxTokens, List<String> labels) {
+  /** The config's method and its settings; LoRA's default target c_attn means BERT's query and value. */
+  static EncoderClassifier.Method method(FinetuneConfig c, boolean bert) {
+    LoraConfig lora = null;
+    if (c.method().equals("lora")) {
+      String targets = bert && c.loraTargets().equals("c_attn") ? "query,value" : c.loraTargets();
+      lora = new LoraConfig(c.loraR(), c.loraAlpha(), c.loraDropout(), Arrays.asList(targets.split("\\s*,\\s*")), c.useRslora());
+    }
+    return new EncoderClassifier.Method(c.method(), lora, c.adapterSize(), c.virtualTokens());
+  }
+
+  /**
+   * The classifier an adapter folder of a method other than full describes (labels.json and
+   * classifier.safetensors), on the body in baseDir; the caller owns it. Full fine-tuning's folder is an HF
+   * task model: {@link HeadCheckpoint#loadSequenceClassifier}.
+   */
+  static EncoderClassifier load(Path baseDir, Path adapterDir, Device device) throws IOException {
+    Map<String, Object> meta = Json.parseObject(Files.readString(adapterDir.resolve(LABELS)));
+    EncoderClassifier.Method method = EncoderClassifier.Method.fromMap(meta);
+    if (method.name().equals("full")) throw new IOException(adapterDir + ": a full fine-tuning folder; load it with HeadCheckpoint");
+    Object labels = meta.get("labels");
+    if (!(labels instanceof List<?> l) || l.size() < 2) throw new IOException(adapterDir.resolve(LABELS) + ": labels missing");
+    List<String> names = l.stream().map(String::valueOf).toList();
+    EncoderClassifier model = create(Bodies.load(baseDir, device), names, Pool.parse(Json.getString(meta, "pooling", "mean")), method,
+        Json.getBoolean(meta, "train_head", true), 0);
+    try {
+      model.loadOwn(adapterDir.resolve(TRAINABLE));
+    } catch (IOException | RuntimeException e) {
+      model.close();
+      throw e;
+    }
+    model.train(false);
+    return model;
+  }
+
+  /** The classifier on body, or body closed and the error thrown when the method does not fit it. */
+  private static EncoderClassifier create(SequenceEncoder body, List<String> labels, Pool pool, EncoderClassifier.Method method,
+                                          boolean trainHead, long seed) {
+    try {
+      return new EncoderClassifier(body, labels, pool, method, trainHead, seed);
+    } catch (RuntimeException e) {
+      if (body instanceof ai.anvil.nn.Module m) m.close();
+      throw e;
+    }
+  }
+
+  static List<SentenceBatches.Row> rows(List<Examples.Example> xs, Tokenizer t, int maxTokens, List<String> labels) {
     return rows(xs, t, maxTokens, labels, false);
   }
 
@@ -216,18 +259,14 @@ final class EncoderFinetuning {
       HeadCheckpoint.save(model.head(), dir);
       tokenizer.save(dir.resolve("tokenizer.json"));
     } else {
-      ai.anvil.io.Safetensors.Writer w = new ai.anvil.io.Safetensors.Writer().metadata("format", "pt");
-      for (Map.Entry<String, ai.anvil.nn.Parameter> e : model.namedParameters().entrySet()) {
-        if (!e.getValue().trainable()) continue;
-        w.add(e.getKey(), e.getValue().value().toFloatArray(), e.getValue().value().dims());
-      }
-      w.write(dir.resolve("classifier.safetensors"));
+      model.saveOwn(dir.resolve(TRAINABLE));
     }
     Map<String, Object> meta = new LinkedHashMap<>();
     meta.put("labels", labels);
-    meta.put("method", method);
-    meta.put("pooling", model.head().pool().name().toLowerCase(java.util.Locale.ROOT));
-    AtomicFiles.writeString(dir.resolve("labels.json"), Json.writePretty(meta));
+    meta.putAll(model.method().toMap());
+    meta.put("train_head", model.trainsHead());
+    meta.put("pooling", model.head().pool().key());
+    AtomicFiles.writeString(dir.resolve(LABELS), Json.writePretty(meta));
     return dir;
   }
 }

@@ -18,12 +18,13 @@ import java.util.Map;
  *
  * @param base the model to start from: a checkpoint folder (config.json, model.safetensors,
  *     tokenizer.json) or a run folder holding one
- * @param method full, lora, adapter (Houlsby), prompt or prefix
+ * @param method full, lora, adapter (Houlsby), prompt or prefix; head (the classification head alone on
+ *     the frozen body, a linear probe) only with a head
  * @param task {@code text}: causal LM on a text file (style adaptation), split 90/10;
  *     {@code classify}: classification by generation from JSON lines {"text": ..., "label": ...}, the
  *     loss on the label tokens only, accuracy = the share of val examples whose most likely label is right;
  *     on a BERT base (config.json model_type bert), a linear head on mean-pooled states instead
- *     (methods full and lora only; EncoderFinetuning)
+ *     (every method but prefix; EncoderFinetuning)
  * @param data the training file
  * @param valData the validation file; null takes 10% of data
  * @param testData a held-out test file (classify), scored once with the best weights; null for none
@@ -32,7 +33,9 @@ import java.util.Map;
  * @param labelKey the key of each example's label (classify): "label", or any other string field
  * @param separator between the text and its label (classify)
  * @param head classify with a sequence-classification head (models.heads, mean pooling)
- *     instead of generating the label; always so on a BERT base. Methods full and lora.
+ *     instead of generating the label; always so on a BERT base. The head trains with every method.
+ * @param trainHead whether the classification head trains (with a head); false keeps it at its random
+ *     start, so whatever is learnt is the method's alone (a diagnosis: does prompt tuning learn by itself?)
  * @param lr null: the method's usual rate ({@link #lrOrDefault()})
  * @param evalIters val batches per evaluation; 0 for classify means the whole val set
  * @param blockSize 0 means the base's context length
@@ -48,6 +51,7 @@ public record FinetuneConfig(
     String labelKey,
     String separator,
     boolean head,
+    boolean trainHead,
     int loraR,
     double loraAlpha,
     double loraDropout,
@@ -75,7 +79,7 @@ public record FinetuneConfig(
     int threads,
     String out) {
 
-  public static final List<String> METHODS = List.of("full", "lora", "adapter", "prompt", "prefix");
+  public static final List<String> METHODS = List.of("full", "lora", "adapter", "prompt", "prefix", "head");
 
   public FinetuneConfig {
     if (base == null || base.isBlank()) throw new IllegalArgumentException("base must name a model folder");
@@ -99,7 +103,7 @@ public record FinetuneConfig(
 
   /** LoRA r 8, alpha 16, dropout 0.05 on c_attn; adapters of 16; 16 virtual tokens; 300 steps of 16 rows. */
   public static FinetuneConfig defaults(String base, String method, String task, String data) {
-    return new FinetuneConfig(base, method, task, data, null, null, null, "label", " : ", false, 8, 16, 0.05, "c_attn", false, 16, 16, 0, 16, 1, null,
+    return new FinetuneConfig(base, method, task, data, null, null, null, "label", " : ", false, true, 8, 16, 0.05, "c_attn", false, 16, 16, 0, 16, 1, null,
         null, 20, 300, 0.9, 0.999, 1e-8, 1.0, 0.0, 25, 0, 0, 1337, "auto", 0, "runs/finetune");
   }
 
@@ -108,7 +112,7 @@ public record FinetuneConfig(
     if (lr != null) return lr;
     return switch (method) {
       case "full" -> 3e-4;
-      case "lora", "adapter" -> 2e-3;
+      case "lora", "adapter", "head" -> 2e-3;
       default -> 2e-2;
     };
   }

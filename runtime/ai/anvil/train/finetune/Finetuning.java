@@ -139,6 +139,7 @@ public final class Finetuning {
     config.save(out.resolve("finetune_config.json"));
     Path baseDir = Checkpoint.resolveModel(Path.of(config.base()));
     if (config.head() || EncoderFinetuning.isEncoder(baseDir)) return EncoderFinetuning.run(config, baseDir, listener);
+    if (config.method().equals("head")) throw new IllegalArgumentException("method head trains a classification head: give head true");
     Tokenizer tokenizer = Checkpoint.loadTokenizer(baseDir);
     Path metricsFile = out.resolve("metrics.jsonl");
     Files.deleteIfExists(metricsFile);

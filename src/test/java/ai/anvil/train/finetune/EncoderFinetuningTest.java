@@ -124,13 +124,13 @@ class EncoderFinetuningTest {
     assertTrue(o.bestValLoss() < 0.95 * o.baselineValLoss(), "val loss " + o.baselineValLoss() + " -> " + o.bestValLoss());
     assertTrue(o.test().accuracy() >= 0.6, "test accuracy " + o.test().accuracy());
     assertTrue(Files.readString(o.adapter().resolve("labels.json")).contains("\"mean\""));
-    assertThrows(IllegalArgumentException.class, () -> Finetuning.run(c.with("method", "adapter"), null));
+    assertThrows(IllegalArgumentException.class, () -> Finetuning.run(c.with("method", "head", "train_head", false), null));
   }
 
   @Test
   void refusesWhatAnEncoderCannotDo(@TempDir Path out) {
-    IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> Finetuning.run(config("prompt", out), null));
-    assertTrue(e.getMessage().contains("full or lora"), e.getMessage());
+    IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> Finetuning.run(config("prefix", out), null));
+    assertTrue(e.getMessage().contains("prefix tuning needs a GPT body"), e.getMessage());
     e = assertThrows(IllegalArgumentException.class, () -> Finetuning.run(config("full", out).with("task", "text"), null));
     assertTrue(e.getMessage().contains("task classify"), e.getMessage());
   }
