@@ -19,7 +19,8 @@
 // 16-byte aligned.
 //
 // CTA: 384 threads = 3 warpgroups, one CTA per SM, persistent: CTA i takes tiles i, i + grid, ... in a
-// grouped raster (kGroupM tile rows share B tiles in L2). Warpgroup 0 is the producer (setmaxnreg 40):
+// grouped raster (group_m tile rows share B tiles in L2: every tile row when A fits in L2, so each B tile
+// comes from DRAM once, else kGroupM). Warpgroup 0 is the producer (setmaxnreg 40):
 // one thread waits for a free stage (empty barrier), announces its bytes (expect_tx on the full barrier)
 // and issues the TMA loads of A (128 x 64) and B (BN x 64). Warpgroups 1 and 2 are consumers (setmaxnreg
 // 232), 64 rows each of the 128 x BN tile: wait for a full stage, issue 4 wgmma m64nBNk16, commit, wait
@@ -75,6 +76,7 @@ struct Args {
   int accumulate;
   int tiles_m, tiles_n, batch;
   int a_batched, b_batched;  // 0: one matrix for every batch item (stride 0)
+  int group_m;  // tile rows per raster group; the launcher fills it, tiles_m/n and a/b_batched
 };
 
 #if !defined(ANVIL_HOST_EMULATION)
@@ -227,14 +229,14 @@ __global__ void __launch_bounds__(kThreads, 1)
   const uint32_t full0 = tc::smem_address(&full[0]), empty0 = tc::smem_address(&empty[0]);
   const uint32_t turn0 = tc::smem_address(&turn[0]);
 
-  const int per_item = g.tiles_m * g.tiles_n, total = per_item * g.batch, per_group = kGroupM * g.tiles_n;
+  const int per_item = g.tiles_m * g.tiles_n, total = per_item * g.batch, per_group = g.group_m * g.tiles_n;
   const int ktiles = static_cast<int>((g.k + kBK - 1) / kBK);
   // tile id -> batch item z and the tile's first row / column (grouped raster within an item)
   auto decode = [&](int id, int& z, int& m0, int& n0) {
     z = id / per_item;
     id -= z * per_item;
-    const int first_m = (id / per_group) * kGroupM;
-    const int group_m = min(g.tiles_m - first_m, kGroupM);
+    const int first_m = (id / per_group) * g.group_m;
+    const int group_m = min(g.tiles_m - first_m, g.group_m);
     m0 = (first_m + (id % per_group) % group_m) * kBM;
     n0 = ((id % per_group) / group_m) * BN;
   };
@@ -425,8 +427,12 @@ cudaError_t launch_gemm_sm90(const bf16* a, const bf16* b, int64_t lda, int64_t 
   if (schedule != kCoop256 && schedule != kCoop128 && schedule != kPingPong128) return cudaErrorInvalidValue;
   const int bn = schedule == kCoop256 ? 256 : 128;
   const int64_t tm = (g.m + kBM - 1) / kBM, tn = (g.n + bn - 1) / bn;
-  if (tm * tn * g.batch > 0x7fffffff || kGroupM * tn > 0x7fffffff) return cudaErrorInvalidConfiguration;
+  if (tm * tn * g.batch > 0x7fffffff) return cudaErrorInvalidConfiguration;
   g.tiles_m = static_cast<int>(tm);
+  // A (one batch item) within ~24 MB stays in L2 (50 MB on H100, 60 on H200) while B streams: sweep every
+  // tile row per B column so each B tile is read from DRAM once (lm_head fwd: B 77 MB, read 8 times with
+  // groups of 8)
+  g.group_m = g.m * g.k * 2 <= (24LL << 20) ? g.tiles_m : (kGroupM < g.tiles_m ? kGroupM : g.tiles_m);
   g.tiles_n = static_cast<int>(tn);
   g.a_batched = stride_a != 0;
   g.b_batched = stride_b != 0;
