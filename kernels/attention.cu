@@ -133,7 +133,7 @@ int flash_bwd(const anvil_attention_params* p, cudaStream_t s) {
   if (attention_kernel_cap.load(std::memory_order_relaxed) >= kAttentionWgmmaSm90 && attention_device_is_sm90() &&
       flash90::flash90_bwd_supported(*p)) {
     flash90::BwdMaps maps;
-    if (flash90::make_bwd_maps<D>(*p, &maps) == cudaSuccess) {  // else: strides TMA refuses, the sm_80 kernels
+    if (flash90::make_bwd_maps<D, flash90::kBwdVariant>(*p, &maps) == cudaSuccess) {  // else: strides TMA refuses, the sm_80 kernels
       if (cudaError_t e = flash90::launch_bwd_sm90<D>(*p, maps, scratch.at<float>(0), s); e != cudaSuccess)
         return cuda_fail(e, "flash_bwd_sm90 kernels", __FILE__, __LINE__);
       return ANVIL_OK;

@@ -8,8 +8,9 @@
 //          a producer thread, mbarriers): S^T = K Q^T and dP^T = V dO^T by wgmma m64n64k16 (SS, one
 //          commit group), P^T and dS^T in registers, which are then the A operands (RS) of
 //          dV += P^T dO and dK += dS^T Q by wgmma m64nDk16 with dO and Q N-major (transpose bit);
-//   dQ:    a CTA owns 128 queries (Q and dO loaded once) and walks key blocks of kBk2 = 64 (128 would not
-//          fit 168 registers): S = Q K^T, dP = dO V^T (SS), dS in registers, dQ += dS K (RS, K N-major).
+//   dQ:    a CTA owns 128 queries (Q and dO loaded once) and walks key blocks of 64 (128 in variant 2 at
+//          D = 64, in line: 128 does not fit 168 registers): S = Q K^T, dP = dO V^T (SS), dS in registers, dQ += dS K
+//          (RS, K N-major).
 // 7 products per (query, key) block pair, as flash_bwd.cuh: dQ recomputes S and dP instead of atomics.
 // Preconditions: the forward's (flash90_supported) plus dout, dq, dk, dv 16-byte aligned; the launcher
 // returns cudaErrorInvalidValue before any launch when a TMA descriptor does not encode.
@@ -67,7 +68,9 @@ struct Bwd90 {
   __host__ __device__ static constexpr bool dkdv_inline(int variant) { return D == 128 || variant == 2; }
   __host__ __device__ static constexpr int dkdv_threads(int variant) { return dkdv_inline(variant) ? 256 : kThreads; }
   // dQ's variant 2 at D = 128 (S, dP 32 + 32, dQ 64, the previous dS fragments 16): likewise.
-  __host__ __device__ static constexpr bool dq_inline(int variant) { return D == 128 && variant == 2; }
+  // Variant 2 at D = 64 also walks key blocks of 128 (S, dP 64 + 64, dQ 32, dS fragments 32: in line; at
+  // D = 128 the 3 stages of 128-key blocks would need 257 KB of shared memory).
+  __host__ __device__ static constexpr bool dq_inline(int variant) { return variant == 2; }
   __host__ __device__ static constexpr int dq_threads(int variant) { return dq_inline(variant) ? 256 : kThreads; }
   // dK/dV: kBk keys per CTA (K, V tiles), kBq queries per step (Q, dO blocks + lse2, delta: 1 KB slot)
   static constexpr int kBk = 128, kBq = 64;
@@ -75,9 +78,12 @@ struct Bwd90 {
   static constexpr int kStageBytes = 2 * kQBytes + 1024;
   __host__ __device__ static constexpr int dkdv_smem(int variant) { return 2 * kKBytes + stages(variant) * kStageBytes + 1024; }
   // dQ: kBq2 queries per CTA (Q, dO tiles), kBk2 keys per step (K, V blocks)
-  static constexpr int kBq2 = 128, kBk2 = 64;
-  static constexpr int kQ2Bytes = kBq2 * D * 2, kKV2Bytes = kBk2 * D * 2;
-  __host__ __device__ static constexpr int dq_smem(int variant) { return 2 * kQ2Bytes + stages(variant) * 2 * kKV2Bytes + 1024; }
+  static constexpr int kBq2 = 128, kQ2Bytes = kBq2 * D * 2;
+  __host__ __device__ static constexpr int dq_keys(int variant) { return variant == 2 && D == 64 ? 128 : 64; }
+  __host__ __device__ static constexpr int dq_kv_bytes(int variant) { return dq_keys(variant) * D * 2; }
+  __host__ __device__ static constexpr int dq_smem(int variant) {
+    return 2 * kQ2Bytes + stages(variant) * 2 * dq_kv_bytes(variant) + 1024;
+  }
 };
 
 // The variant the product takes: 0 one block at a time; 2 pipelined (the products of block j issued with
@@ -324,7 +330,7 @@ __global__ void __launch_bounds__(Bwd90<D>::dkdv_threads(kVariant), 1)
 
 // grid: x = batch * heads, y = query blocks (ceil(Tq / 128)); block dq_threads(kVariant); dynamic smem
 // dq_smem(kVariant).
-// map_q, map_do: boxes of kBq2 rows; map_k, map_v: kBk2 rows.
+// map_q, map_do: boxes of kBq2 rows; map_k, map_v: dq_keys(kVariant) rows.
 template <int D, int kVariant>
 __global__ void __launch_bounds__(Bwd90<D>::dq_threads(kVariant), 1)
     flash_bwd_dq_sm90_kernel(const __grid_constant__ CUtensorMap map_q, const __grid_constant__ CUtensorMap map_do,
@@ -332,7 +338,8 @@ __global__ void __launch_bounds__(Bwd90<D>::dq_threads(kVariant), 1)
                              const anvil_attention_params p, const float* delta, const float* lse2, int64_t padded) {
 #if ANVIL_FLASH90_BODY
   using S = Bwd90<D>;
-  constexpr int kBq = S::kBq2, kBk = S::kBk2, kStages = S::stages(kVariant), kSub = S::kSub;
+  constexpr int kBq = S::kBq2, kBk = S::dq_keys(kVariant), kStages = S::stages(kVariant), kSub = S::kSub;
+  constexpr int kKV2Bytes = S::dq_kv_bytes(kVariant);
   constexpr bool kInline = S::dq_inline(kVariant);
   __shared__ __align__(8) uint64_t bars[1 + 2 * kStages];  // Q/dO, full[s], empty[s]
   const uint32_t raw = tc::smem_address(tc::dynamic_smem());
@@ -341,8 +348,8 @@ __global__ void __launch_bounds__(Bwd90<D>::dq_threads(kVariant), 1)
   auto full = [&](int s) { return qbar + 8 * (1 + s); };
   auto empty = [&](int s) { return qbar + 8 * (1 + kStages + s); };
   const uint32_t sq = base, sdo = base + S::kQ2Bytes;
-  auto sk = [&](int s) { return base + 2 * S::kQ2Bytes + s * 2 * S::kKV2Bytes; };
-  auto sv = [&](int s) { return sk(s) + S::kKV2Bytes; };
+  auto sk = [&](int s) { return base + 2 * S::kQ2Bytes + s * 2 * kKV2Bytes; };
+  auto sv = [&](int s) { return sk(s) + kKV2Bytes; };
 
   const int64_t bh = blockIdx.x, b = bh / p.heads, h = bh % p.heads;
   const int64_t qb = p.causal ? gridDim.y - 1 - blockIdx.y : blockIdx.y;
@@ -372,7 +379,7 @@ __global__ void __launch_bounds__(Bwd90<D>::dq_threads(kVariant), 1)
   auto produce_block = [&](int jb) {
     const int st = jb % kStages, round = jb / kStages;
     if (round > 0) mbar_wait(empty(st), (round - 1) & 1);
-    mbar_expect_tx(full(st), 2 * S::kKV2Bytes);
+    mbar_expect_tx(full(st), 2 * kKV2Bytes);
     for (int s = 0; s < kSub; ++s) {
       tma_load_3d(sk(st) + s * kBk * 128, &map_k, full(st), col + 64 * s, jb * kBk, bi);
       tma_load_3d(sv(st) + s * kBk * 128, &map_v, full(st), col + 64 * s, jb * kBk, bi);
@@ -544,9 +551,9 @@ inline bool flash90_bwd_supported(const anvil_attention_params& p) {
 // The 8 tensor maps of the backward (cudaErrorInvalidValue: TMA refuses a stride; nothing launched).
 struct BwdMaps {
   CUtensorMap q64, do64, k128, v128;  // dK/dV: query blocks of kBq, the key tile of kBk
-  CUtensorMap q128, do128, kb, vb;    // dQ: the query tile of kBq2, key blocks of kBk2
+  CUtensorMap q128, do128, kb, vb;    // dQ: the query tile of kBq2, key blocks of dq_keys(kVariant)
 };
-template <int D>
+template <int D, int kVariant = kBwdVariant>
 cudaError_t make_bwd_maps(const anvil_attention_params& p, BwdMaps* m) {
   using S = Bwd90<D>;
   const int64_t w = p.heads * D;
@@ -561,8 +568,8 @@ cudaError_t make_bwd_maps(const anvil_attention_params& p, BwdMaps* m) {
       {&m->v128, p.v, p.k_len, p.v_row_stride, p.v_batch_stride, S::kBk},
       {&m->q128, p.q, p.q_len, p.q_row_stride, p.q_batch_stride, S::kBq2},
       {&m->do128, p.dout, p.q_len, p.o_row_stride, p.o_batch_stride, S::kBq2},
-      {&m->kb, p.k, p.k_len, p.k_row_stride, p.k_batch_stride, S::kBk2},
-      {&m->vb, p.v, p.k_len, p.v_row_stride, p.v_batch_stride, S::kBk2},
+      {&m->kb, p.k, p.k_len, p.k_row_stride, p.k_batch_stride, S::dq_keys(kVariant)},
+      {&m->vb, p.v, p.k_len, p.v_row_stride, p.v_batch_stride, S::dq_keys(kVariant)},
   };
   for (const One& o : all)
     if (cudaError_t e = make_map_3d(o.map, o.address, w, o.rows, p.batch, o.row_stride, o.batch_stride, o.box);
@@ -590,6 +597,7 @@ cudaError_t launch_bwd_sm90(const anvil_attention_params& p, const BwdMaps& m, f
   if (parts & 1) ANVIL_LAUNCH(prep, static_cast<unsigned>(prep_blocks), 128, 0, stream)(p, delta, lse2, padded);
   if (cudaError_t e = cudaGetLastError(); e != cudaSuccess) return e;
 
+  static_assert(S::dkdv_smem(kVariant) <= 227 * 1024 && S::dq_smem(kVariant) <= 227 * 1024, "shared memory per CTA");
   auto dkdv = flash_bwd_dkdv_sm90_kernel<D, kVariant>;
   if (cudaError_t e = cudaFuncSetAttribute(dkdv, cudaFuncAttributeMaxDynamicSharedMemorySize, S::dkdv_smem(kVariant));
       e != cudaSuccess)
@@ -613,7 +621,7 @@ cudaError_t launch_bwd_sm90(const anvil_attention_params& p, const BwdMaps& m, f
 template <int D, int kVariant = kBwdVariant>
 cudaError_t launch_bwd_sm90(const anvil_attention_params& p, float* scratch, cudaStream_t stream, int parts = 7) {
   BwdMaps m;
-  if (cudaError_t e = make_bwd_maps<D>(p, &m); e != cudaSuccess) return e;
+  if (cudaError_t e = make_bwd_maps<D, kVariant>(p, &m); e != cudaSuccess) return e;
   return launch_bwd_sm90<D, kVariant>(p, m, scratch, stream, parts);
 }
 

@@ -488,6 +488,7 @@ cudaError_t launch_fwd_sm90(const anvil_attention_params& p, const Maps& maps, c
   const int64_t q_blocks = (p.q_len + S::kBr - 1) / S::kBr, bh = p.batch * p.heads;
   if (q_blocks > 65535 || bh > 0x7fffffff) return cudaErrorInvalidConfiguration;
   if (q_blocks == 0 || bh == 0) return cudaSuccess;
+  static_assert(S::smem_bytes(kVariant) + 128 <= 227 * 1024, "shared memory per CTA (dynamic + the barriers)");
   auto kernel = flash_fwd_sm90_kernel<D, kVariant>;
   if (cudaError_t e = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, S::smem_bytes(kVariant));
       e != cudaSuccess)
