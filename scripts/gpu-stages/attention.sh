@@ -20,12 +20,12 @@ bin=target/dev/attention
 versions=2,3,5
 nvidia-smi --query-gpu=name,compute_cap --format=csv,noheader | grep -q ", 9.0" || versions=2
 status=0
-timeout 14 "$bin" --check --version "$versions" > "$out/check.log" 2>&1 || status=1
+timeout 13 "$bin" --check --version "$versions" > "$out/check.log" 2>&1 || status=1
 tail -n 5 "$out/check.log"
-timeout 18 "$bin" --bench --version "$versions" --shapes gpt2,d128_t4096,decode_8k \
+timeout 20 "$bin" --bench --version "$versions" --shapes gpt2,d128_t4096,decode_8k \
   --csv "$out/attention-anvil.csv" > "$out/bench.log" 2>&1 || status=1
 cat "$out/bench.log"
-timeout 14 python3 kernels/dev/attention/torch_peer.py "$out/attention-torch.csv" "$out/attention-anvil.csv" \
+timeout 13 python3 kernels/dev/attention/torch_peer.py "$out/attention-torch.csv" "$out/attention-anvil.csv" \
   > "$out/torch.log" 2>&1 || status=1
 cat "$out/torch.log"
 exit $status
