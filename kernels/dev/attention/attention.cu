@@ -495,12 +495,10 @@ void check_all(const std::vector<int>& versions) {
       ++checked;
     }
     device_free(x);
-#ifdef ANVIL_HOST_EMULATION
     printf("  B=%lld H=%lld Tq=%lld Tk=%lld D=%lld%s%s: %d failures so far\n", (long long)c.b, (long long)c.h,
            (long long)c.tq, (long long)c.tk, (long long)c.d, c.causal ? " causal" : "", c.masked ? " masked" : "",
            failures);
     fflush(stdout);
-#endif
   }
   printf("checked %d (case, version) pairs: %s\n", checked, failures ? "FAILED" : "ok");
 }
