@@ -9,9 +9,8 @@
 //   accumulates as asked and the rest add. Same products and transposes as native/cpu/matmul.cpp.
 // Every product (forward, da, db) is one call of gemm() below, which picks the kernel (kernel_for):
 //   - bf16 on a device of compute capability 9.0 (Hopper) when the wgmma kernel's preconditions hold
-//     (matmul/gemm_sm90.cuh: k > 0, n even, leading dimensions and batch strides multiples of 8 elements,
-//     pointers 16-byte aligned): TMA + wgmma, persistent, every layout, any m, n (tails zero-filled /
-//     predicated); a weight gradient (TN) with few output tiles is split along k (split_count);
+//     (matmul/gemm_sm90.cuh: k > 0, leading dimensions and batch strides multiples of 8 elements, pointers
+//     16-byte aligned): TMA + wgmma, persistent, every layout, any m, n (tails zero-filled / predicated);
 //   - bf16 on compute capability 8.0 or later when the mma.sync kernel's preconditions hold
 //     (matmul/gemm_sm80.cuh: the same alignment rule, k = 0 allowed): mma.sync + ldmatrix + cp.async;
 //   - everything else (fp32 mode, odd leading dimensions, misaligned views): the SIMT kernel
@@ -114,63 +113,6 @@ cudaError_t launch_sm90(cudaStream_t s, int64_t batch, int64_t m, int64_t n, int
                                                   b.ld, a.stride, b.stride, g, tc::device_info().sms, 0, s);
 }
 
-// Split-k for wgmma products with few output tiles (a 768 x 768 weight gradient over 8192 rows is 36 tiles
-// for 132 SMs). Only the TN layout (both operands have k as their row dimension: the weight gradient), where
-// the k-slices are batch items of the kernel's 3-D tensor maps, kslice * ld elements apart. Slice z's fp32
-// product (alpha applied) goes to scratch item z; split_reduce_kernel sums the items in a fixed order
-// (deterministic), adds bias and the old C (accumulate) and writes C.
-// The split count comes from a time model at ~6 TFLOP/s per SM and ~3 TB/s for the partials (written and
-// read once) plus ~4 us for the second launch; slices are whole 64-deep k-tiles; 1 when nothing gains.
-int split_count(int64_t m, int64_t n, int64_t k, int sms) {
-  if (k < 2048 || sms <= 0) return 1;
-  double best = 0;
-  int best_splits = 1;
-  for (int splits : {1, 2, 4, 8}) {
-    if (k % (64 * splits) != 0) continue;
-    const int schedule = gemm90::pick_schedule(m, n, splits, sms);
-    const int bn = schedule == gemm90::kCoop256 ? 256 : 128;
-    const int64_t tiles = (m + gemm90::kBM - 1) / gemm90::kBM * ((n + bn - 1) / bn) * splits;
-    const double waves = static_cast<double>((tiles + sms - 1) / sms);
-    const double cost = bn == 256 ? 256.0 : 128.0 * 1.1;  // columns per tile, BN 128 10% dearer (pick_schedule)
-    double t = waves * cost * static_cast<double>(k / splits) * 2.0 * gemm90::kBM / 6e12;
-    if (splits > 1) t += 8.0 * splits * static_cast<double>(m) * static_cast<double>(n) / 3e12 + 4e-6;
-    if (splits == 1 || t < best) best = t, best_splits = splits;
-  }
-  return best_splits;
-}
-
-// c (m,n; leading dimension ldc) = sum over z < splits of partials[z] (m,n) + bias [+ c], fixed order.
-template <typename Tout>
-__global__ void split_reduce_kernel(const float* partials, Tout* c, const bf16* bias, int64_t m, int64_t n,
-                                    int64_t ldc, int splits, bool accumulate) {
-  const int64_t total = m * n;
-  for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < total; i += (int64_t)gridDim.x * blockDim.x) {
-    float v = 0.0f;
-    for (int z = 0; z < splits; ++z) v += partials[z * total + i];
-    const int64_t col = i % n, at = (i / n) * ldc + col;
-    if (bias) v += load(bias, col);
-    store(c, at, (accumulate ? load(c, at) : 0.f) + v);
-  }
-}
-
-template <typename Tout>
-cudaError_t launch_split_k(cudaStream_t s, int splits, int64_t m, int64_t n, int64_t k, float alpha, const Operand& a,
-                           const Operand& b, int64_t c, int64_t ldc, bool accumulate, int64_t bias) {
-  const int64_t kslice = k / splits;
-  Scratch scratch(s);
-  if (cudaError_t e = scratch.allocate(sizeof(float) * splits * m * n); e != cudaSuccess) return e;
-  const Operand as{a.address, true, a.ld, kslice * a.ld}, bs{b.address, false, b.ld, kslice * b.ld};
-  if (cudaError_t e = launch_sm90<true, false, float>(s, splits, m, n, kslice, alpha, as, bs,
-                                                      reinterpret_cast<int64_t>(scratch.at<float>(0)), n, m * n,
-                                                      false, 0);
-      e != cudaSuccess)
-    return e;
-  const int64_t blocks = (m * n + 255) / 256 < 65535 * 8 ? (m * n + 255) / 256 : 65535 * 8;
-  ANVIL_LAUNCH(split_reduce_kernel<Tout>, blocks, 256, 0, s)(scratch.at<float>(0), dptr<Tout>(c),
-                                                             dptr<const bf16>(bias), m, n, ldc, splits, accumulate);
-  return cudaGetLastError();
-}
-
 // One product (batch items batch, or one when the caller loops) on the kernel kernel_for picks.
 template <typename Tin, typename Tout>
 cudaError_t launch_product(cudaStream_t s, int64_t batch, int64_t m, int64_t n, int64_t k, float alpha,
@@ -179,9 +121,6 @@ cudaError_t launch_product(cudaStream_t s, int64_t batch, int64_t m, int64_t n, 
   const int kernel = kernel_for<Tin>(batch, m, n, k, a, b, c, ldc, stride_c, bias);
   if constexpr (std::is_same_v<Tin, bf16>) {
     if (kernel == ANVIL_GEMM_WGMMA_SM90) {
-      if (a.trans && !b.trans && batch == 1)
-        if (const int splits = split_count(m, n, k, tc::device_info().sms); splits > 1)
-          return launch_split_k<Tout>(s, splits, m, n, k, alpha, a, b, c, ldc, accumulate, bias);
       if (!a.trans && b.trans) return launch_sm90<false, true, Tout>(s, batch, m, n, k, alpha, a, b, c, ldc, stride_c, accumulate, bias);
       if (!a.trans && !b.trans) return launch_sm90<false, false, Tout>(s, batch, m, n, k, alpha, a, b, c, ldc, stride_c, accumulate, bias);
       if (a.trans && !b.trans) return launch_sm90<true, false, Tout>(s, batch, m, n, k, alpha, a, b, c, ldc, stride_c, accumulate, bias);

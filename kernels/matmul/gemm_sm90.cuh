@@ -15,12 +15,10 @@
 // dimension of the tensor maps (a stride-0 operand has extent 1 there), so a tile never reads the next
 // item's rows: out-of-range elements are zero-filled by TMA, stores are predicated.
 // Preconditions (gemm_sm90_supported): compute capability 9.0 exactly (sm_90a code does not run on later
-// architectures), k > 0, n even (pair stores), lda, ldb, ldc and batch strides multiples of 8, pointers
-// 16-byte aligned.
+// architectures), k > 0, lda, ldb, ldc and batch strides multiples of 8, pointers 16-byte aligned.
 //
 // CTA: 384 threads = 3 warpgroups, one CTA per SM, persistent: CTA i takes tiles i, i + grid, ... in a
-// grouped raster (group_m tile rows share B tiles in L2: every tile row when A fits in L2, so each B tile
-// comes from DRAM once, else kGroupM). Warpgroup 0 is the producer (setmaxnreg 40):
+// grouped raster (kGroupM tile rows share B tiles in L2). Warpgroup 0 is the producer (setmaxnreg 40):
 // one thread waits for a free stage (empty barrier), announces its bytes (expect_tx on the full barrier)
 // and issues the TMA loads of A (128 x 64) and B (BN x 64). Warpgroups 1 and 2 are consumers (setmaxnreg
 // 232), 64 rows each of the 128 x BN tile: wait for a full stage, issue 4 wgmma m64nBNk16, commit, wait
@@ -29,8 +27,10 @@
 // producer already loads the next tile's stages. BN = 256 (128 fp32 accumulators per thread, 4 stages of
 // 48 KB) or 128 (64 accumulators, 6 stages of 32 KB): the launcher picks the one with fewer tile-waves.
 // A wait that does not complete within ~2 s traps (a broken pipeline fails fast instead of hanging).
-// Not yet: clusters with TMA multicast, a ping-pong of the two consumers, an epilogue through shared
-// memory, split-k for products with few output tiles.
+// Validated on an H200 on 2026-11-27 (playground check, every layout and epilogue; the product's GPU tests
+// through the C ABI at commit 3d94641, the last GPU run of that session). The next steps (epilogue loads ahead of stores, raster by L2 fit,
+// ping-pong consumers) are playground versions 4-5 in kernels/dev/gemm/gemm_sm90_next.cuh, compile-only.
+// Not yet: clusters with TMA multicast, an epilogue through shared memory, split-k for few output tiles.
 #pragma once
 
 #include <cuda.h>
@@ -76,7 +76,6 @@ struct Args {
   int accumulate;
   int tiles_m, tiles_n, batch;
   int a_batched, b_batched;  // 0: one matrix for every batch item (stride 0)
-  int group_m;  // tile rows per raster group; the launcher fills it, tiles_m/n and a/b_batched
 };
 
 #if !defined(ANVIL_HOST_EMULATION)
@@ -164,79 +163,30 @@ __host__ __device__ __forceinline__ uint64_t desc_sw128(uint32_t smem_address, b
          (static_cast<uint64_t>(1024 >> 4) << 32) | (static_cast<uint64_t>(1) << 62);
 }
 
-// The epilogue of one 64 x N fragment (a warpgroup's wgmma accumulators, thread t of 128) whose first row is
-// row0 and first column n0: d[4j + e] = D(16w + lane/4 + 8(e/2), 8j + 2(lane%4) + e%2), w = t/32. Loads of C
-// (accumulate) and bias go out kChunk pairs at a time ahead of that chunk's stores: a load after each
-// store would be one DRAM round trip per pair (the compiler cannot hoist a load of C above a store that
-// may alias it).
-template <typename Tout, bool kGelu, int N>
-__device__ __forceinline__ void store_fragment(const float (&d)[N / 2], const Args& g, int z, int64_t row0,
-                                               int64_t n0, int t) {
-  constexpr int kChunk = 8;
-  const int w = t / 32, lane = t % 32;
-  Tout* out = static_cast<Tout*>(g.c) + z * g.stride_c;
-#pragma unroll
-  for (int half = 0; half < 2; ++half) {
-    const int64_t row = row0 + 16 * w + lane / 4 + 8 * half;
-    if (row >= g.m) continue;
-    Tout* out_row = out + row * g.ldc;
-#pragma unroll
-    for (int j0 = 0; j0 < N / 8; j0 += kChunk) {
-      float2 add[kChunk], bias[kChunk];
-#pragma unroll
-      for (int jj = 0; jj < kChunk; ++jj) {
-        const int64_t col = n0 + 8 * (j0 + jj) + 2 * (lane % 4);
-        add[jj] = bias[jj] = make_float2(0.0f, 0.0f);
-        if (col < g.n && g.accumulate) add[jj] = gemm::load_pair(out_row + col);
-        if (col < g.n && g.bias) bias[jj] = gemm::load_pair(g.bias + col);
-      }
-#pragma unroll
-      for (int jj = 0; jj < kChunk; ++jj) {
-        const int j = j0 + jj;
-        const int64_t col = n0 + 8 * j + 2 * (lane % 4);
-        if (col >= g.n) continue;
-        float v0 = g.alpha * d[4 * j + 2 * half] + bias[jj].x, v1 = g.alpha * d[4 * j + 2 * half + 1] + bias[jj].y;
-        if constexpr (kGelu) {
-          v0 = gemm::gelu_tanh(v0);
-          v1 = gemm::gelu_tanh(v1);
-        }
-        gemm::store_pair<Tout>(out_row + col, v0 + add[jj].x, v1 + add[jj].y);
-      }
-    }
-  }
-}
-
 // grid: min(tiles, SMs) persistent CTAs; block kThreads; dynamic smem Config<BN>::kSmemBytes.
-// kPingPong (BN 128 only): instead of both consumers sharing each 128 x BN tile (64 rows each), consumer c
-// takes this CTA's tiles c, c + 2, ... whole (two m64n128 wgmmas per k16 step, 128 accumulators), and the
-// two take turns in the mainloop (turn barriers): one's epilogue runs while the other's math does, so the
-// tensor cores do not wait for stores. Each stage then has one consumer (empty barriers count 1).
-template <typename Tout, bool kGelu, bool kAMN, bool kBMN, int BN, bool kPingPong>
+template <typename Tout, bool kGelu, bool kAMN, bool kBMN, int BN>
 __global__ void __launch_bounds__(kThreads, 1)
     gemm_wgmma_kernel(const __grid_constant__ CUtensorMap map_a, const __grid_constant__ CUtensorMap map_b,
                       const Args g) {
 #if ANVIL_SM90A_BODY
-  static_assert(!kPingPong || BN == 128, "ping-pong consumers hold 128 x 128 tiles");
   using Cfg = Config<BN>;
   constexpr int S = Cfg::kStages;
   __shared__ __align__(8) uint64_t full[S];
   __shared__ __align__(8) uint64_t empty[S];
-  __shared__ __align__(8) uint64_t turn[2];  // ping-pong: turn[c] completes a phase when c may start its math
   const uint32_t raw = tc::smem_address(tc::dynamic_smem());
   const uint32_t base = (raw + 1023) & ~1023u;  // swizzled tiles start at 1024-byte boundaries
   auto stage_a = [&](int s) { return base + s * Cfg::kStageBytes; };
   auto stage_b = [&](int s) { return base + s * Cfg::kStageBytes + Cfg::kABytes; };
   const uint32_t full0 = tc::smem_address(&full[0]), empty0 = tc::smem_address(&empty[0]);
-  const uint32_t turn0 = tc::smem_address(&turn[0]);
 
-  const int per_item = g.tiles_m * g.tiles_n, total = per_item * g.batch, per_group = g.group_m * g.tiles_n;
+  const int per_item = g.tiles_m * g.tiles_n, total = per_item * g.batch, per_group = kGroupM * g.tiles_n;
   const int ktiles = static_cast<int>((g.k + kBK - 1) / kBK);
   // tile id -> batch item z and the tile's first row / column (grouped raster within an item)
   auto decode = [&](int id, int& z, int& m0, int& n0) {
     z = id / per_item;
     id -= z * per_item;
-    const int first_m = (id / per_group) * g.group_m;
-    const int group_m = min(g.tiles_m - first_m, g.group_m);
+    const int first_m = (id / per_group) * kGroupM;
+    const int group_m = min(g.tiles_m - first_m, kGroupM);
     m0 = (first_m + (id % per_group) % group_m) * kBM;
     n0 = ((id % per_group) / group_m) * BN;
   };
@@ -244,10 +194,8 @@ __global__ void __launch_bounds__(kThreads, 1)
   if (threadIdx.x == 0) {
     for (int s = 0; s < S; ++s) {
       mbar_init(full0 + 8 * s, 1);
-      mbar_init(empty0 + 8 * s, kPingPong ? 1 : kConsumers);
+      mbar_init(empty0 + 8 * s, kConsumers);
     }
-    mbar_init(turn0, 1);
-    mbar_init(turn0 + 8, 1);
     mbar_fence_init();
   }
   __syncthreads();
@@ -283,66 +231,62 @@ __global__ void __launch_bounds__(kThreads, 1)
     }
   } else {
     setmaxnreg_inc<232>();
-    const int c = wg - 1;
+    const int c = wg - 1;  // this consumer's 64 rows: m0 + 64c ..
     // k16 step inside a stage: 32 bytes along a K-major line, 2 KB (16 k rows) in an M/N-major box
     constexpr uint64_t step_a = kAMN ? 2048 >> 4 : 32 >> 4, step_b = kBMN ? 2048 >> 4 : 32 >> 4;
-    if constexpr (!kPingPong) {
-      int it = 0;
-      for (int tile = blockIdx.x; tile < total; tile += gridDim.x) {
-        int z, m0, n0;
-        decode(tile, z, m0, n0);
-        float d[BN / 2];
-        for (int kt = 0; kt < ktiles; ++kt, ++it) {
-          const int s = it % S;
-          mbar_wait(full0 + 8 * s, (it / S) & 1);
-          wgmma_fence();
-          // consumer c's 64 rows: 64 K-major lines of 128 bytes, or the c-th 64 x 64 M-major box: 8 KB either way
-          const uint64_t da = desc_sw128(stage_a(s) + c * kBox, kAMN), db = desc_sw128(stage_b(s), kBMN);
+    const int w = t / 32, lane = t % 32;
+    int it = 0;
+    for (int tile = blockIdx.x; tile < total; tile += gridDim.x) {
+      int z, m0, n0;
+      decode(tile, z, m0, n0);
+      float d[BN / 2];
+      for (int kt = 0; kt < ktiles; ++kt, ++it) {
+        const int s = it % S;
+        mbar_wait(full0 + 8 * s, (it / S) & 1);
+        wgmma_fence();
+        // consumer c's 64 rows: 64 K-major lines of 128 bytes, or the c-th 64 x 64 M-major box: 8 KB either way
+        const uint64_t da = desc_sw128(stage_a(s) + c * kBox, kAMN), db = desc_sw128(stage_b(s), kBMN);
 #pragma unroll
-          for (int kk = 0; kk < kBK / 16; ++kk) {
-            if constexpr (BN == 256)
-              wgmma_m64n256k16<kAMN, kBMN>(d, da + kk * step_a, db + kk * step_b, kt > 0 || kk > 0);
-            else
-              wgmma_m64n128k16<kAMN, kBMN>(d, da + kk * step_a, db + kk * step_b, kt > 0 || kk > 0);
-          }
-          wgmma_commit();
-          wgmma_wait<1>();  // the previous k-tile's group is done: release its stage
-          if (kt > 0 && t == 0) mbar_arrive(empty0 + 8 * ((it - 1) % S));
+        for (int kk = 0; kk < kBK / 16; ++kk) {
+          if constexpr (BN == 256)
+            wgmma_m64n256k16<kAMN, kBMN>(d, da + kk * step_a, db + kk * step_b, kt > 0 || kk > 0);
+          else
+            wgmma_m64n128k16<kAMN, kBMN>(d, da + kk * step_a, db + kk * step_b, kt > 0 || kk > 0);
         }
-        wgmma_wait<0>();
-        if (t == 0) mbar_arrive(empty0 + 8 * ((it - 1) % S));
-        store_fragment<Tout, kGelu, BN>(d, g, z, m0 + 64 * c, n0, t);
+        wgmma_commit();
+        wgmma_wait<1>();  // the previous k-tile's group is done: release its stage
+        if (kt > 0 && t == 0) mbar_arrive(empty0 + 8 * ((it - 1) % S));
       }
-    } else {
-      // this consumer's tiles: local index j = c, c + 2, ... (CTA tile blockIdx.x + j * gridDim.x), whose
-      // k-tiles sit at ring positions j * ktiles ...; its i-th tile waits for turn phase i - 1 (consumer 0)
-      // or i (consumer 1), completed when the other consumer has issued its previous tile's math.
-      int i = 0;
-      for (int tile = blockIdx.x + c * gridDim.x; tile < total; tile += 2 * gridDim.x, ++i) {
-        int z, m0, n0;
-        decode(tile, z, m0, n0);
-        if (c == 1 || i > 0) mbar_wait(turn0 + 8 * c, (c == 0 ? i - 1 : i) & 1);
-        float d0[64], d1[64];
-        int it = (c + 2 * i) * ktiles;
-        for (int kt = 0; kt < ktiles; ++kt, ++it) {
-          const int s = it % S;
-          mbar_wait(full0 + 8 * s, (it / S) & 1);
-          wgmma_fence();
-          const uint64_t da = desc_sw128(stage_a(s), kAMN), db = desc_sw128(stage_b(s), kBMN);
+      wgmma_wait<0>();
+      if (t == 0) mbar_arrive(empty0 + 8 * ((it - 1) % S));
+      // epilogue: d[4j + e] = D(16w + lane/4 + 8(e/2), 8j + 2(lane%4) + e%2)
+      Tout* out = static_cast<Tout*>(g.c) + z * g.stride_c;
 #pragma unroll
-          for (int kk = 0; kk < kBK / 16; ++kk) {
-            wgmma_m64n128k16<kAMN, kBMN>(d0, da + kk * step_a, db + kk * step_b, kt > 0 || kk > 0);
-            wgmma_m64n128k16<kAMN, kBMN>(d1, da + (kBox >> 4) + kk * step_a, db + kk * step_b, kt > 0 || kk > 0);
+      for (int half = 0; half < 2; ++half) {
+        const int64_t row = m0 + 64 * c + 16 * w + lane / 4 + 8 * half;
+        if (row >= g.m) continue;
+#pragma unroll
+        for (int j = 0; j < BN / 8; ++j) {
+          const int64_t col = n0 + 8 * j + 2 * (lane % 4);
+          if (col >= g.n) continue;
+          float v0 = g.alpha * d[4 * j + 2 * half], v1 = g.alpha * d[4 * j + 2 * half + 1];
+          if (g.bias) {
+            const float2 bv = gemm::load_pair(g.bias + col);
+            v0 += bv.x;
+            v1 += bv.y;
           }
-          wgmma_commit();
-          wgmma_wait<1>();
-          if (kt > 0 && t == 0) mbar_arrive(empty0 + 8 * ((it - 1) % S));
+          if constexpr (kGelu) {
+            v0 = gemm::gelu_tanh(v0);
+            v1 = gemm::gelu_tanh(v1);
+          }
+          Tout* p = out + row * g.ldc + col;
+          if (g.accumulate) {
+            const float2 old = gemm::load_pair(p);
+            v0 += old.x;
+            v1 += old.y;
+          }
+          gemm::store_pair<Tout>(p, v0, v1);
         }
-        if (t == 0) mbar_arrive(turn0 + 8 * (1 - c));  // the other consumer may start its math
-        wgmma_wait<0>();
-        if (t == 0) mbar_arrive(empty0 + 8 * ((it - 1) % S));
-        store_fragment<Tout, kGelu, 128>(d0, g, z, m0, n0, t);
-        store_fragment<Tout, kGelu, 128>(d1, g, z, m0 + 64, n0, t);
       }
     }
   }
@@ -364,8 +308,7 @@ inline bool gemm_sm90_supported(int major, int minor, const void* a, const void*
 #else
   auto aligned = [](const void* p) { return (reinterpret_cast<uintptr_t>(p) & 15) == 0; };
   const int64_t big = 0x7fffffff;
-  return major == 9 && minor == 0 && aligned(a) && aligned(b) && aligned(c) && aligned(bias) && k > 0 && n % 2 == 0 &&
-         lda > 0 &&
+  return major == 9 && minor == 0 && aligned(a) && aligned(b) && aligned(c) && aligned(bias) && k > 0 && lda > 0 &&
          ldb > 0 && lda % 8 == 0 && ldb % 8 == 0 && ldc % 8 == 0 && stride_a % 8 == 0 && stride_b % 8 == 0 &&
          stride_c % 8 == 0 && m < big && n < big && k < big && batch < big;
 #endif
@@ -402,37 +345,26 @@ inline cudaError_t make_map(CUtensorMap* map, const bf16* base, int64_t inner, i
 #endif
 }
 
-// Schedules of the kernel: cooperative consumers on 128 x 256 or 128 x 128 tiles, or ping-pong consumers
-// on 128 x 128 tiles each.
-constexpr int kCoop256 = 256, kCoop128 = 128, kPingPong128 = 1;
-
-// The schedule for a product: the cooperative tile width with fewer tile-waves over the SMs, BN 128 counted
-// 10% dearer per column (it reads B from shared memory twice as often per FLOP); ties go to 256.
-inline int pick_schedule(int64_t m, int64_t n, int64_t batch, int sms) {
+// The tile width for a product: the one with fewer tile-waves over the SMs, BN 128 counted 10% dearer
+// per column (it reads B from shared memory twice as often per FLOP); ties go to 256.
+inline int pick_bn(int64_t m, int64_t n, int64_t batch, int sms) {
   const int64_t tm = (m + kBM - 1) / kBM;
   const int64_t w256 = (tm * ((n + 255) / 256) * batch + sms - 1) / sms;
   const int64_t w128 = (tm * ((n + 127) / 128) * batch + sms - 1) / sms;
-  return w128 * 128 * 11 < w256 * 256 * 10 ? kCoop128 : kCoop256;
+  return w128 * 128 * 11 < w256 * 256 * 10 ? 128 : 256;
 }
 
 // C[z] = epilogue(alpha op(A[z]) op(B[z])) for arguments gemm_sm90_supported accepted. kAT: A stored (k,m)
-// (M-major); kBT: B stored (n,k) (K-major). schedule: kCoop256, kCoop128, kPingPong128, or 0 (pick_schedule);
-// sms: CTAs at most.
+// (M-major); kBT: B stored (n,k) (K-major). bn 0 picks the tile width (pick_bn); sms: CTAs at most.
 template <bool kAT, bool kBT, typename Tout, bool kGelu = false>
 cudaError_t launch_gemm_sm90(const bf16* a, const bf16* b, int64_t lda, int64_t ldb, int64_t stride_a,
-                             int64_t stride_b, Args g, int sms, int schedule, cudaStream_t stream) {
+                             int64_t stride_b, Args g, int sms, int bn, cudaStream_t stream) {
   if (g.m <= 0 || g.n <= 0 || g.batch <= 0) return cudaSuccess;
   if (g.k <= 0 || sms <= 0) return cudaErrorInvalidValue;  // a tensor map needs a nonzero extent
-  if (schedule == 0) schedule = pick_schedule(g.m, g.n, g.batch, sms);
-  if (schedule != kCoop256 && schedule != kCoop128 && schedule != kPingPong128) return cudaErrorInvalidValue;
-  const int bn = schedule == kCoop256 ? 256 : 128;
+  if (bn == 0) bn = pick_bn(g.m, g.n, g.batch, sms);
   const int64_t tm = (g.m + kBM - 1) / kBM, tn = (g.n + bn - 1) / bn;
-  if (tm * tn * g.batch > 0x7fffffff) return cudaErrorInvalidConfiguration;
+  if (tm * tn * g.batch > 0x7fffffff || kGroupM * tn > 0x7fffffff) return cudaErrorInvalidConfiguration;
   g.tiles_m = static_cast<int>(tm);
-  // A (one batch item) within ~24 MB stays in L2 (50 MB on H100, 60 on H200) while B streams: sweep every
-  // tile row per B column so each B tile is read from DRAM once (lm_head fwd: B 77 MB, read 8 times with
-  // groups of 8)
-  g.group_m = g.m * g.k * 2 <= (24LL << 20) ? g.tiles_m : (kGroupM < g.tiles_m ? kGroupM : g.tiles_m);
   g.tiles_n = static_cast<int>(tn);
   g.a_batched = stride_a != 0;
   g.b_batched = stride_b != 0;
@@ -453,9 +385,9 @@ cudaError_t launch_gemm_sm90(const bf16* a, const bf16* b, int64_t lda, int64_t 
     ANVIL_LAUNCH(kernel, grid, kThreads, smem, stream)(map_a, map_b, g);
     return cudaGetLastError();
   };
-  if (schedule == kCoop256) return go(gemm_wgmma_kernel<Tout, kGelu, kAMN, kBMN, 256, false>, Config<256>::kSmemBytes);
-  if (schedule == kCoop128) return go(gemm_wgmma_kernel<Tout, kGelu, kAMN, kBMN, 128, false>, Config<128>::kSmemBytes);
-  return go(gemm_wgmma_kernel<Tout, kGelu, kAMN, kBMN, 128, true>, Config<128>::kSmemBytes);
+  if (bn == 256) return go(gemm_wgmma_kernel<Tout, kGelu, kAMN, kBMN, 256>, Config<256>::kSmemBytes);
+  if (bn == 128) return go(gemm_wgmma_kernel<Tout, kGelu, kAMN, kBMN, 128>, Config<128>::kSmemBytes);
+  return cudaErrorInvalidValue;
 }
 
 }  // namespace anvil::gemm90

@@ -9,8 +9,11 @@
 //      tensor maps (matmul/gemm_sm90.cuh): the product's kernel on compute capability 9.0. The check runs
 //      it with both tile widths on 7 CTAs (many tiles per CTA: the persistent loop and the stage ring
 //      across tiles); the bench on every SM with the launcher's tile choice (--bn 128|256 forces one).
-//   4  version 3 with ping-pong consumers: each consumer warpgroup takes whole 128x128 tiles and the two
-//      take turns in the mainloop, so one's epilogue overlaps the other's math (checked on 7 CTAs too).
+//   4  gemm_sm90_next.cuh (compile-only so far): version 3 with the epilogue's loads of C and bias ahead
+//      of its stores and the raster by L2 fit (cooperative consumers, the launcher's tile choice)
+//   5  gemm_sm90_next.cuh, ping-pong consumers: each consumer warpgroup takes whole 128x128 tiles and the
+//      two take turns in the mainloop, so one's epilogue overlaps the other's math
+//   Versions 4 and 5 are checked on 7 CTAs too (with both tile widths for 4).
 // Layouts are the Linear products (x (M,K), W (N,K), dY (M,N)), named by the stored operands:
 //   NT  Y = x W^T (forward)   NN  dX = dY W (input grad)   TN  dW = dY^T x (weight grad)   TT  (for completeness)
 //
@@ -34,6 +37,7 @@
 #include "matmul/gemm_simt.cuh"
 #include "matmul/gemm_sm80.cuh"
 #include "matmul/gemm_sm90.cuh"
+#include "dev/gemm/gemm_sm90_next.cuh"
 
 #define CHECK(call)                                                                               \
   do {                                                                                            \
@@ -164,10 +168,14 @@ int v3_sms = 0, v3_bn = 0;  // versions 3-4: CTA count (0: every SM); version 3'
 
 bool supports(int version, const Problem& p) {
   if (version == 1) return !p.gelu;  // the stand-in has no GELU epilogue
-  if (version == 3 || version == 4)
+  if (version == 3)
     return anvil::gemm90::gemm_sm90_supported(device_major, device_minor, nullptr, nullptr, nullptr, nullptr, p.m,
                                               p.n, p.k, p.lda(), p.ldb(), p.n, p.size_a(), p.size_b(), p.size_c(),
                                               p.batch);
+  if (version == 4 || version == 5)
+    return anvil::gemm90next::gemm_sm90_supported(device_major, device_minor, nullptr, nullptr, nullptr, nullptr,
+                                                  p.m, p.n, p.k, p.lda(), p.ldb(), p.n, p.size_a(), p.size_b(),
+                                                  p.size_c(), p.batch);
   return anvil::gemm::gemm_sm80_supported(nullptr, nullptr, nullptr, nullptr, p.lda(), p.ldb(), p.n, p.size_a(),
                                           p.size_b(), p.size_c());
 }
@@ -178,13 +186,29 @@ cudaError_t launch_v2(const anvil::gemm::MmaArgs& g, bool gelu) {
               : anvil::gemm::launch_gemm_sm80<kAT, kBT, Tout, false>(g, 0);
 }
 
-template <bool kAT, bool kBT, typename Tout>
-cudaError_t launch_v3(const bf16* a, const bf16* b, const Problem& p, const anvil::gemm90::Args& g, int sms,
-                      int schedule) {
-  return p.gelu ? anvil::gemm90::launch_gemm_sm90<kAT, kBT, Tout, true>(a, b, p.lda(), p.ldb(), p.size_a(),
-                                                                       p.size_b(), g, sms, schedule, 0)
-                : anvil::gemm90::launch_gemm_sm90<kAT, kBT, Tout, false>(a, b, p.lda(), p.ldb(), p.size_a(),
-                                                                        p.size_b(), g, sms, schedule, 0);
+// versions 3-5: the Hopper kernels; schedule: version 3's tile width, or version 4-5's schedule
+template <int kVersion, bool kAT, bool kBT, typename Tout, bool kGelu, typename Args>
+cudaError_t launch_sm90_version(const bf16* a, const bf16* b, const Problem& p, const Args& g, int sms, int schedule) {
+  if constexpr (kVersion == 3)
+    return anvil::gemm90::launch_gemm_sm90<kAT, kBT, Tout, kGelu>(a, b, p.lda(), p.ldb(), p.size_a(), p.size_b(), g,
+                                                                  sms, schedule, 0);
+  else
+    return anvil::gemm90next::launch_gemm_sm90<kAT, kBT, Tout, kGelu>(a, b, p.lda(), p.ldb(), p.size_a(),
+                                                                      p.size_b(), g, sms, schedule, 0);
+}
+
+template <int kVersion, typename Tout, typename Args>
+cudaError_t launch_v3(const bf16* a, const bf16* b, const Problem& p, const Args& g, int sms, int schedule) {
+  switch (p.layout * 2 + (p.gelu ? 1 : 0)) {
+    case NT * 2: return launch_sm90_version<kVersion, false, true, Tout, false>(a, b, p, g, sms, schedule);
+    case NT * 2 + 1: return launch_sm90_version<kVersion, false, true, Tout, true>(a, b, p, g, sms, schedule);
+    case NN * 2: return launch_sm90_version<kVersion, false, false, Tout, false>(a, b, p, g, sms, schedule);
+    case NN * 2 + 1: return launch_sm90_version<kVersion, false, false, Tout, true>(a, b, p, g, sms, schedule);
+    case TN * 2: return launch_sm90_version<kVersion, true, false, Tout, false>(a, b, p, g, sms, schedule);
+    case TN * 2 + 1: return launch_sm90_version<kVersion, true, false, Tout, true>(a, b, p, g, sms, schedule);
+    case TT * 2: return launch_sm90_version<kVersion, true, true, Tout, false>(a, b, p, g, sms, schedule);
+    default: return launch_sm90_version<kVersion, true, true, Tout, true>(a, b, p, g, sms, schedule);
+  }
 }
 
 template <typename Tout>
@@ -195,17 +219,16 @@ cudaError_t run_typed(int version, const Problem& p, const bf16* a, const bf16* 
                             trans_a(p.layout), trans_b(p.layout)};
     return anvil::gemm::launch_gemm_simt<bf16, Tout>(g, 0);
   }
-  if (version == 3 || version == 4) {
+  const int sms = v3_sms > 0 ? v3_sms : device_sms;
+  if (version == 3) {
     anvil::gemm90::Args g{c, p.bias ? bias : nullptr, p.m, p.n, p.k, p.n, p.size_c(), p.alpha, p.accumulate ? 1 : 0,
                           0, 0, static_cast<int>(p.batch), 0, 0};
-    const int sms = v3_sms > 0 ? v3_sms : device_sms;
-    const int schedule = version == 4 ? anvil::gemm90::kPingPong128 : v3_bn;
-    switch (p.layout) {
-      case NT: return launch_v3<false, true, Tout>(a, b, p, g, sms, schedule);
-      case NN: return launch_v3<false, false, Tout>(a, b, p, g, sms, schedule);
-      case TN: return launch_v3<true, false, Tout>(a, b, p, g, sms, schedule);
-      default: return launch_v3<true, true, Tout>(a, b, p, g, sms, schedule);
-    }
+    return launch_v3<3, Tout>(a, b, p, g, sms, v3_bn);
+  }
+  if (version == 4 || version == 5) {
+    anvil::gemm90next::Args g{c, p.bias ? bias : nullptr, p.m, p.n, p.k, p.n, p.size_c(), p.alpha,
+                              p.accumulate ? 1 : 0, 0, 0, static_cast<int>(p.batch), 0, 0, 0};
+    return launch_v3<4, Tout>(a, b, p, g, sms, version == 5 ? anvil::gemm90next::kPingPong128 : v3_bn);
   }
   anvil::gemm::MmaArgs g{a, b, c, p.bias ? bias : nullptr, p.m, p.n, p.k, p.lda(), p.ldb(), p.n, p.size_a(),
                          p.size_b(), p.size_c(), p.batch, p.alpha, p.accumulate ? 1 : 0, 0, 0};
@@ -354,10 +377,9 @@ int check_problem(const Problem& p, const std::vector<int>& versions, std::mt199
   int ran = 0;
   for (int version : versions) {
     if (!supports(version, p)) continue;
-    for (int bn : version == 3 ? std::vector<int>{128, 256} : std::vector<int>{0}) {
+    for (int bn : version == 3 || version == 4 ? std::vector<int>{128, 256} : std::vector<int>{0}) {
       const int keep_sms = v3_sms, keep_bn = v3_bn;
-      if (version == 3) v3_sms = 7, v3_bn = bn;
-      if (version == 4) v3_sms = 7;
+      if (version >= 3) v3_sms = 7, v3_bn = bn;
       upload_c(d);
       run(version, p, d, 0);
       CHECK(cudaDeviceSynchronize());
@@ -485,7 +507,7 @@ void bench_all(const std::vector<int>& versions, bool quick, FILE* csv) {
 
 int main(int argc, char** argv) {
   bool check = true, bench = true, quick = false;
-  std::vector<int> versions = {1, 2, 3, 4};
+  std::vector<int> versions = {1, 2, 3, 4, 5};
   FILE* csv = nullptr;
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
