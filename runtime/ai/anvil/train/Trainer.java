@@ -30,9 +30,9 @@ import org.slf4j.LoggerFactory;
  * Every temporary of a step lives in that step's {@link Scope}, so memory stays flat across steps.
  *
  * <p>Precision ({@link TrainConfig#precision()}): in bf16 (the default on CUDA) each micro-batch's forward
- * and backward, and each evaluation batch, run inside an {@link Autocast}: bf16 linears and attention on
- * bf16 copies of the weights made once per micro-batch, everything the optimizer, the checkpoints and the
- * norms see in fp32. fp32 (the CPU's only mode) runs every op in fp32.
+ * and backward, and each evaluation, run inside an {@link Autocast}: bf16 linears and attention on bf16
+ * copies of the weights made once per step (or evaluation), everything the optimizer, the checkpoints and
+ * the norms see in fp32. fp32 (the CPU's only mode) runs every op in fp32.
  */
 public final class Trainer implements AutoCloseable {
   private static final Logger log = LoggerFactory.getLogger(Trainer.class);
@@ -192,10 +192,14 @@ public final class Trainer implements AutoCloseable {
       if (normalizer == 0) {
         skip = "every target of the window is ignored";
       } else {
-        for (int i = 0; i < micro.size(); i++) {
-          // The last micro-batch's backward finalizes the gradients: a data-parallel sync may start
-          // reducing each as soon as the backward is done with it.
-          loss += forwardBackward(micro.get(i), normalizer, i == micro.size() - 1 ? sync.backwardHook() : null);
+        // One mixed-precision region for the whole window: the weights' bf16 copies are made once per step
+        // (they hold until the optimizer changes the weights, after the region closes).
+        try (Autocast ac = Autocast.open(precision, device)) {
+          for (int i = 0; i < micro.size(); i++) {
+            // The last micro-batch's backward finalizes the gradients: a data-parallel sync may start
+            // reducing each as soon as the backward is done with it.
+            loss += forwardBackward(micro.get(i), normalizer, i == micro.size() - 1 ? sync.backwardHook() : null);
+          }
         }
         loss = sync.globalLoss(loss);
         if (!Double.isFinite(loss)) {
@@ -230,7 +234,7 @@ public final class Trainer implements AutoCloseable {
   }
 
   private double forwardBackward(Batch b, long normalizer, Tape.LeafHook hook) {
-    try (Scope ignored = Scope.open(); Autocast ac = Autocast.open(precision, device); Tape tape = Tape.record()) {
+    try (Scope ignored = Scope.open(); Tape tape = Tape.record()) {
       Tensor loss = objective.loss(b, device, normalizer);
       double value = loss.item();
       // A non-finite forward loss makes the gradients meaningless: skip the backward too, unless a hook
@@ -266,11 +270,11 @@ public final class Trainer implements AutoCloseable {
     double sum = 0;
     int counted = 0;
     model.train(false);
-    try (Tape.NoGrad ng = Tape.noGrad()) {
+    try (Tape.NoGrad ng = Tape.noGrad(); Autocast ac = Autocast.open(precision, device)) {
       for (Batch b : batches) {
         long n = b.countTargets(objective.ignoreIndex());
         if (n == 0) continue;
-        try (Scope ignored = Scope.open(); Autocast ac = Autocast.open(precision, device)) {
+        try (Scope ignored = Scope.open()) {
           sum += objective.loss(b, device, n).item();
           counted++;
         }
