@@ -98,7 +98,7 @@ final class FinetuneCommand implements Callable<Integer> {
   @Option(names = "--grad-accum", paramLabel = "N", description = "Micro-batches per step (default 1).")
   Integer gradAccum;
 
-  @Option(names = "--lr", paramLabel = "LR", description = "Peak learning rate (default: full 3e-4, lora/adapter 2e-3, prompt/prefix 2e-2).")
+  @Option(names = "--lr", paramLabel = "LR", description = "Peak learning rate (default: full 3e-4, lora/adapter/head 2e-3, prompt/prefix 2e-2).")
   Double lr;
 
   @Option(names = "--min-lr", paramLabel = "LR", description = "Cosine floor (default lr/10).")

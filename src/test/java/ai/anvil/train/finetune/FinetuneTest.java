@@ -28,6 +28,9 @@ import org.junit.jupiter.params.provider.CsvSource;
  * and prompt tuning learn to answer with a label (val loss of the label tokens falls by the factor
  * given) but not yet which one. Runs are deterministic, so the bounds sit just under the measured
  * figures (full 0.675, LoRA 0.635; val loss 3.48 -> 0.28 adapter, 3.18 -> 0.69 prefix, 3.39 -> 2.22 prompt).
+ * Generating the label leaves the decision to one character through the frozen LM head; with a
+ * classification head every method learns the task (HeadMethodsTest), and this base's features are the
+ * limit there (bench/RESULTS.md, the diagnosis under "Sentiment").
  * Also: style adaptation on raw text, early stopping with the best weights kept.
  */
 class FinetuneTest {
