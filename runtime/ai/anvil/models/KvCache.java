@@ -1,15 +1,16 @@
-package ai.anvil.models.gpt;
+package ai.anvil.models;
 
-import ai.anvil.models.DecodeCache;
 import ai.anvil.tensor.DType;
 import ai.anvil.tensor.Device;
 import ai.anvil.tensor.Tensor;
 
 /**
- * The keys and values of every layer for the positions decoded so far, so a new token attends to the
- * past without recomputing it. Per layer, K and V are (B, capacity, C) tensors owned by this cache
- * (not by any Scope) and freed by {@link #close()}. All B rows advance together: position p of every
- * row holds token p of that row.
+ * The self-attention keys and values of every layer for the positions decoded so far, so a new token
+ * attends to the past without recomputing it; the one cache of GPT, Llama and the T5 decoder. Per layer,
+ * K and V are (B, capacity, width) tensors: width is C for multi-head attention, kvHeads x headDim for
+ * grouped-query attention (Llama keeps only the key/value heads: its memory saving), and keys are stored
+ * as the attention reads them (Llama's already rotated). Owned by this cache (not by any Scope) and freed
+ * by {@link #close()}. All B rows advance together: position p of every row holds token p of that row.
  *
  * <p>A cache belongs to one decoding sequence (one thread at a time); the model it came from is only
  * read, so many caches may decode concurrently against one model.
@@ -26,7 +27,8 @@ public final class KvCache implements DecodeCache {
   private int length;
   private boolean closed;
 
-  KvCache(int layers, int batch, int capacity, int width, DType dtype, Device device) {
+  /** layers x 2 zeroed (batch, capacity, width) tensors of dtype on device. */
+  public KvCache(int layers, int batch, int capacity, int width, DType dtype, Device device) {
     if (batch < 1 || capacity < 1) {
       throw new IllegalArgumentException("KvCache: batch and capacity must be >= 1, got " + batch + ", " + capacity);
     }
@@ -55,82 +57,83 @@ public final class KvCache implements DecodeCache {
     return layers;
   }
 
+  @Override
   public int batch() {
     return batch;
   }
 
-  /** The most positions this cache holds. */
+  @Override
   public int capacity() {
     return capacity;
   }
 
-  /** Positions filled so far: the next token goes to position length(). */
+  @Override
   public int length() {
     return length;
   }
 
-  /** Positions still free. */
-  public int remaining() {
-    return capacity - length;
-  }
-
-  /** Forgets every position (the memory is kept for the next sequence). */
+  @Override
   public void reset() {
     length = 0;
   }
 
   /** Keeps the first n positions and forgets the rest (rewinding a speculative or rejected suffix). */
+  @Override
   public void truncate(int n) {
     if (n < 0 || n > length) throw new IllegalArgumentException("KvCache.truncate(" + n + ") with length " + length);
     length = n;
   }
 
-  /** Native bytes held. */
+  @Override
   public long bytes() {
     long n = 0;
     for (Tensor k : keys) if (k != null) n += 2 * k.bytes();
     return n;
   }
 
-  /** Layer l's K (B, capacity, C); rows past length() are stale. */
+  /** Layer l's K (B, capacity, width); rows past length() are stale. */
   public Tensor keys(int layer) {
     checkOpen();
     return keys[layer];
   }
 
-  /** Layer l's V (B, capacity, C). */
+  /** Layer l's V (B, capacity, width). */
   public Tensor values(int layer) {
     checkOpen();
     return values[layer];
   }
 
-  /** Layer l's K as (B * capacity, C) rows: row b * capacity + p is position p of batch row b. */
-  Tensor keyRows(int layer) {
+  /** Layer l's K as (B * capacity, width) rows: row b * capacity + p is position p of batch row b. */
+  public Tensor keyRows(int layer) {
     checkOpen();
     return keyRows[layer];
   }
 
-  Tensor valueRows(int layer) {
+  /** Layer l's V as (B * capacity, width) rows. */
+  public Tensor valueRows(int layer) {
     checkOpen();
     return valueRows[layer];
   }
 
-  int width() {
+  /** The width of one position's key (and value) row. */
+  public int width() {
     return width;
   }
 
   /** Marks n more positions as filled (after every layer has written them). */
-  void advance(int n) {
+  public void advance(int n) {
     if (n < 0 || length + n > capacity) {
       throw new IllegalStateException("KvCache: advancing " + n + " from " + length + " exceeds capacity " + capacity);
     }
     length += n;
   }
 
-  void checkOpen() {
+  /** Throws once closed. */
+  public void checkOpen() {
     if (closed) throw new IllegalStateException("KvCache is closed");
   }
 
+  @Override
   public boolean isClosed() {
     return closed;
   }

@@ -11,6 +11,7 @@ import ai.anvil.backend.AttentionSpec;
 import ai.anvil.backend.Backend;
 import ai.anvil.models.CausalLm;
 import ai.anvil.models.DecodeCache;
+import ai.anvil.models.KvCache;
 import ai.anvil.models.SequenceEncoder;
 import ai.anvil.nn.Embedding;
 import ai.anvil.nn.Init;

@@ -7,6 +7,7 @@ import ai.anvil.backend.AttentionSpec;
 import ai.anvil.backend.Backend;
 import ai.anvil.models.CausalLm;
 import ai.anvil.models.DecodeCache;
+import ai.anvil.models.KvCache;
 import ai.anvil.nn.Embedding;
 import ai.anvil.nn.Init;
 import ai.anvil.nn.Linear;
@@ -34,7 +35,7 @@ import java.nio.file.Path;
  * then runs ordinary multi-head causal attention; rotary embeddings are applied to q and k after their
  * projections. Two forward paths, as in Gpt: {@link #logits}/{@link #loss} for training and scoring
  * (recorded by a tape) and {@link #forward(Tensor, DecodeCache)} for decoding with a
- * {@link LlamaKvCache}, which stores rotated keys and unrepeated (kvHeads) keys and values. Weights are
+ * {@link KvCache}, which here stores rotated keys and unrepeated (kvHeads) keys and values. Weights are
  * only read by either path: many threads may decode concurrently, each with its own cache.
  */
 public final class Llama extends Module implements CausalLm {
@@ -134,12 +135,12 @@ public final class Llama extends Module implements CausalLm {
   // ---- decoding with a KV cache -------------------------------------------------------------------
 
   @Override
-  public LlamaKvCache newCache(int batch, int capacity) {
+  public KvCache newCache(int batch, int capacity) {
     if (capacity > config.maxPositionEmbeddings()) {
       throw new IllegalArgumentException("KV cache capacity " + capacity + " exceeds max_position_embeddings "
           + config.maxPositionEmbeddings());
     }
-    return new LlamaKvCache(config.numHiddenLayers(), batch, capacity, config.kvWidth(), tokenEmbedding().dtype(),
+    return new KvCache(config.numHiddenLayers(), batch, capacity, config.kvWidth(), tokenEmbedding().dtype(),
         device);
   }
 
@@ -169,9 +170,9 @@ public final class Llama extends Module implements CausalLm {
     }
   }
 
-  private LlamaKvCache cache(DecodeCache cache) {
-    if (!(cache instanceof LlamaKvCache kv)) {
-      throw new IllegalArgumentException("a Llama decodes with its own LlamaKvCache, got "
+  private KvCache cache(DecodeCache cache) {
+    if (!(cache instanceof KvCache kv)) {
+      throw new IllegalArgumentException("a Llama decodes with a KvCache from its newCache, got "
           + (cache == null ? "null" : cache.getClass().getSimpleName()));
     }
     kv.checkOpen();
@@ -183,7 +184,7 @@ public final class Llama extends Module implements CausalLm {
   }
 
   /** Embeddings and layers over the cache: ids (B, T) -> residual stream (B, T, C); advances the cache. */
-  private Tensor decode(Tensor ids, LlamaKvCache cache) {
+  private Tensor decode(Tensor ids, KvCache cache) {
     int start = cache.length();
     checkIds("forward", ids, start);
     long b = ids.dim(0), t = ids.dim(1);
@@ -303,7 +304,7 @@ public final class Llama extends Module implements CausalLm {
      * values of the new positions into cache rows [p, p+T) of every batch row, then attends over rows
      * [0, p+T), the kv heads repeated for their query heads.
      */
-    Tensor forward(Tensor x, LlamaKvCache cache, int layer, Llama model) {
+    Tensor forward(Tensor x, KvCache cache, int layer, Llama model) {
       int heads = c.numAttentionHeads(), kvHeads = c.numKeyValueHeads(), d = c.headDim();
       long b = x.dim(0), t = x.dim(1), kvw = c.kvWidth();
       long p = cache.length(), cap = cache.capacity();

@@ -1,50 +1,30 @@
 package ai.anvil.models.t5;
 
+import ai.anvil.models.KvCache;
 import ai.anvil.tensor.DType;
 import ai.anvil.tensor.Device;
 import ai.anvil.tensor.Tensor;
 
 /**
  * The decoder state of one batch of sources being translated: per decoder layer, the self-attention keys
- * and values of the target positions decoded so far (B, capacity, C), which grow by one row per step, and
+ * and values of the target positions decoded so far (a {@link KvCache} of (B, capacity, C)), which grow
+ * by one row per step, and
  * the cross-attention keys and values of the encoder output (B, S, C), computed once by
  * {@link T5#newCache}; plus the source key-padding mask (B, S). Owned by this cache (not by any Scope)
  * and freed by {@link #close()}; one decoding sequence at a time.
  */
 public final class T5DecodeCache implements AutoCloseable {
-  private final int layers;
-  private final int batch;
-  private final int capacity;
-  private final int width;
-  private final Tensor[] keys;
-  private final Tensor[] values;
-  private final Tensor[] keyRows;
-  private final Tensor[] valueRows;
+  private final KvCache self;
   private final Tensor[] crossKeys;
   private final Tensor[] crossValues;
   private final Tensor keyMask;
-  private int length;
-  private boolean closed;
 
   T5DecodeCache(int layers, int batch, int capacity, int width, DType dtype, Device device, Tensor sourceMask) {
-    this.layers = layers;
-    this.batch = batch;
-    this.capacity = capacity;
-    this.width = width;
-    this.keys = new Tensor[layers];
-    this.values = new Tensor[layers];
-    this.keyRows = new Tensor[layers];
-    this.valueRows = new Tensor[layers];
+    this.self = new KvCache(layers, batch, capacity, width, dtype, device);
     this.crossKeys = new Tensor[layers];
     this.crossValues = new Tensor[layers];
     Tensor mask = null;
     try {
-      for (int l = 0; l < layers; l++) {
-        keys[l] = Tensor.zeros(dtype, device, batch, capacity, width).detachFromScope();
-        values[l] = Tensor.zeros(dtype, device, batch, capacity, width).detachFromScope();
-        keyRows[l] = keys[l].reshape((long) batch * capacity, width).detachFromScope();
-        valueRows[l] = values[l].reshape((long) batch * capacity, width).detachFromScope();
-      }
       if (sourceMask != null) mask = Tensor.ofInts(sourceMask.toIntArray(), device, sourceMask.dims()).detachFromScope();
     } catch (RuntimeException e) {
       close();
@@ -60,46 +40,44 @@ public final class T5DecodeCache implements AutoCloseable {
   }
 
   public int layers() {
-    return layers;
+    return self.layers();
   }
 
   public int batch() {
-    return batch;
+    return self.batch();
   }
 
   public int capacity() {
-    return capacity;
+    return self.capacity();
   }
 
   /** Target positions decoded so far: the next token goes to position length(). */
   public int length() {
-    return length;
+    return self.length();
   }
 
   /** Forgets the decoded positions; the source (cross keys and values) stays. */
   public void reset() {
-    length = 0;
+    self.reset();
   }
 
   /** Native bytes held. */
   public long bytes() {
-    long n = 0;
-    for (Tensor[] ts : new Tensor[][] {keys, values, crossKeys, crossValues}) for (Tensor t : ts) if (t != null) n += t.bytes();
+    long n = self.bytes();
+    for (Tensor[] ts : new Tensor[][] {crossKeys, crossValues}) for (Tensor t : ts) if (t != null) n += t.bytes();
     return n;
   }
 
   int width() {
-    return width;
+    return self.width();
   }
 
   Tensor keyRows(int layer) {
-    checkOpen();
-    return keyRows[layer];
+    return self.keyRows(layer);
   }
 
   Tensor valueRows(int layer) {
-    checkOpen();
-    return valueRows[layer];
+    return self.valueRows(layer);
   }
 
   Tensor crossKeys(int layer) {
@@ -118,25 +96,22 @@ public final class T5DecodeCache implements AutoCloseable {
   }
 
   void advance(int n) {
-    if (n < 0 || length + n > capacity) {
-      throw new IllegalStateException("T5DecodeCache: advancing " + n + " from " + length + " exceeds capacity " + capacity);
-    }
-    length += n;
+    self.advance(n);
   }
 
   void checkOpen() {
-    if (closed) throw new IllegalStateException("T5DecodeCache is closed");
+    if (self.isClosed()) throw new IllegalStateException("T5DecodeCache is closed");
   }
 
   public boolean isClosed() {
-    return closed;
+    return self.isClosed();
   }
 
   @Override
   public void close() {
-    if (closed) return;
-    closed = true;
-    for (Tensor[] ts : new Tensor[][] {keyRows, valueRows, keys, values, crossKeys, crossValues}) {
+    if (self.isClosed()) return;
+    self.close();
+    for (Tensor[] ts : new Tensor[][] {crossKeys, crossValues}) {
       for (Tensor t : ts) if (t != null) t.close();
     }
     if (keyMask != null) keyMask.close();

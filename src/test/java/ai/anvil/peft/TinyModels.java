@@ -3,7 +3,7 @@ package ai.anvil.peft;
 import ai.anvil.autograd.Tape;
 import ai.anvil.models.gpt.Gpt;
 import ai.anvil.models.gpt.GptConfig;
-import ai.anvil.models.gpt.KvCache;
+import ai.anvil.models.KvCache;
 import ai.anvil.tensor.Device;
 import ai.anvil.tensor.Scope;
 import ai.anvil.tensor.Tensor;

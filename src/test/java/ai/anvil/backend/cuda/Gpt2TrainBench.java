@@ -3,7 +3,7 @@ package ai.anvil.backend.cuda;
 import ai.anvil.autograd.Precision;
 import ai.anvil.models.gpt.Gpt;
 import ai.anvil.models.gpt.GptConfig;
-import ai.anvil.models.gpt.KvCache;
+import ai.anvil.models.KvCache;
 import ai.anvil.tensor.DType;
 import ai.anvil.tensor.Device;
 import ai.anvil.tensor.Scope;

@@ -11,6 +11,7 @@ import ai.anvil.autograd.Tape;
 import ai.anvil.backend.AdamWStep;
 import ai.anvil.backend.Backend;
 import ai.anvil.backend.cpu.CpuBackend;
+import ai.anvil.models.KvCache;
 import ai.anvil.nn.Parameter;
 import ai.anvil.tensor.DType;
 import ai.anvil.tensor.Device;

@@ -15,6 +15,7 @@ import ai.anvil.infer.Score;
 import ai.anvil.io.Json;
 import ai.anvil.models.AutoModel;
 import ai.anvil.models.CausalLm;
+import ai.anvil.models.KvCache;
 import ai.anvil.nn.Parameter;
 import ai.anvil.tensor.Device;
 import ai.anvil.tensor.Scope;
@@ -77,7 +78,7 @@ class LlamaTest {
           int t = 13, v = c.paddedVocab();
           int[] flat = randomIds(batch * t, c.vocabSize(), 11);
           float[] full = model.logits(Tensor.ofInts(flat, batch, t)).toFloatArray();
-          try (LlamaKvCache cache = model.newCache(batch, c.maxPositionEmbeddings())) {
+          try (KvCache cache = model.newCache(batch, c.maxPositionEmbeddings())) {
             int[][] chunks = {{0, 5}, {5, 6}, {6, 9}, {9, 10}, {10, 13}};
             for (int[] ch : chunks) {
               int n = ch[1] - ch[0];
@@ -98,7 +99,7 @@ class LlamaTest {
             assertEquals(13, cache.length());
             assertEquals(2L * Float.BYTES * c.numHiddenLayers() * batch * c.maxPositionEmbeddings() * c.kvWidth(), cache.bytes());
           }
-          try (LlamaKvCache cache = model.newCache(batch, 13)) {
+          try (KvCache cache = model.newCache(batch, 13)) {
             float[] last = model.forwardLast(Tensor.ofInts(columns(flat, batch, t, 0, 13), batch, 13), cache).toFloatArray();
             for (int b = 0; b < batch; b++) {
               double[] want = new double[v];

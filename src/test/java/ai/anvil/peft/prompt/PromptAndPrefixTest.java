@@ -7,7 +7,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import ai.anvil.autograd.Tape;
 import ai.anvil.models.gpt.Gpt;
-import ai.anvil.models.gpt.KvCache;
+import ai.anvil.models.KvCache;
 import ai.anvil.peft.TinyModels;
 import ai.anvil.tensor.Device;
 import ai.anvil.tensor.Scope;
