@@ -9,6 +9,11 @@
  *   <li>{@link ai.anvil.peft.adapter.HoulsbyAdapters}: bottleneck adapters after attention and MLP.
  *   <li>{@link ai.anvil.peft.prompt.PromptTuning} and {@link ai.anvil.peft.prompt.PrefixTuning}: soft
  *       prompts and per-layer key/value prefixes, saved as PEFT saves them.
+ *   <li>For a task head's body (models.heads, any of BERT or GPT): {@link ai.anvil.peft.adapter.OutputAdapters}
+ *       (Houlsby bottlenecks as LinearDeltas on the sublayer output projections),
+ *       {@link ai.anvil.peft.prompt.SoftPrompt} with {@link ai.anvil.peft.prompt.PromptedEncoder} (BERT) or as
+ *       the GPT's extension, and {@link ai.anvil.peft.prompt.KeyValuePrefix} (GPT): plain Modules that the
+ *       classifier ({@code train.finetune}) names and saves itself.
  * </ul>
  *
  * <p>How they reach into a model without changing its code: LoRA installs an
