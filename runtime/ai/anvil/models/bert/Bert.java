@@ -2,6 +2,7 @@ package ai.anvil.models.bert;
 
 import ai.anvil.autograd.Dropout;
 import ai.anvil.autograd.Ops;
+import ai.anvil.autograd.ShapeOps;
 import ai.anvil.autograd.Tape;
 import ai.anvil.backend.AttentionSpec;
 import ai.anvil.models.SequenceEncoder;
@@ -113,6 +114,15 @@ public final class Bert extends Module implements SequenceEncoder {
    * added as for ids. Prompt tuning (ai.anvil.peft) puts trainable rows before a sentence's here.
    */
   public Tensor forwardEmbeds(Tensor wordEmbeds, Tensor tokenTypes, Tensor attentionMask) {
+    return forwardEmbeds(wordEmbeds, tokenTypes, attentionMask, null);
+  }
+
+  /**
+   * As above, with prefix tuning's keys and values: keyValuePrefix null, or per layer {keys, values}
+   * (P, H) each that every query sees before the sentence's own keys (never masked). The sentence keeps
+   * positions 0..T-1.
+   */
+  public Tensor forwardEmbeds(Tensor wordEmbeds, Tensor tokenTypes, Tensor attentionMask, java.util.List<Tensor[]> keyValuePrefix) {
     if (wordEmbeds.rank() != 3 || wordEmbeds.dim(2) != config.hiddenSize() || wordEmbeds.dim(1) < 1) {
       throw new IllegalArgumentException("Bert.forwardEmbeds: wordEmbeds must be (B, T, " + config.hiddenSize() + "), got "
           + wordEmbeds.shape());
@@ -132,7 +142,30 @@ public final class Bert extends Module implements SequenceEncoder {
     Tensor x = Ops.add(Ops.add(wordEmbeds, Ops.embedding(tokenTypes, embeddings.type.weight())),
         Ops.embedding(positions(b, t), embeddings.position.weight()));
     x = dropout(embeddings.norm.forward(x));
-    for (Layer layer : layers) x = layer.forward(x, attentionMask, this);
+    if (keyValuePrefix == null) {
+      for (Layer layer : layers) x = layer.forward(x, attentionMask, this, null);
+      return x;
+    }
+    if (keyValuePrefix.size() != layers.length) {
+      throw new IllegalArgumentException("Bert.forwardEmbeds: a key/value prefix for each of " + layers.length + " layers, got "
+          + keyValuePrefix.size());
+    }
+    long p = keyValuePrefix.get(0)[0].dim(0);
+    for (Tensor[] kv : keyValuePrefix) {
+      for (Tensor part : kv) {
+        if (part.rank() != 2 || part.dim(0) != p || part.dim(1) != config.hiddenSize()) {
+          throw new IllegalArgumentException("Bert.forwardEmbeds: prefix keys and values must be (" + p + ", " + config.hiddenSize()
+              + "), got " + part.shape());
+        }
+      }
+    }
+    int[] keys = new int[Math.toIntExact(b * (p + t))];                 // the prefix never masked, then the sentence's mask
+    int[] real = attentionMask == null ? null : attentionMask.toIntArray();
+    for (int r = 0; r < b; r++) {
+      for (int j = 0; j < p + t; j++) keys[(int) (r * (p + t) + j)] = j < p || real == null ? 1 : real[(int) (r * t + j - p)];
+    }
+    Tensor keyMask = Tensor.ofInts(keys, device, b, p + t);
+    for (int l = 0; l < layers.length; l++) x = layers[l].forward(x, keyMask, this, keyValuePrefix.get(l));
     return x;
   }
 
@@ -320,9 +353,14 @@ public final class Bert extends Module implements SequenceEncoder {
       tanhGelu = c.tanhGelu();
     }
 
-    /** x (B, T, H), mask I32 (B, T) or null -> (B, T, H). */
-    Tensor forward(Tensor x, Tensor mask, Bert model) {
-      Tensor a = Ops.attention(model.spec, query.forward(x), key.forward(x), value.forward(x), mask);   // (B, T, H)
+    /** x (B, T, H), mask I32 (B, P+T) or null, prefix null or {keys, values} (P, H) -> (B, T, H). */
+    Tensor forward(Tensor x, Tensor mask, Bert model, Tensor[] prefix) {
+      Tensor k = key.forward(x), v = value.forward(x);
+      if (prefix != null) {
+        k = ShapeOps.concat(1, ShapeOps.repeat(prefix[0], x.dim(0)), k);                               // (B, P+T, H)
+        v = ShapeOps.concat(1, ShapeOps.repeat(prefix[1], x.dim(0)), v);
+      }
+      Tensor a = Ops.attention(model.spec, query.forward(x), k, v, mask);                               // (B, T, H)
       Tensor h = attnNorm.forward(Ops.add(model.dropout(attnOut.forward(a)), x));
       Tensor m = Ops.gelu(intermediate.forward(h), tanhGelu);                                          // (B, T, I)
       return outNorm.forward(Ops.add(model.dropout(out.forward(m)), h));

@@ -15,15 +15,29 @@ import java.util.Map;
 
 /**
  * A BERT body with a {@link SoftPrompt} before every sentence, as PEFT's prompt tuning feeds BERT: the
- * P rows then the sentence's word embeddings, positions 0..P+T-1, token type 0, the prompt never masked.
- * encode gives the sentence's T states only (the prompt acts through attention), so a head pools what
- * it would without the prompt. Everything else is the BERT's; the prompt is not among
+ * P rows then the sentence's word embeddings, positions 0..P+T-1, token type 0, the prompt never masked;
+ * or with a {@link BertPrefix}, whose keys and values every layer's queries see first (the sentence keeps
+ * positions 0..T-1). encode gives the sentence's T states only (the prompt acts through attention), so a
+ * head pools what it would without it. Everything else is the BERT's; the prompt or prefix is not among
  * {@link #taskModules()} (the caller registers it where it wants it named).
  */
 public final class PromptedEncoder implements SequenceEncoder {
   private final Bert bert;
   private final SoftPrompt prompt;
+  private final BertPrefix prefix;
 
+  /** Prefix tuning of bert. */
+  public PromptedEncoder(Bert bert, BertPrefix prefix) {
+    if (prefix.keyValuePrefix().size() != bert.config().numHiddenLayers()
+        || prefix.keyValuePrefix().get(0)[0].dim(1) != bert.hiddenSize()) {
+      throw new IllegalArgumentException("PromptedEncoder: the prefix was made for another BERT shape");
+    }
+    this.bert = bert;
+    this.prompt = null;
+    this.prefix = prefix;
+  }
+
+  /** Prompt tuning of bert. */
   public PromptedEncoder(Bert bert, SoftPrompt prompt) {
     if (prompt.softPrompt().dim(1) != bert.hiddenSize()) {
       throw new IllegalArgumentException("PromptedEncoder: prompt rows of " + prompt.softPrompt().dim(1) + " for a BERT of "
@@ -35,12 +49,14 @@ public final class PromptedEncoder implements SequenceEncoder {
     }
     this.bert = bert;
     this.prompt = prompt;
+    this.prefix = null;
   }
 
   public Bert bert() {
     return bert;
   }
 
+  /** The soft prompt, or null with a prefix. */
   public SoftPrompt prompt() {
     return prompt;
   }
@@ -55,9 +71,10 @@ public final class PromptedEncoder implements SequenceEncoder {
       throw new IllegalArgumentException("PromptedEncoder.encode: keyMask " + keyMask.shape() + " differs from ids " + ids.shape());
     }
     long b = ids.dim(0), t = ids.dim(1);
-    int p = prompt.length();
     if (t > maxLength()) throw new IllegalArgumentException("PromptedEncoder.encode: " + t + " tokens exceed " + maxLength());
     Tensor words = Ops.embedding(ids, bert.wordEmbeddings());                                // (B, T, H)
+    if (prefix != null) return bert.forwardEmbeds(words, null, keyMask, prefix.keyValuePrefix());
+    int p = prompt.length();
     Tensor x = ShapeOps.concat(1, ShapeOps.repeat(prompt.softPrompt(), b), words);           // (B, P+T, H)
     int[] mask = new int[Math.toIntExact(b * (p + t))];
     int[] real = keyMask == null ? null : keyMask.toIntArray();
@@ -82,7 +99,7 @@ public final class PromptedEncoder implements SequenceEncoder {
   /** The BERT's positions less the prompt's. */
   @Override
   public int maxLength() {
-    return bert.maxLength() - prompt.length();
+    return bert.maxLength() - (prompt == null ? 0 : prompt.length());
   }
 
   @Override
@@ -120,7 +137,7 @@ public final class PromptedEncoder implements SequenceEncoder {
     bert.train(on);
   }
 
-  /** The BERT alone (the prompt is saved by whoever owns it). */
+  /** The BERT alone (the prompt or prefix is saved by whoever owns it). */
   @Override
   public void save(Path dir) throws IOException {
     bert.save(dir);

@@ -17,6 +17,7 @@ import ai.anvil.peft.Layers;
 import ai.anvil.peft.adapter.OutputAdapters;
 import ai.anvil.peft.lora.LoraConfig;
 import ai.anvil.peft.lora.LoraLayer;
+import ai.anvil.peft.prompt.BertPrefix;
 import ai.anvil.peft.prompt.KeyValuePrefix;
 import ai.anvil.peft.prompt.PromptedEncoder;
 import ai.anvil.peft.prompt.SoftPrompt;
@@ -43,7 +44,7 @@ import java.util.Map;
  *   lora.&lt;layer&gt;.lora_{A,B}.weight    lora: LoRA terms, &lt;layer&gt; the head-relative name with '.' -> '_'
  *   adapter.&lt;layer&gt;.{down,up}.*       adapter: Houlsby bottlenecks on every sublayer's output projection
  *   prompt.embedding.weight            prompt: (P, H) soft prompt before every sentence
- *   prefix.h.N.{keys,values}           prefix (GPT bodies): (P, H) per layer
+ *   prefix.h.N.{keys,values}           prefix on GPT: (P, H) per layer; prefix.layer.N.{keys,values} on BERT
  *   head (method)                      the head alone on the frozen body (a linear probe)
  * </pre>
  */
@@ -110,7 +111,7 @@ final class EncoderClassifier extends Module implements RandomState {
 
   /**
    * body becomes this module's (closed with it); labels in the head's order; the method attached, the
-   * body frozen unless it is full. Throws for prefix on a body other than GPT.
+   * body frozen unless it is full. Throws for prompt or prefix on a body other than BERT or GPT.
    */
   EncoderClassifier(SequenceEncoder body, List<String> labels, Pool pool, Method method, long seed) {
     this(body, labels, pool, method, true, seed);
@@ -136,11 +137,15 @@ final class EncoderClassifier extends Module implements RandomState {
         throw new IllegalArgumentException("prompt tuning with a head needs a BERT or GPT body, got " + body.modelType());
       }
     } else if (method.name().equals("prefix")) {
-      if (!(body instanceof Gpt g)) {
-        throw new IllegalArgumentException("prefix tuning needs a GPT body (its key/value prefixes enter GPT attention); a "
-            + body.modelType() + " body takes full, lora, adapter, prompt or head");
+      if (body instanceof Gpt g) {
+        extra = KeyValuePrefix.attach(g, method.virtualTokens(), seed);
+      } else if (body instanceof Bert b) {
+        BertPrefix p = new BertPrefix(b, method.virtualTokens(), seed);
+        extra = p;
+        encoder = new PromptedEncoder(b, p);
+      } else {
+        throw new IllegalArgumentException("prefix tuning needs a BERT or GPT body, got " + body.modelType());
       }
-      extra = KeyValuePrefix.attach(g, method.virtualTokens(), seed);
     }
     this.head = child("head", new SequenceClassifier(encoder, labels, pool, body.classifierDropout(), seed));
     if (extra != null) child(method.name(), extra);

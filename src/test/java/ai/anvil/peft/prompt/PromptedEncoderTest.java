@@ -93,6 +93,46 @@ class PromptedEncoderTest {
   }
 
   @Test
+  void aBertPrefixIsSeenByEveryQueryNeverMaskedAndGetsGradients() {
+    int[] ids = {3, 9, 4, 7, 1, 5};
+    float[] r = ai.anvil.testkit.Random.toFloats(new ai.anvil.testkit.Random(8).normal(2 * 3 * 16, 1.0));
+    try (Bert bert = bert(6); BertPrefix prefix = new BertPrefix(bert, 3, 2)) {
+      bert.setTrainable(false);
+      PromptedEncoder enc = new PromptedEncoder(bert, prefix);
+      assertEquals(16, enc.maxLength(), "a prefix takes no positions");
+      assertEquals(2 * 2, prefix.parameters().size());
+      try (Tape.NoGrad ng = Tape.noGrad(); Scope s = Scope.open()) {
+        float[] plain = bert.forward(Tensor.ofInts(ids, 2, 3), null, null).toFloatArray();
+        float[] alone = enc.encode(Tensor.ofInts(new int[] {3, 9, 4}, 1, 3), null).toFloatArray();
+        assertEquals(false, Arrays.equals(Arrays.copyOfRange(plain, 0, 3 * 16), alone), "the prefix changes the states");
+        float[] padded = enc.encode(Tensor.ofInts(new int[] {3, 9, 4, 0, 7, 1, 5, 2}, 2, 4),
+            Tensor.ofInts(new int[] {1, 1, 1, 0, 1, 1, 1, 1}, 2, 4)).toFloatArray();
+        assertClose("padded row", alone, Arrays.copyOfRange(padded, 0, 3 * 16), 1e-5);
+      }
+      try (Scope s = Scope.open(); Tape tape = Tape.record()) {
+        tape.backward(enc.encode(Tensor.ofInts(ids, 2, 3), null), Tensor.of(r, 2, 3, 16));
+      }
+      for (Parameter q : bert.parameters()) assertNull(q.grad(), q.name());
+      for (Parameter p : prefix.parameters()) {
+        float[] grad = p.grad().toFloatArray(), value = p.value().toFloatArray();
+        double h = 1e-2;
+        for (int i = 0; i < grad.length; i += 7) {
+          float[] v = value.clone();
+          v[i] += (float) h;
+          p.value().copyFrom(v);
+          double plus = dot(enc, ids, r);
+          v[i] -= (float) (2 * h);
+          p.value().copyFrom(v);
+          double minus = dot(enc, ids, r);
+          p.value().copyFrom(value);
+          double numeric = (plus - minus) / (2 * h);
+          assertEquals(numeric, grad[i], 2e-3 + 2e-2 * Math.abs(numeric), p.name() + "[" + i + "]");
+        }
+      }
+    }
+  }
+
+  @Test
   void onAGptThePromptAndThePrefixAreItsExtensionUntilClosed() {
     int[] ids = TinyModels.ids(2 * 6, 3);
     try (Gpt gpt = TinyModels.gpt(8)) {
@@ -114,6 +154,7 @@ class PromptedEncoderTest {
   }
 
   private static double dot(PromptedEncoder enc, int[] ids, float[] r) {
+    // ids as (2, 3)
     try (Tape.NoGrad ng = Tape.noGrad(); Scope s = Scope.open()) {
       float[] y = enc.encode(Tensor.ofInts(ids, 2, 3), null).toFloatArray();
       double sum = 0;
