@@ -15,10 +15,12 @@
 // dimension of the tensor maps (a stride-0 operand has extent 1 there), so a tile never reads the next
 // item's rows: out-of-range elements are zero-filled by TMA, stores are predicated.
 // Preconditions (gemm_sm90_supported): compute capability 9.0 exactly (sm_90a code does not run on later
-// architectures), k > 0, lda, ldb, ldc and batch strides multiples of 8, pointers 16-byte aligned.
+// architectures), k > 0, n even (pair stores), lda, ldb, ldc and batch strides multiples of 8, pointers
+// 16-byte aligned.
 //
 // CTA: 384 threads = 3 warpgroups, one CTA per SM, persistent: CTA i takes tiles i, i + grid, ... in a
-// grouped raster (kGroupM tile rows share B tiles in L2). Warpgroup 0 is the producer (setmaxnreg 40):
+// grouped raster (group_m tile rows share B tiles in L2: every tile row when A fits in L2, so each B tile
+// comes from DRAM once, else kGroupM). Warpgroup 0 is the producer (setmaxnreg 40):
 // one thread waits for a free stage (empty barrier), announces its bytes (expect_tx on the full barrier)
 // and issues the TMA loads of A (128 x 64) and B (BN x 64). Warpgroups 1 and 2 are consumers (setmaxnreg
 // 232), 64 rows each of the 128 x BN tile: wait for a full stage, issue 4 wgmma m64nBNk16, commit, wait
@@ -27,10 +29,14 @@
 // producer already loads the next tile's stages. BN = 256 (128 fp32 accumulators per thread, 4 stages of
 // 48 KB) or 128 (64 accumulators, 6 stages of 32 KB): the launcher picks the one with fewer tile-waves.
 // A wait that does not complete within ~2 s traps (a broken pipeline fails fast instead of hanging).
-// Validated on an H200 on 2026-11-27 (playground check, every layout and epilogue; the product's GPU tests
-// through the C ABI at commit 3d94641, the last GPU run of that session). The next steps (epilogue loads ahead of stores, raster by L2 fit,
-// ping-pong consumers) are playground versions 4-5 in kernels/dev/gemm/gemm_sm90_next.cuh, compile-only.
-// Not yet: clusters with TMA multicast, an epilogue through shared memory, split-k for few output tiles.
+// Run on an H200 (2026-11-27): this kernel before the two changes below passed the playground check (every
+// layout and epilogue) and the product's GPU tests through the C ABI (commit 3d94641). The two changes since,
+// the epilogue's loads of C and bias ahead of its stores (store_fragment) and raster groups of every tile
+// row when A fits in L2, passed the playground check and the C ABI check under the CPU emulator
+// (kernels/dev/emu, which also passes the GPU-validated version) and compile without spills, but have not
+// run on a GPU.
+// Not yet: clusters with TMA multicast, a ping-pong of the two consumers (playground version 4,
+// kernels/dev/gemm/gemm_sm90_next.cuh), an epilogue through shared memory, split-k for few output tiles.
 #pragma once
 
 #include <cuda.h>
@@ -46,8 +52,8 @@
 #include <cudaTypedefs.h>
 #endif
 
-// The kernel body exists for sm_90a only; other targets get a stub that traps (never launched there).
-#if !defined(ANVIL_HOST_EMULATION) && defined(__CUDA_ARCH_FEAT_SM90_ALL)
+// The kernel body exists for sm_90a (and the CPU emulator); other targets get a stub that traps.
+#if defined(ANVIL_HOST_EMULATION) || defined(__CUDA_ARCH_FEAT_SM90_ALL)
 #define ANVIL_SM90A_BODY 1
 #else
 #define ANVIL_SM90A_BODY 0
@@ -76,6 +82,7 @@ struct Args {
   int accumulate;
   int tiles_m, tiles_n, batch;
   int a_batched, b_batched;  // 0: one matrix for every batch item (stride 0)
+  int group_m;  // tile rows per raster group; the launcher fills it, tiles_m/n and a/b_batched
 };
 
 #if !defined(ANVIL_HOST_EMULATION)
@@ -163,6 +170,48 @@ __host__ __device__ __forceinline__ uint64_t desc_sw128(uint32_t smem_address, b
          (static_cast<uint64_t>(1024 >> 4) << 32) | (static_cast<uint64_t>(1) << 62);
 }
 
+// The epilogue of one 64 x N fragment (a warpgroup's wgmma accumulators, thread t of 128) whose first row is
+// row0 and first column n0: d[4j + e] = D(16w + lane/4 + 8(e/2), 8j + 2(lane%4) + e%2), w = t/32. Loads of C
+// (accumulate) and bias go out kChunk pairs at a time ahead of that chunk's stores: a load after each
+// store would be one DRAM round trip per pair (the compiler cannot hoist a load of C above a store that
+// may alias it).
+template <typename Tout, bool kGelu, int N>
+__device__ __forceinline__ void store_fragment(const float (&d)[N / 2], const Args& g, int z, int64_t row0,
+                                               int64_t n0, int t) {
+  constexpr int kChunk = 8;
+  const int w = t / 32, lane = t % 32;
+  Tout* out = static_cast<Tout*>(g.c) + z * g.stride_c;
+#pragma unroll
+  for (int half = 0; half < 2; ++half) {
+    const int64_t row = row0 + 16 * w + lane / 4 + 8 * half;
+    if (row >= g.m) continue;
+    Tout* out_row = out + row * g.ldc;
+#pragma unroll
+    for (int j0 = 0; j0 < N / 8; j0 += kChunk) {
+      float2 add[kChunk], bias[kChunk];
+#pragma unroll
+      for (int jj = 0; jj < kChunk; ++jj) {
+        const int64_t col = n0 + 8 * (j0 + jj) + 2 * (lane % 4);
+        add[jj] = bias[jj] = make_float2(0.0f, 0.0f);
+        if (col < g.n && g.accumulate) add[jj] = gemm::load_pair(out_row + col);
+        if (col < g.n && g.bias) bias[jj] = gemm::load_pair(g.bias + col);
+      }
+#pragma unroll
+      for (int jj = 0; jj < kChunk; ++jj) {
+        const int j = j0 + jj;
+        const int64_t col = n0 + 8 * j + 2 * (lane % 4);
+        if (col >= g.n) continue;
+        float v0 = g.alpha * d[4 * j + 2 * half] + bias[jj].x, v1 = g.alpha * d[4 * j + 2 * half + 1] + bias[jj].y;
+        if constexpr (kGelu) {
+          v0 = gemm::gelu_tanh(v0);
+          v1 = gemm::gelu_tanh(v1);
+        }
+        gemm::store_pair<Tout>(out_row + col, v0 + add[jj].x, v1 + add[jj].y);
+      }
+    }
+  }
+}
+
 // grid: min(tiles, SMs) persistent CTAs; block kThreads; dynamic smem Config<BN>::kSmemBytes.
 template <typename Tout, bool kGelu, bool kAMN, bool kBMN, int BN>
 __global__ void __launch_bounds__(kThreads, 1)
@@ -179,14 +228,14 @@ __global__ void __launch_bounds__(kThreads, 1)
   auto stage_b = [&](int s) { return base + s * Cfg::kStageBytes + Cfg::kABytes; };
   const uint32_t full0 = tc::smem_address(&full[0]), empty0 = tc::smem_address(&empty[0]);
 
-  const int per_item = g.tiles_m * g.tiles_n, total = per_item * g.batch, per_group = kGroupM * g.tiles_n;
+  const int per_item = g.tiles_m * g.tiles_n, total = per_item * g.batch, per_group = g.group_m * g.tiles_n;
   const int ktiles = static_cast<int>((g.k + kBK - 1) / kBK);
   // tile id -> batch item z and the tile's first row / column (grouped raster within an item)
   auto decode = [&](int id, int& z, int& m0, int& n0) {
     z = id / per_item;
     id -= z * per_item;
-    const int first_m = (id / per_group) * kGroupM;
-    const int group_m = min(g.tiles_m - first_m, kGroupM);
+    const int first_m = (id / per_group) * g.group_m;
+    const int group_m = min(g.tiles_m - first_m, g.group_m);
     m0 = (first_m + (id % per_group) % group_m) * kBM;
     n0 = ((id % per_group) / group_m) * BN;
   };
@@ -234,7 +283,6 @@ __global__ void __launch_bounds__(kThreads, 1)
     const int c = wg - 1;  // this consumer's 64 rows: m0 + 64c ..
     // k16 step inside a stage: 32 bytes along a K-major line, 2 KB (16 k rows) in an M/N-major box
     constexpr uint64_t step_a = kAMN ? 2048 >> 4 : 32 >> 4, step_b = kBMN ? 2048 >> 4 : 32 >> 4;
-    const int w = t / 32, lane = t % 32;
     int it = 0;
     for (int tile = blockIdx.x; tile < total; tile += gridDim.x) {
       int z, m0, n0;
@@ -259,41 +307,11 @@ __global__ void __launch_bounds__(kThreads, 1)
       }
       wgmma_wait<0>();
       if (t == 0) mbar_arrive(empty0 + 8 * ((it - 1) % S));
-      // epilogue: d[4j + e] = D(16w + lane/4 + 8(e/2), 8j + 2(lane%4) + e%2)
-      Tout* out = static_cast<Tout*>(g.c) + z * g.stride_c;
-#pragma unroll
-      for (int half = 0; half < 2; ++half) {
-        const int64_t row = m0 + 64 * c + 16 * w + lane / 4 + 8 * half;
-        if (row >= g.m) continue;
-#pragma unroll
-        for (int j = 0; j < BN / 8; ++j) {
-          const int64_t col = n0 + 8 * j + 2 * (lane % 4);
-          if (col >= g.n) continue;
-          float v0 = g.alpha * d[4 * j + 2 * half], v1 = g.alpha * d[4 * j + 2 * half + 1];
-          if (g.bias) {
-            const float2 bv = gemm::load_pair(g.bias + col);
-            v0 += bv.x;
-            v1 += bv.y;
-          }
-          if constexpr (kGelu) {
-            v0 = gemm::gelu_tanh(v0);
-            v1 = gemm::gelu_tanh(v1);
-          }
-          Tout* p = out + row * g.ldc + col;
-          if (g.accumulate) {
-            const float2 old = gemm::load_pair(p);
-            v0 += old.x;
-            v1 += old.y;
-          }
-          gemm::store_pair<Tout>(p, v0, v1);
-        }
-      }
+      store_fragment<Tout, kGelu, BN>(d, g, z, m0 + 64 * c, n0, t);
     }
   }
-#elif !defined(ANVIL_HOST_EMULATION)
-  __trap();  // built for an architecture without wgmma: the launcher never picks this kernel there
 #else
-  (void)map_a, (void)map_b, (void)g;  // not emulated (gemm_sm90_supported is false there)
+  __trap();  // built for an architecture without wgmma: the launcher never picks this kernel there
 #endif
 }
 
@@ -301,17 +319,12 @@ __global__ void __launch_bounds__(kThreads, 1)
 inline bool gemm_sm90_supported(int major, int minor, const void* a, const void* b, const void* c, const void* bias,
                                 int64_t m, int64_t n, int64_t k, int64_t lda, int64_t ldb, int64_t ldc,
                                 int64_t stride_a, int64_t stride_b, int64_t stride_c, int64_t batch) {
-#if defined(ANVIL_HOST_EMULATION)
-  (void)major, (void)minor, (void)a, (void)b, (void)c, (void)bias, (void)m, (void)n, (void)k, (void)lda, (void)ldb;
-  (void)ldc, (void)stride_a, (void)stride_b, (void)stride_c, (void)batch;
-  return false;  // the emulator models the 2-D maps and K-major descriptors of version 3 only
-#else
   auto aligned = [](const void* p) { return (reinterpret_cast<uintptr_t>(p) & 15) == 0; };
   const int64_t big = 0x7fffffff;
-  return major == 9 && minor == 0 && aligned(a) && aligned(b) && aligned(c) && aligned(bias) && k > 0 && lda > 0 &&
+  return major == 9 && minor == 0 && aligned(a) && aligned(b) && aligned(c) && aligned(bias) && k > 0 && n % 2 == 0 &&
+         lda > 0 &&
          ldb > 0 && lda % 8 == 0 && ldb % 8 == 0 && ldc % 8 == 0 && stride_a % 8 == 0 && stride_b % 8 == 0 &&
          stride_c % 8 == 0 && m < big && n < big && k < big && batch < big;
-#endif
 }
 
 // A 3-D tensor map over bf16 (inner, outer, items): row stride ld, item stride `stride` (elements; items 1
@@ -319,8 +332,8 @@ inline bool gemm_sm90_supported(int major, int minor, const void* a, const void*
 inline cudaError_t make_map(CUtensorMap* map, const bf16* base, int64_t inner, int64_t outer, int64_t ld,
                             int64_t items, int64_t stride, int box_outer) {
 #if defined(ANVIL_HOST_EMULATION)
-  (void)map, (void)base, (void)inner, (void)outer, (void)ld, (void)items, (void)stride, (void)box_outer;
-  return cudaErrorNotSupported;
+  return ::anvil::emu::make_tensor_map_3d(map, base, inner, outer, ld, stride == 0 ? 1 : items,
+                                          stride != 0 ? stride : ld * outer, box_outer);
 #else
   static PFN_cuTensorMapEncodeTiled_v12000 encode = nullptr;
   if (!encode) {
@@ -362,9 +375,14 @@ cudaError_t launch_gemm_sm90(const bf16* a, const bf16* b, int64_t lda, int64_t 
   if (g.m <= 0 || g.n <= 0 || g.batch <= 0) return cudaSuccess;
   if (g.k <= 0 || sms <= 0) return cudaErrorInvalidValue;  // a tensor map needs a nonzero extent
   if (bn == 0) bn = pick_bn(g.m, g.n, g.batch, sms);
+  if (bn != 256 && bn != 128) return cudaErrorInvalidValue;
   const int64_t tm = (g.m + kBM - 1) / kBM, tn = (g.n + bn - 1) / bn;
-  if (tm * tn * g.batch > 0x7fffffff || kGroupM * tn > 0x7fffffff) return cudaErrorInvalidConfiguration;
+  if (tm * tn * g.batch > 0x7fffffff) return cudaErrorInvalidConfiguration;
   g.tiles_m = static_cast<int>(tm);
+  // A (one batch item) within ~24 MB stays in L2 (50 MB on H100, 60 on H200) while B streams: sweep every
+  // tile row per B column so each B tile is read from DRAM once (lm_head fwd: B 77 MB, read 8 times with
+  // groups of 8)
+  g.group_m = g.m * g.k * 2 <= (24LL << 20) ? g.tiles_m : (kGroupM < g.tiles_m ? kGroupM : g.tiles_m);
   g.tiles_n = static_cast<int>(tn);
   g.a_batched = stride_a != 0;
   g.b_batched = stride_b != 0;
@@ -386,8 +404,7 @@ cudaError_t launch_gemm_sm90(const bf16* a, const bf16* b, int64_t lda, int64_t 
     return cudaGetLastError();
   };
   if (bn == 256) return go(gemm_wgmma_kernel<Tout, kGelu, kAMN, kBMN, 256>, Config<256>::kSmemBytes);
-  if (bn == 128) return go(gemm_wgmma_kernel<Tout, kGelu, kAMN, kBMN, 128>, Config<128>::kSmemBytes);
-  return cudaErrorInvalidValue;
+  return go(gemm_wgmma_kernel<Tout, kGelu, kAMN, kBMN, 128>, Config<128>::kSmemBytes);
 }
 
 }  // namespace anvil::gemm90

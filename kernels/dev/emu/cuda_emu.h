@@ -15,9 +15,10 @@
 //     checked too (cudaMalloc is malloc);
 //   - ldmatrix checks alignment and bounds; a failed check aborts with the block, thread and address;
 //   - sm_90 (matmul/gemm_sm90.cuh): mbarriers (arrivals, transaction bytes, phases; a wait that does not
-//     complete in 60 s aborts as a deadlock), TMA 2-D tile loads (128-byte swizzle, zero fill outside the
-//     tensor), wgmma m64n256k16 reading both operands through their shared-memory descriptors (decoded
-//     from the PTX ISA's descriptor format and swizzle rule), executed at issue.
+//     complete in 60 s aborts as a deadlock), TMA 3-D tile loads (128-byte swizzle, zero fill
+//     outside the tensor), wgmma m64n256k16 / m64n128k16 with the transpose bits (K-major and M/N-major
+//     operands) and scale-d, reading both operands through their shared-memory descriptors (decoded from
+//     the PTX ISA's descriptor format and swizzle rule), executed at issue.
 // Device memory is host memory: cudaMemcpy is memcpy, kernels run synchronously at launch.
 #pragma once
 
@@ -329,42 +330,6 @@ inline void mbar_wait(uint32_t bar, int parity) {
     fail("mbarrier wait timed out (a deadlock in the pipeline?)", bar);
 }
 
-// The emulator's tensor map: kept in CUtensorMap's opaque bytes.
-struct TensorMap {
-  const __nv_bfloat16* base;
-  int64_t rows, k, ld;
-  int box_k, box_rows;
-};
-static_assert(sizeof(TensorMap) <= sizeof(CUtensorMap), "fits the opaque map");
-
-inline cudaError_t make_tensor_map(CUtensorMap* map, const __nv_bfloat16* base, int64_t rows, int64_t k, int64_t ld,
-                                   int box_k, int box_rows) {
-  if (reinterpret_cast<uintptr_t>(base) % 16 || (ld * 2) % 16 || box_k * 2 != 128 || box_rows > 256)
-    return cudaErrorInvalidValue;  // what cuTensorMapEncodeTiled refuses for this use
-  TensorMap t{base, rows, k, ld, box_k, box_rows};
-  memset(map, 0, sizeof(*map));
-  memcpy(map, &t, sizeof(t));
-  return cudaSuccess;
-}
-
-// cp.async.bulk.tensor.2d ... complete_tx: the box at (c0 along k, c1 along rows), 128-byte swizzled: the
-// 16-byte chunk c of box row r lands at r * 128 + ((c ^ (r % 8)) * 16); elements outside the tensor are 0.
-inline void tma_load_2d(uint32_t dst, const CUtensorMap* map, uint32_t bar, int c0, int c1) {
-  TensorMap t;
-  memcpy(&t, map, sizeof(t));
-  if (dst % 1024) fail("TMA destination of a 128-byte swizzled box not 1024-byte aligned", dst);
-  unsigned char* out = smem_at(dst, static_cast<size_t>(t.box_rows) * 128);
-  for (int r = 0; r < t.box_rows; ++r)
-    for (int e = 0; e < t.box_k; ++e) {
-      const int64_t row = static_cast<int64_t>(c1) + r, col = static_cast<int64_t>(c0) + e;
-      uint16_t v = 0;
-      if (row >= 0 && row < t.rows && col >= 0 && col < t.k) memcpy(&v, t.base + row * t.ld + col, 2);
-      const int chunk = e / 8, within = e % 8;
-      memcpy(out + r * 128 + ((chunk ^ (r % 8)) * 16) + within * 2, &v, 2);
-    }
-  mbar_complete_tx(bar, t.box_rows * t.box_k * 2);
-}
-
 // Element (row, k) of a K-major operand described by desc (bf16, 128-byte swizzle): logical address
 // start + (row / 8) * SBO + (row % 8) * 128 + 2k, then bits [4, 7) ^= bits [7, 10).
 inline float desc_element(uint64_t desc, int row, int k) {
@@ -379,23 +344,84 @@ inline float desc_element(uint64_t desc, int row, int k) {
   return bf16_bits_to_float(h);
 }
 
-// wgmma.mma_async m64n256k16 (A, B K-major in shared memory): D[m][n] += sum_k A[m][k] B[n][k]. The
-// warpgroup's threads meet; one computes every thread's fragment: thread 32w + 4g + q holds
-// d[4j + 2h + e] = D(16w + g + 8h, 8j + 2q + e).
-inline void wgmma_m64n256k16(float (&d)[128], uint64_t desc_a, uint64_t desc_b) {
+// The 3-D tensor maps of matmul/gemm_sm90.cuh (and kernels/dev/gemm/gemm_sm90_next.cuh): bf16 (inner,
+// outer, items), row stride ld, item stride item_stride (elements), boxes of 64 (inner) x box_outer x 1.
+struct TensorMap3 {
+  const __nv_bfloat16* base;
+  int64_t inner, outer, items, ld, item_stride;
+  int box_outer;
+};
+static_assert(sizeof(TensorMap3) <= sizeof(CUtensorMap), "fits the opaque map");
+
+inline cudaError_t make_tensor_map_3d(CUtensorMap* map, const __nv_bfloat16* base, int64_t inner, int64_t outer,
+                                      int64_t ld, int64_t items, int64_t item_stride, int box_outer) {
+  if (reinterpret_cast<uintptr_t>(base) % 16 || (ld * 2) % 16 || (item_stride * 2) % 16 || box_outer > 256 ||
+      box_outer <= 0 || inner <= 0 || outer <= 0 || items <= 0)
+    return cudaErrorInvalidValue;  // what cuTensorMapEncodeTiled refuses for this use
+  TensorMap3 t{base, inner, outer, items, ld, item_stride, box_outer};
+  memset(map, 0, sizeof(*map));
+  memcpy(map, &t, sizeof(t));
+  return cudaSuccess;
+}
+
+// cp.async.bulk.tensor.3d ... complete_tx: the box at (c0 inner, c1 outer, c2 item), 128-byte swizzled: box
+// row r (outer index c1 + r) is one 128-byte line of 64 inner elements, its 16-byte chunk c landing at
+// r * 128 + ((c ^ (r % 8)) * 16); elements outside the tensor are 0.
+inline void tma_load_3d(uint32_t dst, const CUtensorMap* map, uint32_t bar, int c0, int c1, int c2) {
+  TensorMap3 t;
+  memcpy(&t, map, sizeof(t));
+  if (dst % 1024) fail("TMA destination of a 128-byte swizzled box not 1024-byte aligned", dst);
+  unsigned char* out = smem_at(dst, static_cast<size_t>(t.box_outer) * 128);
+  for (int r = 0; r < t.box_outer; ++r)
+    for (int e = 0; e < 64; ++e) {
+      const int64_t row = static_cast<int64_t>(c1) + r, col = static_cast<int64_t>(c0) + e, item = c2;
+      uint16_t v = 0;
+      if (row >= 0 && row < t.outer && col >= 0 && col < t.inner && item >= 0 && item < t.items)
+        memcpy(&v, t.base + item * t.item_stride + row * t.ld + col, 2);
+      const int chunk = e / 8, within = e % 8;
+      memcpy(out + r * 128 + ((chunk ^ (r % 8)) * 16) + within * 2, &v, 2);
+    }
+  mbar_complete_tx(bar, t.box_outer * 64 * 2);
+}
+
+// Element (mn, k) of an M/N-major operand (the transpose bit set) in 128-byte swizzle: 64 M/N elements per
+// 128-byte line, k rows: logical address start + (mn / 64) * LBO + (k / 8) * SBO + (k % 8) * 128 + 2 (mn % 64)
+// (PTX ISA: for MN-major swizzled layouts LBO steps between swizzle-width groups of M/N, SBO between
+// 8-deep groups of k), then bits [4, 7) ^= bits [7, 10).
+inline float desc_element_mn(uint64_t desc, int mn, int k) {
+  const uint32_t start = static_cast<uint32_t>(desc & 0x3FFF) << 4;
+  const uint32_t lbo = static_cast<uint32_t>((desc >> 16) & 0x3FFF) << 4;
+  const uint32_t sbo = static_cast<uint32_t>((desc >> 32) & 0x3FFF) << 4;
+  if ((desc >> 62) != 1) fail("wgmma descriptor: only the 128-byte swizzle is emulated", static_cast<uintptr_t>(desc));
+  if ((desc >> 49) & 7) fail("wgmma descriptor: base offset not emulated", static_cast<uintptr_t>(desc));
+  const uint32_t logical = start + (mn / 64) * lbo + (k / 8) * sbo + (k % 8) * 128 + 2 * (mn % 64);
+  const uint32_t physical = logical ^ (((logical >> 7) & 7) << 4);
+  uint16_t h;
+  memcpy(&h, smem_at(physical, 2), 2);
+  return bf16_bits_to_float(h);
+}
+
+// wgmma.mma_async m64nNk16 with the transpose bits: D[m][n] (+)= sum_k A(m, k) B(n, k), A from an M-major
+// (trans_a) or K-major descriptor, B from an N-major (trans_b) or K-major one; scale_d 0 drops D's old value.
+// Fragment of thread 32w + 4g + q: d[4j + 2h + e] = D(16w + g + 8h, 8j + 2q + e), j < N / 8.
+template <int N>
+inline void wgmma_m64nk16(float* d, uint64_t desc_a, uint64_t desc_b, bool trans_a, bool trans_b, int scale_d) {
   const int t = linear_thread();
   if (tl_block->groups.empty()) fail("wgmma outside a block of whole warpgroups", t);
   WarpGroup& wg = *tl_block->groups[t / 128];
   wg.d[t % 128] = d;
   wg.bar.arrive_and_wait();
   if (t % 128 == 0) {
-    float a[64][16], b[256][16];
+    static thread_local float a[64][16], b[256][16];
     for (int m = 0; m < 64; ++m)
-      for (int k = 0; k < 16; ++k) a[m][k] = desc_element(desc_a, m, k);
-    for (int n = 0; n < 256; ++n)
-      for (int k = 0; k < 16; ++k) b[n][k] = desc_element(desc_b, n, k);
+      for (int k = 0; k < 16; ++k) a[m][k] = trans_a ? desc_element_mn(desc_a, m, k) : desc_element(desc_a, m, k);
+    for (int n = 0; n < N; ++n)
+      for (int k = 0; k < 16; ++k) b[n][k] = trans_b ? desc_element_mn(desc_b, n, k) : desc_element(desc_b, n, k);
+    if (!scale_d)
+      for (int i = 0; i < 128; ++i)
+        for (int j = 0; j < N / 2; ++j) wg.d[i][j] = 0.0f;
     for (int m = 0; m < 64; ++m)
-      for (int n = 0; n < 256; ++n) {
+      for (int n = 0; n < N; ++n) {
         float acc = 0;
         for (int k = 0; k < 16; ++k) acc += a[m][k] * b[n][k];
         const int owner = 32 * (m / 16) + 4 * (m % 8) + (n % 8) / 2;
@@ -408,26 +434,39 @@ inline void wgmma_m64n256k16(float (&d)[128], uint64_t desc_a, uint64_t desc_b) 
 
 }  // namespace anvil::emu
 
+// The sm_90 GEMM intrinsics of matmul/gemm_sm90.cuh (namespace anvil::gemm90) and of the playground's
+// next version (kernels/dev/gemm/gemm_sm90_next.cuh, anvil::gemm90next), on the emulator.
+#define ANVIL_EMU_GEMM90_INTRINSICS                                                                          \
+  inline void mbar_init(uint32_t bar, int count) { ::anvil::emu::mbar_init(bar, count); }                   \
+  inline void mbar_fence_init() {}                                                                           \
+  inline void mbar_expect_tx(uint32_t bar, int bytes) { ::anvil::emu::mbar_expect_tx(bar, bytes); }          \
+  inline void mbar_arrive(uint32_t bar) { ::anvil::emu::mbar_arrive(bar); }                                  \
+  inline void mbar_wait(uint32_t bar, int parity) { ::anvil::emu::mbar_wait(bar, parity); }                  \
+  inline void tma_load_3d(uint32_t dst, const CUtensorMap* map, uint32_t bar, int c0, int c1, int c2) {      \
+    ::anvil::emu::tma_load_3d(dst, map, bar, c0, c1, c2);                                                    \
+  }                                                                                                          \
+  inline void wgmma_fence() {}                                                                               \
+  inline void wgmma_commit() {}                                                                              \
+  template <int N>                                                                                           \
+  inline void wgmma_wait() {}                                                                                \
+  template <int N>                                                                                           \
+  inline void setmaxnreg_inc() {}                                                                            \
+  template <int N>                                                                                           \
+  inline void setmaxnreg_dec() {}                                                                            \
+  template <int kTA, int kTB>                                                                                \
+  inline void wgmma_m64n256k16(float (&d)[128], uint64_t desc_a, uint64_t desc_b, int scale_d) {             \
+    ::anvil::emu::wgmma_m64nk16<256>(d, desc_a, desc_b, kTA != 0, kTB != 0, scale_d);                        \
+  }                                                                                                          \
+  template <int kTA, int kTB>                                                                                \
+  inline void wgmma_m64n128k16(float (&d)[64], uint64_t desc_a, uint64_t desc_b, int scale_d) {              \
+    ::anvil::emu::wgmma_m64nk16<128>(d, desc_a, desc_b, kTA != 0, kTB != 0, scale_d);                        \
+  }
 namespace anvil::gemm90 {
-inline void mbar_init(uint32_t bar, int count) { ::anvil::emu::mbar_init(bar, count); }
-inline void mbar_fence_init() {}
-inline void mbar_expect_tx(uint32_t bar, int bytes) { ::anvil::emu::mbar_expect_tx(bar, bytes); }
-inline void mbar_arrive(uint32_t bar) { ::anvil::emu::mbar_arrive(bar); }
-inline void mbar_wait(uint32_t bar, int parity) { ::anvil::emu::mbar_wait(bar, parity); }
-inline void tma_load_2d(uint32_t dst, const CUtensorMap* map, uint32_t bar, int c0, int c1) {
-  ::anvil::emu::tma_load_2d(dst, map, bar, c0, c1);
-}
-inline void wgmma_fence() {}
-inline void wgmma_commit() {}
-inline void wgmma_wait_all() {}
-template <int N>
-inline void setmaxnreg_inc() {}
-template <int N>
-inline void setmaxnreg_dec() {}
-inline void wgmma_m64n256k16(float (&d)[128], uint64_t desc_a, uint64_t desc_b) {
-  ::anvil::emu::wgmma_m64n256k16(d, desc_a, desc_b);
-}
+ANVIL_EMU_GEMM90_INTRINSICS
 }  // namespace anvil::gemm90
+namespace anvil::gemm90next {
+ANVIL_EMU_GEMM90_INTRINSICS
+}  // namespace anvil::gemm90next
 
 // ---- the device side: builtins and intrinsics -----------------------------------------------------
 

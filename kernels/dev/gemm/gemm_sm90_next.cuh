@@ -1,17 +1,10 @@
-// kernels/dev/gemm/gemm_sm90_next.cuh: the next steps of the sm_90a GEMM (playground versions 4 and 5),
-// COMPILE-ONLY: written after the session's last GPU run, so nothing here has run on a card. The product
-// keeps kernels/matmul/gemm_sm90.cuh (version 3, validated on an H200); each change below moves there once
-// the playground's check passes on a GPU and its bench beats version 3 (NOTES.md has the predictions).
-// Changes from version 3:
-//   - the epilogue loads C (accumulate) and bias 8 pairs ahead of the stores: version 3 loads each old pair
-//     right after the previous store, which the compiler cannot reorder (they may alias), so an fp32 +=
-//     epilogue waits for one DRAM round trip per pair (the product's dW at 0.6x torch);
-//   - raster groups span every tile row when A (one item) fits in ~24 MB of L2, so each B tile is read from
-//     DRAM once (lm_head fwd reads its 77 MB weight 8 times with groups of 8 rows);
-//   - a ping-pong schedule (version 5): each consumer warpgroup takes whole 128x128 tiles and the two take
-//     turns in the mainloop, so one's epilogue overlaps the other's math (k = 768 products lose ~15% to the
-//     unoverlapped epilogue in version 3).
-// Everything else (TMA boxes, descriptors, layouts, batching, persistence, the pipeline) is version 3's.
+// kernels/dev/gemm/gemm_sm90_next.cuh: the next step of the sm_90a GEMM (playground version 4), checked
+// under the CPU emulator only (kernels/dev/emu): never run on a GPU. The product keeps
+// kernels/matmul/gemm_sm90.cuh (version 3); this moves there once the playground's check passes on a GPU and
+// its bench beats version 3 (NOTES.md has the prediction).
+// Version 3 plus a ping-pong schedule: each consumer warpgroup takes whole 128x128 tiles and the two take
+// turns in the mainloop, so one's epilogue overlaps the other's math (k = 768 products lose ~15% to the
+// unoverlapped epilogue in version 3). The cooperative schedules here are version 3's.
 //
 // The kernel (version 3's description, with the changes above): TMA tile loads into a ring of mbarrier-guarded
 // shared-memory stages, wgmma m64nNk16 from shared memory, warp specialization, persistent CTAs.
@@ -61,8 +54,8 @@
 #include <cudaTypedefs.h>
 #endif
 
-// The kernel body exists for sm_90a only; other targets get a stub that traps (never launched there).
-#if !defined(ANVIL_HOST_EMULATION) && defined(__CUDA_ARCH_FEAT_SM90_ALL)
+// The kernel body exists for sm_90a (and the CPU emulator); other targets get a stub that traps.
+#if defined(ANVIL_HOST_EMULATION) || defined(__CUDA_ARCH_FEAT_SM90_ALL)
 #define ANVIL_SM90A_NEXT_BODY 1
 #else
 #define ANVIL_SM90A_NEXT_BODY 0
@@ -361,10 +354,8 @@ __global__ void __launch_bounds__(kThreads, 1)
       }
     }
   }
-#elif !defined(ANVIL_HOST_EMULATION)
-  __trap();  // built for an architecture without wgmma: the launcher never picks this kernel there
 #else
-  (void)map_a, (void)map_b, (void)g;  // not emulated (gemm_sm90_supported is false there)
+  __trap();  // built for an architecture without wgmma: the launcher never picks this kernel there
 #endif
 }
 
@@ -372,18 +363,12 @@ __global__ void __launch_bounds__(kThreads, 1)
 inline bool gemm_sm90_supported(int major, int minor, const void* a, const void* b, const void* c, const void* bias,
                                 int64_t m, int64_t n, int64_t k, int64_t lda, int64_t ldb, int64_t ldc,
                                 int64_t stride_a, int64_t stride_b, int64_t stride_c, int64_t batch) {
-#if defined(ANVIL_HOST_EMULATION)
-  (void)major, (void)minor, (void)a, (void)b, (void)c, (void)bias, (void)m, (void)n, (void)k, (void)lda, (void)ldb;
-  (void)ldc, (void)stride_a, (void)stride_b, (void)stride_c, (void)batch;
-  return false;  // the emulator models the 2-D maps and K-major descriptors of version 3 only
-#else
   auto aligned = [](const void* p) { return (reinterpret_cast<uintptr_t>(p) & 15) == 0; };
   const int64_t big = 0x7fffffff;
   return major == 9 && minor == 0 && aligned(a) && aligned(b) && aligned(c) && aligned(bias) && k > 0 && n % 2 == 0 &&
          lda > 0 &&
          ldb > 0 && lda % 8 == 0 && ldb % 8 == 0 && ldc % 8 == 0 && stride_a % 8 == 0 && stride_b % 8 == 0 &&
          stride_c % 8 == 0 && m < big && n < big && k < big && batch < big;
-#endif
 }
 
 // A 3-D tensor map over bf16 (inner, outer, items): row stride ld, item stride `stride` (elements; items 1
@@ -391,8 +376,8 @@ inline bool gemm_sm90_supported(int major, int minor, const void* a, const void*
 inline cudaError_t make_map(CUtensorMap* map, const bf16* base, int64_t inner, int64_t outer, int64_t ld,
                             int64_t items, int64_t stride, int box_outer) {
 #if defined(ANVIL_HOST_EMULATION)
-  (void)map, (void)base, (void)inner, (void)outer, (void)ld, (void)items, (void)stride, (void)box_outer;
-  return cudaErrorNotSupported;
+  return ::anvil::emu::make_tensor_map_3d(map, base, inner, outer, ld, stride == 0 ? 1 : items,
+                                          stride != 0 ? stride : ld * outer, box_outer);
 #else
   static PFN_cuTensorMapEncodeTiled_v12000 encode = nullptr;
   if (!encode) {
