@@ -21,7 +21,7 @@ import picocli.CommandLine.Option;
 @Command(name = "finetune", mixinStandardHelpOptions = true, sortOptions = false,
     description = {"Fine-tune a GPT checkpoint: full, LoRA, Houlsby adapters, prompt or prefix tuning, on a text file "
         + "(style adaptation) or labelled JSON lines (classification by generation); or a BERT folder (import-minilm) "
-        + "or a GPT with --head true, with a classification head: full, LoRA, adapters, prompt tuning, prefix tuning (GPT) "
+        + "or a GPT with --head true, with a classification head: full, LoRA, adapters, prompt tuning, prefix tuning "
         + "or the head alone.",
         "Writes OUT/adapter (the best weights; a PEFT folder for lora/prompt/prefix), OUT/metrics.jsonl and OUT/loss.png; "
             + "prints the trainable share first and one JSON line last."})

@@ -12,7 +12,8 @@
  *   <li>For a task head's body (models.heads, any of BERT or GPT): {@link ai.anvil.peft.adapter.OutputAdapters}
  *       (Houlsby bottlenecks as LinearDeltas on the sublayer output projections),
  *       {@link ai.anvil.peft.prompt.SoftPrompt} with {@link ai.anvil.peft.prompt.PromptedEncoder} (BERT) or as
- *       the GPT's extension, and {@link ai.anvil.peft.prompt.KeyValuePrefix} (GPT): plain Modules that the
+ *       the GPT's extension, {@link ai.anvil.peft.prompt.KeyValuePrefix} (GPT) and
+ *       {@link ai.anvil.peft.prompt.BertPrefix} (BERT, through PromptedEncoder): plain Modules that the
  *       classifier ({@code train.finetune}) names and saves itself.
  * </ul>
  *

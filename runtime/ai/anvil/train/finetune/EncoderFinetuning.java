@@ -37,7 +37,7 @@ import org.slf4j.LoggerFactory;
  * {@code anvil finetune --task classify} on a BERT base (all-MiniLM-L6-v2 from {@code import-minilm}, or
  * any BertModel folder), or on a GPT with {@code --head true}: an {@link EncoderClassifier}
  * (models.heads.SequenceClassifier, mean pooling) trained with full fine-tuning, LoRA, Houlsby adapters,
- * prompt tuning, prefix tuning (GPT bodies) or the head alone, validated by cross-entropy every
+ * prompt tuning, prefix tuning or the head alone, validated by cross-entropy every
  * eval_interval steps, the best weights kept. The head trains with every method.
  *
  * <pre>

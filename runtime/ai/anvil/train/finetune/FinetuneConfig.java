@@ -24,7 +24,7 @@ import java.util.Map;
  *     {@code classify}: classification by generation from JSON lines {"text": ..., "label": ...}, the
  *     loss on the label tokens only, accuracy = the share of val examples whose most likely label is right;
  *     on a BERT base (config.json model_type bert), a linear head on mean-pooled states instead
- *     (every method but prefix; EncoderFinetuning)
+ *     (every method; EncoderFinetuning)
  * @param data the training file
  * @param valData the validation file; null takes 10% of data
  * @param testData a held-out test file (classify), scored once with the best weights; null for none
