@@ -29,12 +29,12 @@
 // producer already loads the next tile's stages. BN = 256 (128 fp32 accumulators per thread, 4 stages of
 // 48 KB) or 128 (64 accumulators, 6 stages of 32 KB): the launcher picks the one with fewer tile-waves.
 // A wait that does not complete within ~2 s traps (a broken pipeline fails fast instead of hanging).
-// Run on an H200 (2026-11-27): this kernel before the two changes below passed the playground check (every
-// layout and epilogue) and the product's GPU tests through the C ABI (commit 3d94641). The two changes since,
-// the epilogue's loads of C and bias ahead of its stores (store_fragment) and raster groups of every tile
-// row when A fits in L2, passed the playground check and the C ABI check under the CPU emulator
-// (kernels/dev/emu, which also passes the GPU-validated version) and compile without spills, but have not
-// run on a GPU.
+// Run on an H200 (2026-11-27): this kernel without the two changes named next passed the playground check
+// (every layout and epilogue) and the product's GPU tests through the C ABI (commit 3d94641). The two
+// changes since, the epilogue's loads of C and bias ahead of its stores (store_fragment) and raster groups
+// of every tile row when A fits in L2, passed the playground check and the C ABI check under the CPU
+// emulator (kernels/dev/emu, which also passes the GPU-validated version) and compile without spills, but
+// have not run on a GPU.
 // Not yet: clusters with TMA multicast, a ping-pong of the two consumers (playground version 4,
 // kernels/dev/gemm/gemm_sm90_next.cuh), an epilogue through shared memory, split-k for few output tiles.
 #pragma once
