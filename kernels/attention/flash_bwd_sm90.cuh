@@ -19,10 +19,9 @@
 #include "attention/flash_bwd.cuh"
 #include "attention/flash_fwd_sm90.cuh"
 
-#if !defined(ANVIL_HOST_EMULATION)
-
 namespace anvil::flash90 {
 
+#if !defined(ANVIL_HOST_EMULATION)
 // d (64 x 64 fp32) (+)= A (64 x 16, K-major, shared) B^T (B: 64 x 16, K-major, shared); accumulate = 0 overwrites.
 __device__ __forceinline__ void wgmma_ss_m64n64k16(float (&d)[32], uint64_t desc_a, uint64_t desc_b, int accumulate) {
   asm volatile(
@@ -33,18 +32,30 @@ __device__ __forceinline__ void wgmma_ss_m64n64k16(float (&d)[32], uint64_t desc
 }
 
 
-// Overloads by accumulator size (N = 64: 32 floats, N = 128: 64 floats).
-__device__ __forceinline__ void wgmma_ss(float (&d)[32], uint64_t a, uint64_t b, int acc) { wgmma_ss_m64n64k16(d, a, b, acc); }
-__device__ __forceinline__ void wgmma_ss(float (&d)[64], uint64_t a, uint64_t b, int acc) { wgmma_ss_m64n128k16(d, a, b, acc); }
-__device__ __forceinline__ void wgmma_rs_tb(float (&d)[32], const uint32_t (&a)[4], uint64_t b) { wgmma_rs_m64n64k16_tb(d, a, b); }
-__device__ __forceinline__ void wgmma_rs_tb(float (&d)[64], const uint32_t (&a)[4], uint64_t b) { wgmma_rs_m64n128k16_tb(d, a, b); }
-
 // bytes (a multiple of 16, both addresses 16-byte aligned) global -> shared, completing on `bar`.
 __device__ __forceinline__ void bulk_load(uint32_t dst, const void* src, int bytes, uint32_t bar) {
   asm volatile("cp.async.bulk.shared::cluster.global.mbarrier::complete_tx::bytes [%0], [%1], %2, [%3];\n" ::"r"(dst),
                "l"(src), "r"(bytes), "r"(bar)
                : "memory");
 }
+#else  // ANVIL_HOST_EMULATION
+inline void wgmma_ss_m64n64k16(float (&d)[32], uint64_t desc_a, uint64_t desc_b, int accumulate) {
+  ::anvil::emu::wgmma_m64nk16<64>(d, desc_a, desc_b, false, false, accumulate);
+}
+inline void bulk_load(uint32_t dst, const void* src, int bytes, uint32_t bar) {
+  if (dst % 16 || reinterpret_cast<uintptr_t>(src) % 16 || bytes % 16)
+    ::anvil::emu::fail("bulk copy not 16-byte aligned", dst);
+  memcpy(::anvil::emu::smem_at(dst, bytes), src, bytes);
+  ::anvil::emu::mbar_complete_tx(bar, bytes);
+}
+#endif  // ANVIL_HOST_EMULATION
+
+// Overloads by accumulator size (N = 64: 32 floats, N = 128: 64 floats).
+__device__ __forceinline__ void wgmma_ss(float (&d)[32], uint64_t a, uint64_t b, int acc) { wgmma_ss_m64n64k16(d, a, b, acc); }
+__device__ __forceinline__ void wgmma_ss(float (&d)[64], uint64_t a, uint64_t b, int acc) { wgmma_ss_m64n128k16(d, a, b, acc); }
+__device__ __forceinline__ void wgmma_rs_tb(float (&d)[32], const uint32_t (&a)[4], uint64_t b) { wgmma_rs_m64n64k16_tb(d, a, b); }
+__device__ __forceinline__ void wgmma_rs_tb(float (&d)[64], const uint32_t (&a)[4], uint64_t b) { wgmma_rs_m64n128k16_tb(d, a, b); }
+
 
 // The bf16 A fragment of k-step kk from an m64nN accumulator (n-tiles 2kk and 2kk + 1).
 template <int N>
@@ -626,5 +637,3 @@ cudaError_t launch_bwd_sm90(const anvil_attention_params& p, float* scratch, cud
 }
 
 }  // namespace anvil::flash90
-
-#endif  // !ANVIL_HOST_EMULATION

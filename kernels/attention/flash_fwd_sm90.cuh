@@ -41,10 +41,13 @@
 #include "attention/flash_fwd.cuh"
 #include "tensor_core.cuh"
 
-#if !defined(ANVIL_HOST_EMULATION)  // the CPU emulator has no model of these instructions: not built there
+#if !defined(ANVIL_HOST_EMULATION)
 #include <cudaTypedefs.h>
+#endif
 
-#if defined(__CUDA_ARCH_FEAT_SM90_ALL)
+// The kernel bodies exist for sm_90a and the CPU emulator (kernels/dev/emu: the primitives below have
+// emulated twins there); other targets get a stub that traps.
+#if defined(ANVIL_HOST_EMULATION) || defined(__CUDA_ARCH_FEAT_SM90_ALL)
 #define ANVIL_FLASH90_BODY 1
 #else
 #define ANVIL_FLASH90_BODY 0
@@ -70,6 +73,7 @@ struct Fwd90 {
   __host__ __device__ static constexpr int threads(int variant) { return inline_producer(variant) ? 256 : kThreads; }
 };
 
+#if !defined(ANVIL_HOST_EMULATION)
 // ---- sm_90a primitives (after matmul/gemm_sm90.cuh, which validated them on an H200) --------------------
 __device__ __forceinline__ void mbar_init(uint32_t bar, int count) {
   asm volatile("mbarrier.init.shared::cta.b64 [%0], %1;\n" ::"r"(bar), "r"(count) : "memory");
@@ -158,6 +162,104 @@ __device__ __forceinline__ void wgmma_rs_m64n128k16_tb(float (&d)[64], const uin
       : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(desc_b), "r"(1));
 }
 
+#else  // ANVIL_HOST_EMULATION: the same primitives on kernels/dev/emu/cuda_emu.h (wgmma executes at issue)
+
+inline void mbar_init(uint32_t bar, int count) { ::anvil::emu::mbar_init(bar, count); }
+inline void mbar_fence_init() {}
+inline void mbar_expect_tx(uint32_t bar, int bytes) { ::anvil::emu::mbar_expect_tx(bar, bytes); }
+inline void mbar_arrive(uint32_t bar) { ::anvil::emu::mbar_arrive(bar); }
+inline void mbar_wait(uint32_t bar, int parity) { ::anvil::emu::mbar_wait(bar, parity); }
+inline void tma_load_3d(uint32_t dst, const CUtensorMap* map, uint32_t bar, int c0, int c1, int c2) {
+  ::anvil::emu::tma_load_3d(dst, map, bar, c0, c1, c2);
+}
+inline void wgmma_fence() {}
+inline void wgmma_commit() {}
+inline void wgmma_wait_all() {}
+inline void __syncwarp(unsigned = 0xffffffffu) { ::anvil::emu::warp().bar.arrive_and_wait(); }
+template <int N>
+inline void setmaxnreg_inc() {}
+template <int N>
+inline void setmaxnreg_dec() {}
+template <int N>
+inline void fence_operands(float (&)[N]) {}
+
+// bar.sync / bar.arrive id, 256: a phase completes at the 256th arrival (waiting or not); a wait that does
+// not complete in 60 s aborts as a deadlock.
+struct NamedBarrier {
+  std::mutex m;
+  std::condition_variable cv;
+  int count = 0;
+  unsigned phase = 0;
+};
+inline NamedBarrier& named_barrier(int id) {
+  static NamedBarrier barriers[16];
+  if (id < 0 || id >= 16) ::anvil::emu::fail("named barrier id outside 0..15", static_cast<uintptr_t>(id));
+  return barriers[id];
+}
+inline void named_arrive(int id) {
+  NamedBarrier& b = named_barrier(id);
+  std::lock_guard<std::mutex> lock(b.m);
+  if (++b.count == 256) {
+    b.count = 0;
+    ++b.phase;
+    b.cv.notify_all();
+  }
+}
+inline void named_sync(int id) {
+  NamedBarrier& b = named_barrier(id);
+  std::unique_lock<std::mutex> lock(b.m);
+  const unsigned phase = b.phase;
+  if (++b.count == 256) {
+    b.count = 0;
+    ++b.phase;
+    b.cv.notify_all();
+    return;
+  }
+  if (!b.cv.wait_for(lock, std::chrono::seconds(60), [&] { return b.phase != phase; }))
+    ::anvil::emu::fail("named barrier wait timed out (a deadlock in the ping-pong?)", static_cast<uintptr_t>(id));
+}
+
+inline void wgmma_ss_m64n128k16(float (&d)[64], uint64_t desc_a, uint64_t desc_b, int accumulate) {
+  ::anvil::emu::wgmma_m64nk16<128>(d, desc_a, desc_b, false, false, accumulate);
+}
+// wgmma with A from registers (each warp's rows 16w.. in the mma.m16n8k16 A layout) and B N-major: the
+// warpgroup's threads meet, one gathers the A fragments and computes every thread's accumulator.
+template <int N>
+inline void wgmma_rs_tb_emulated(float* d, const uint32_t (&a)[4], uint64_t desc_b) {
+  using namespace ::anvil::emu;
+  const int t = linear_thread();
+  if (tl_block->groups.empty()) fail("wgmma outside a block of whole warpgroups", t);
+  WarpGroup& wg = *tl_block->groups[t / 128];
+  static const uint32_t* fragments[1024];  // by thread of the running block (blocks run one at a time)
+  fragments[t] = a;
+  wg.d[t % 128] = d;
+  wg.bar.arrive_and_wait();
+  if (t % 128 == 0) {
+    static thread_local float am[64][16], bm[128][16];
+    for (int m = 0; m < 64; ++m)
+      for (int k = 0; k < 16; ++k) {
+        const int lane = 4 * (m % 8) + (k % 8) / 2, reg = (m % 16) / 8 + 2 * (k / 8);
+        const uint32_t bits = fragments[t + 32 * (m / 16) + lane][reg];
+        am[m][k] = bf16_bits_to_float(static_cast<uint16_t>(k % 2 ? bits >> 16 : bits & 0xffff));
+      }
+    for (int n = 0; n < N; ++n)
+      for (int k = 0; k < 16; ++k) bm[n][k] = desc_element_mn(desc_b, n, k);
+    for (int m = 0; m < 64; ++m)
+      for (int n = 0; n < N; ++n) {
+        float acc = 0;
+        for (int k = 0; k < 16; ++k) acc += am[m][k] * bm[n][k];
+        wg.d[32 * (m / 16) + 4 * (m % 8) + (n % 8) / 2][4 * (n / 8) + 2 * ((m % 16) / 8) + n % 2] += acc;
+      }
+  }
+  wg.bar.arrive_and_wait();
+}
+inline void wgmma_rs_m64n64k16_tb(float (&d)[32], const uint32_t (&a)[4], uint64_t desc_b) {
+  wgmma_rs_tb_emulated<64>(d, a, desc_b);
+}
+inline void wgmma_rs_m64n128k16_tb(float (&d)[64], const uint32_t (&a)[4], uint64_t desc_b) {
+  wgmma_rs_tb_emulated<128>(d, a, desc_b);
+}
+#endif  // ANVIL_HOST_EMULATION
 
 // K-major operand in 128-byte swizzle (rows of 64 bf16, 8-row groups 1024 bytes apart).
 __device__ __forceinline__ uint64_t desc_kmajor(uint32_t address) {
@@ -437,6 +539,11 @@ inline bool flash90_supported(const anvil_attention_params& p) {
 // swizzle, zero fill outside.
 inline cudaError_t make_map_3d(CUtensorMap* map, int64_t address, int64_t width, int64_t rows, int64_t batch,
                                int64_t row_stride, int64_t batch_stride, int box_rows) {
+#if defined(ANVIL_HOST_EMULATION)
+  if (batch == 1) batch_stride = rows * row_stride;
+  return ::anvil::emu::make_tensor_map_3d(map, reinterpret_cast<const bf16*>(static_cast<uintptr_t>(address)), width,
+                                          rows, row_stride, batch, batch_stride, box_rows);
+#else
   static PFN_cuTensorMapEncodeTiled_v12000 encode = nullptr;
   if (!encode) {
     cudaDriverEntryPointQueryResult found;
@@ -457,6 +564,7 @@ inline cudaError_t make_map_3d(CUtensorMap* map, int64_t address, int64_t width,
                             CU_TENSOR_MAP_SWIZZLE_128B, CU_TENSOR_MAP_L2_PROMOTION_L2_256B,
                             CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE);
   return r == CUDA_SUCCESS ? cudaSuccess : cudaErrorInvalidValue;
+#endif
 }
 
 // The variant the product takes (kernel template argument kVariant): 0 one block at a time, 1 the same with
@@ -507,5 +615,3 @@ cudaError_t launch_fwd_sm90(const anvil_attention_params& p, cudaStream_t stream
 }
 
 }  // namespace anvil::flash90
-
-#endif  // !ANVIL_HOST_EMULATION
