@@ -109,7 +109,6 @@ int flash_fwd(const anvil_attention_params* p, cudaStream_t s) {
       return cuda_fail(e, "flash_decode kernels", __FILE__, __LINE__);
     return ANVIL_OK;
   }
-#if !defined(ANVIL_HOST_EMULATION)
   if (attention_kernel_cap.load(std::memory_order_relaxed) >= kAttentionWgmmaSm90 && attention_device_is_sm90() &&
       flash90::flash90_supported(*p)) {
     flash90::Maps maps;
@@ -119,7 +118,6 @@ int flash_fwd(const anvil_attention_params* p, cudaStream_t s) {
       return ANVIL_OK;
     }
   }
-#endif
   if (cudaError_t e = flash::launch_fwd<D>(*p, s); e != cudaSuccess)
     return cuda_fail(e, "flash_fwd_kernel", __FILE__, __LINE__);
   return ANVIL_OK;
@@ -129,7 +127,6 @@ template <int D>
 int flash_bwd(const anvil_attention_params* p, cudaStream_t s) {
   Scratch scratch(s);
   ANVIL_CUDA_CHECK(scratch.allocate(flash::bwd_scratch_bytes(*p)));
-#if !defined(ANVIL_HOST_EMULATION)
   if (attention_kernel_cap.load(std::memory_order_relaxed) >= kAttentionWgmmaSm90 && attention_device_is_sm90() &&
       flash90::flash90_bwd_supported(*p)) {
     flash90::BwdMaps maps;
@@ -139,7 +136,6 @@ int flash_bwd(const anvil_attention_params* p, cudaStream_t s) {
       return ANVIL_OK;
     }
   }
-#endif
   if (cudaError_t e = flash::launch_bwd<D>(*p, scratch.at<float>(0), s); e != cudaSuccess)
     return cuda_fail(e, "flash_bwd kernels", __FILE__, __LINE__);
   return ANVIL_OK;
