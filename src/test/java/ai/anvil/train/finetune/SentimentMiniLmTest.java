@@ -17,10 +17,11 @@ import org.junit.jupiter.params.provider.CsvSource;
 
 /**
  * The real task of bench/RESULTS.md "Real tasks": all-MiniLM-L6-v2 (imported from the langchain4j jar in
- * the local Maven repository) with a classification head and LoRA on query/value, Houlsby adapters or
- * prompt tuning, fine-tuned on the fetched sentiment split (2,100 train / 300 val), scored on its 600 test
+ * the local Maven repository) with a classification head and LoRA on query/value, Houlsby adapters,
+ * prompt or prefix tuning, fine-tuned on the fetched sentiment split (2,100 train / 300 val), scored on its 600 test
  * sentences: at least 85% each in 150 steps (measured: LoRA 91.7%, 91 s on 2 cores at load 9, 6 minutes at
- * load 150; adapters 91.3%; prompt tuning 89.3%). Slow, and it needs the network once for
+ * load 150; adapters 91.3%; prompt tuning 89.3% or 91.2% depending on rounding-level changes to
+ * the BERT forward, see bench/RESULTS.md; prefix tuning 88.5%; 461 s for the four at load 73-205). Slow, and it needs the network once for
  * {@code fetch sentiment}; skipped when the MiniLM jar is not in ~/.m2.
  */
 @Tag("slow")
@@ -30,7 +31,7 @@ class SentimentMiniLmTest {
 
   /** method, lr, the largest trainable share. */
   @ParameterizedTest
-  @CsvSource({"lora, 2e-3, 0.01", "adapter, 2e-3, 0.01", "prompt, 2e-2, 0.001"})
+  @CsvSource({"lora, 2e-3, 0.01", "adapter, 2e-3, 0.01", "prompt, 2e-2, 0.001", "prefix, 2e-2, 0.005"})
   void eachMethodOnMiniLmReaches85PercentOnTheTestSet(String method, double lr, double maxShare, @TempDir Path dir) throws Exception {
     Assumptions.assumeTrue(Files.isRegularFile(JAR), "no " + JAR);
     Path split = new Fetcher().fetch("sentiment");
