@@ -217,6 +217,21 @@ class Scratch {
 
 inline size_t round_up(size_t bytes, size_t to = 256) { return (bytes + to - 1) / to * to; }
 
+// How a deterministic column reduction over `rows` rows splits them: `count` splits of `per` rows (64 rows
+// each, at most 1024 splits), each summed by its own block into a partial, the partials then summed in a
+// fixed order. Depends on rows only, so the summation order (and the result) is the same on every device.
+struct RowSplits {
+  int64_t per, count;
+};
+inline RowSplits row_splits(int64_t rows) {
+  int64_t per = 64, count = (rows + per - 1) / per;
+  if (count > 1024) {
+    per = (rows + 1023) / 1024;
+    count = (rows + per - 1) / per;
+  }
+  return {per, count};
+}
+
 }  // namespace anvil
 
 #define ANVIL_CUDA_CHECK(call)                                             \

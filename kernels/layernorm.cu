@@ -180,15 +180,7 @@ int layernorm_bwd(const anvil_layernorm_params* p, cudaStream_t s) {
     ANVIL_LAUNCH_CHECK("layernorm_bwd_dx_kernel");
   }
   if (!p->dweight) return ANVIL_OK;
-  // Splits depend on rows only, so the summation order (and the result) is the same on every device.
-  const int64_t rows_per_split = 64;
-  int64_t splits = (p->rows + rows_per_split - 1) / rows_per_split;
-  int64_t per = rows_per_split;
-  if (splits > 1024) {
-    splits = 1024;
-    per = (p->rows + splits - 1) / splits;
-    splits = (p->rows + per - 1) / per;
-  }
+  const auto [per, splits] = row_splits(p->rows);  // a fixed summation order (common.cuh)
   Scratch scratch(s);
   const size_t half = round_up(sizeof(float) * splits * cols);
   ANVIL_CUDA_CHECK(scratch.allocate(2 * half));

@@ -261,11 +261,7 @@ int matmul_bwd(const anvil_matmul_params* p, cudaStream_t s) {
   if (p->dbias && m > 0 && n > 0 && batch > 0) {
     // dC is contiguous (the output of the forward): batch*m rows of n.
     const int64_t rows = batch * m;
-    int64_t per = 64, splits = (rows + per - 1) / per;
-    if (splits > 1024) {
-      per = (rows + 1023) / 1024;
-      splits = (rows + per - 1) / per;
-    }
+    const auto [per, splits] = row_splits(rows);  // a fixed summation order (common.cuh)
     if ((n + 31) / 32 > INT32_MAX) return anvil_set_error(ANVIL_E_UNSUPPORTED, "cuda matmul: n too large");
     Scratch scratch(s);
     ANVIL_CUDA_CHECK(scratch.allocate(sizeof(float) * splits * n));

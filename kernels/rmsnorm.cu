@@ -148,15 +148,7 @@ int rmsnorm_bwd(const anvil_rmsnorm_params* p, cudaStream_t s) {
     ANVIL_LAUNCH_CHECK("rmsnorm_bwd_dx_kernel");
   }
   if (!p->dweight) return ANVIL_OK;
-  // Splits depend on rows only, so the summation order (and the result) is the same on every device.
-  const int64_t rows_per_split = 64;
-  int64_t splits = (p->rows + rows_per_split - 1) / rows_per_split;
-  int64_t per = rows_per_split;
-  if (splits > 1024) {
-    splits = 1024;
-    per = (p->rows + splits - 1) / splits;
-    splits = (p->rows + per - 1) / per;
-  }
+  const auto [per, splits] = row_splits(p->rows);  // a fixed summation order (common.cuh)
   Scratch scratch(s);
   ANVIL_CUDA_CHECK(scratch.allocate(round_up(sizeof(float) * splits * cols)));
   dim3 grid(static_cast<unsigned>((cols + 31) / 32), static_cast<unsigned>(splits));
