@@ -4,7 +4,6 @@ import ai.anvil.train.Batch;
 import ai.anvil.train.BatchSource;
 import java.util.Arrays;
 import java.util.List;
-import java.util.SplittableRandom;
 
 /**
  * Batches of tokenized sentences for an encoder classifier: each row one sentence right-padded with
@@ -17,34 +16,24 @@ final class SentenceBatches implements BatchSource {
   record Row(int[] ids, int label) {}
 
   private final List<Row> rows;
-  private final int size;
-  private final boolean shuffle;
+  private final RowDraws draws;
   private final int padId;
   private final int ignore;
-  private long seed;
-  private long draws;
 
   SentenceBatches(List<Row> rows, int size, boolean shuffle, long seed, int padId, int ignore) {
     if (rows.isEmpty()) throw new IllegalArgumentException("no sentences");
     this.rows = rows;
-    this.size = size;
-    this.shuffle = shuffle;
-    this.seed = seed;
+    this.draws = new RowDraws(rows.size(), size, shuffle, seed);
     this.padId = padId;
     this.ignore = ignore;
   }
 
   @Override
   public Batch next() {
-    int n = shuffle ? size : (int) Math.min(size, rows.size() - (draws * size) % rows.size());
-    Row[] picked = new Row[n];
-    for (int r = 0; r < n; r++) {
-      long k = draws * size + r;
-      picked[r] = rows.get(shuffle ? new SplittableRandom(seed ^ (k * 0x9E3779B97F4A7C15L)).nextInt(rows.size())
-          : (int) (k % rows.size()));
-    }
-    draws++;
-    return of(picked, padId, ignore);
+    int[] picked = draws.next();
+    Row[] batch = new Row[picked.length];
+    for (int r = 0; r < picked.length; r++) batch[r] = rows.get(picked[r]);
+    return of(batch, padId, ignore);
   }
 
   /** The given rows as one batch. */
@@ -65,17 +54,16 @@ final class SentenceBatches implements BatchSource {
 
   /** Batches that cover every sentence once. */
   int batchesPerPass() {
-    return (rows.size() + size - 1) / size;
+    return draws.batchesPerPass();
   }
 
   @Override
   public long[] cursor() {
-    return new long[] {seed, draws};
+    return draws.cursor();
   }
 
   @Override
   public void restore(long[] cursor) {
-    seed = cursor[0];
-    draws = cursor[1];
+    draws.restore(cursor);
   }
 }
