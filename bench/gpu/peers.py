@@ -13,7 +13,9 @@ import time
 import torch
 import torch.nn.functional as F
 
-B, T, C, H, V, VP = 8, 1024, 768, 12, 50257, 50304
+from gpt2_model import C, H, V, VP, Gpt2
+
+B, T = 8, 1024  # the GPT-2 step's shapes: 8 x 1024 tokens, 768 wide, 12 heads (gpt2_model)
 DEV = "cuda"
 ROTATE_BYTES = 200 << 20
 rows = []
@@ -201,39 +203,6 @@ def optimizer():
     src = torch.randn(total, device=DEV)
     dst = torch.empty_like(src)
     timed("copy_d2d_f32", f"{total} floats", "torch copy_", lambda i: dst.copy_(src))
-
-
-class Block(torch.nn.Module):
-    def __init__(self):
-        super().__init__()
-        self.ln_1, self.ln_2 = torch.nn.LayerNorm(C), torch.nn.LayerNorm(C)
-        self.c_attn, self.c_proj = torch.nn.Linear(C, 3 * C), torch.nn.Linear(C, C)
-        self.c_fc, self.mlp_proj = torch.nn.Linear(C, 4 * C), torch.nn.Linear(4 * C, C)
-
-    def forward(self, x):
-        b, t, _ = x.shape
-        q, k, v = self.c_attn(self.ln_1(x)).split(C, dim=2)
-        q, k, v = (z.view(b, t, H, C // H).transpose(1, 2) for z in (q, k, v))
-        y = F.scaled_dot_product_attention(q, k, v, is_causal=True).transpose(1, 2).reshape(b, t, C)
-        x = x + self.c_proj(y)
-        return x + self.mlp_proj(F.gelu(self.c_fc(self.ln_2(x)), approximate="tanh"))
-
-
-class Gpt2(torch.nn.Module):
-    """GPT-2 small as nanoGPT writes it: tied embeddings, vocabulary padded to 50304."""
-
-    def __init__(self):
-        super().__init__()
-        self.wte, self.wpe = torch.nn.Embedding(VP, C), torch.nn.Embedding(1024, C)
-        self.h = torch.nn.ModuleList(Block() for _ in range(12))
-        self.ln_f = torch.nn.LayerNorm(C)
-
-    def forward(self, ids, targets):
-        x = self.wte(ids) + self.wpe(torch.arange(ids.shape[1], device=ids.device))
-        for block in self.h:
-            x = block(x)
-        logits = F.linear(self.ln_f(x), self.wte.weight)
-        return F.cross_entropy(logits.view(-1, VP), targets.view(-1))
 
 
 def gpt_step():
