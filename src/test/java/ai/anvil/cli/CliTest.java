@@ -1,18 +1,15 @@
 package ai.anvil.cli;
 
+import static ai.anvil.cli.InProcessCli.lastJson;
+import static ai.anvil.cli.InProcessCli.run;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import ai.anvil.io.Json;
 import ai.anvil.train.TrainConfig;
-import java.io.ByteArrayOutputStream;
 import java.io.IOException;
-import java.io.PrintStream;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.util.List;
 import java.util.Map;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -24,26 +21,6 @@ class CliTest {
   private static final String[] TINY = {"--n-layer", "1", "--n-head", "2", "--n-embd", "32", "--block-size", "16",
       "--batch-size", "4", "--eval-interval", "10", "--eval-iters", "4", "--threads", "2", "--device", "cpu",
       "--sample-tokens", "40"};
-
-  /** Runs the CLI in-process; returns {exit code, stdout, stderr}. */
-  private static Object[] run(String... args) {
-    PrintStream out = System.out, err = System.err;
-    ByteArrayOutputStream o = new ByteArrayOutputStream(), e = new ByteArrayOutputStream();
-    try {
-      System.setOut(new PrintStream(o, true, StandardCharsets.UTF_8));
-      System.setErr(new PrintStream(e, true, StandardCharsets.UTF_8));
-      int code = Main.run(args);
-      return new Object[] {code, o.toString(StandardCharsets.UTF_8), e.toString(StandardCharsets.UTF_8)};
-    } finally {
-      System.setOut(out);
-      System.setErr(err);
-    }
-  }
-
-  private static Map<String, Object> lastJson(String stdout) {
-    List<String> lines = stdout.lines().toList();
-    return Json.parseObject(lines.get(lines.size() - 1));
-  }
 
   private static String[] concat(String[] a, String... b) {
     String[] out = java.util.Arrays.copyOf(a, a.length + b.length);

@@ -1,13 +1,11 @@
 package ai.anvil.cli;
 
+import static ai.anvil.cli.InProcessCli.run;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import ai.anvil.io.Json;
 import ai.anvil.peft.AdapterFiles;
-import java.io.ByteArrayOutputStream;
-import java.io.PrintStream;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
@@ -18,20 +16,6 @@ import org.junit.jupiter.api.io.TempDir;
 /** {@code anvil finetune}: flags, the trainable share line, the adapter folder and the final JSON line. */
 class FinetuneCommandTest {
   @TempDir Path dir;
-
-  private static Object[] run(String... args) {
-    PrintStream out = System.out, err = System.err;
-    ByteArrayOutputStream o = new ByteArrayOutputStream(), e = new ByteArrayOutputStream();
-    try {
-      System.setOut(new PrintStream(o, true, StandardCharsets.UTF_8));
-      System.setErr(new PrintStream(e, true, StandardCharsets.UTF_8));
-      int code = Main.run(args);
-      return new Object[] {code, o.toString(StandardCharsets.UTF_8), e.toString(StandardCharsets.UTF_8)};
-    } finally {
-      System.setOut(out);
-      System.setErr(err);
-    }
-  }
 
   private static Path resource(String name) throws Exception {
     return Path.of(FinetuneCommandTest.class.getResource(name).toURI());

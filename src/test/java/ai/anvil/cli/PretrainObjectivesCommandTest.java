@@ -1,5 +1,7 @@
 package ai.anvil.cli;
 
+import static ai.anvil.cli.InProcessCli.lastJson;
+import static ai.anvil.cli.InProcessCli.run;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -7,13 +9,9 @@ import ai.anvil.io.Json;
 import ai.anvil.models.bert.BertCheckpoint;
 import ai.anvil.models.bert.BertForMaskedLM;
 import ai.anvil.tensor.Device;
-import java.io.ByteArrayOutputStream;
 import java.io.IOException;
-import java.io.PrintStream;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.util.List;
 import java.util.Map;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -29,25 +27,6 @@ class PretrainObjectivesCommandTest {
   private static final String[] TINY = {"--n-layer", "1", "--n-head", "2", "--n-embd", "32", "--block-size", "24",
       "--batch-size", "8", "--eval-interval", "10", "--eval-iters", "4", "--threads", "1", "--device", "cpu",
       "--sample-tokens", "1", "--lr", "3e-3", "--warmup-steps", "5"};
-
-  private static Object[] run(String... args) {
-    PrintStream out = System.out, err = System.err;
-    ByteArrayOutputStream o = new ByteArrayOutputStream(), e = new ByteArrayOutputStream();
-    try {
-      System.setOut(new PrintStream(o, true, StandardCharsets.UTF_8));
-      System.setErr(new PrintStream(e, true, StandardCharsets.UTF_8));
-      int code = Main.run(args);
-      return new Object[] {code, o.toString(StandardCharsets.UTF_8), e.toString(StandardCharsets.UTF_8)};
-    } finally {
-      System.setOut(out);
-      System.setErr(err);
-    }
-  }
-
-  private static Map<String, Object> lastJson(String stdout) {
-    List<String> lines = stdout.lines().toList();
-    return Json.parseObject(lines.get(lines.size() - 1));
-  }
 
   private static String[] concat(String[] a, String... b) {
     String[] out = java.util.Arrays.copyOf(a, a.length + b.length);
