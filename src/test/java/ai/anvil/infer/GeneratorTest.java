@@ -7,7 +7,6 @@ import static org.junit.jupiter.api.Assertions.assertNotEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import ai.anvil.autograd.Tape;
-import ai.anvil.backend.cpu.CpuBackend;
 import ai.anvil.data.tokenizer.CharTokenizer;
 import ai.anvil.models.gpt.Gpt;
 import ai.anvil.models.gpt.GptConfig;
@@ -15,30 +14,29 @@ import ai.anvil.tensor.Device;
 import ai.anvil.tensor.MemoryStats;
 import ai.anvil.tensor.Scope;
 import ai.anvil.tensor.Tensor;
+import ai.anvil.testkit.OneCpuThread;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.ExtendWith;
 
 /**
  * Decoding with the cache against recomputing the whole context, determinism, seeds, stop sequences,
  * streaming, the sliding context window and cancellation, on small random models.
  */
+@ExtendWith(OneCpuThread.class)
 class GeneratorTest {
   private static final String CHARS = "abcdefghijklmnopqrstuvwxyz .,;:!?ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
   private static final CharTokenizer CHAR = CharTokenizer.of(CHARS);
   private static Gpt charModel;
   private static Gpt byteModel;
 
-  private static int threads;
 
-  /** One kernel thread: tiny models gain nothing from more, and shared CI machines lose a lot. */
   @BeforeAll
   static void models() {
-    threads = CpuBackend.threads();
-    CpuBackend.setThreads(1);
     charModel = new Gpt(GptConfig.of(2, 2, 32, 24, CHAR.vocabSize()), 5, Device.CPU);
     byteModel = new Gpt(GptConfig.of(2, 2, 32, 64, 257), 6, Device.CPU);
     charModel.train(false);
@@ -47,7 +45,6 @@ class GeneratorTest {
 
   @AfterAll
   static void close() {
-    CpuBackend.setThreads(threads);
     charModel.close();
     byteModel.close();
   }

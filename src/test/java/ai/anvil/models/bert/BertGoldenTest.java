@@ -6,19 +6,18 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import ai.anvil.autograd.Ops;
 import ai.anvil.autograd.Tape;
-import ai.anvil.backend.cpu.CpuBackend;
 import ai.anvil.io.Safetensors;
 import ai.anvil.nn.Parameter;
 import ai.anvil.tensor.Device;
 import ai.anvil.tensor.Scope;
 import ai.anvil.tensor.Tensor;
+import ai.anvil.testkit.OneCpuThread;
 import ai.anvil.train.AdamW;
 import java.io.IOException;
 import java.nio.file.Path;
 import java.util.Map;
-import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.ExtendWith;
 import org.junit.jupiter.api.io.TempDir;
 import org.opentest4j.AssertionFailedError;
 
@@ -35,22 +34,10 @@ import org.opentest4j.AssertionFailedError;
  * own fp32 run has 1.3e-8): they must stay below 1e-5 of the same layer's key-weight gradient instead. With {@code -Danvil.golden.export=DIR} the trained model
  * and the BertModel view are saved into DIR/mlm and DIR/base for the script's {@code --check}.
  */
+@ExtendWith(OneCpuThread.class)
 class BertGoldenTest {
   static final Path DIR = Path.of("src/test/resources/golden/bert");
   static final double REL = 1e-5;
-  private static int threads;
-
-  @BeforeAll
-  static void pinThreads() {
-    threads = CpuBackend.threads();
-    CpuBackend.setThreads(1);
-  }
-
-  @AfterAll
-  static void restoreThreads() {
-    CpuBackend.setThreads(threads);
-  }
-
   /** max |a - e| / max |e| over a tensor, throwing past REL; returns the measured error. */
   static double check(String what, float[] expected, float[] actual, double rel) {
     assertEquals(expected.length, actual.length, what + " length");

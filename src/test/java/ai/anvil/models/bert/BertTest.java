@@ -7,39 +7,26 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import ai.anvil.autograd.Tape;
-import ai.anvil.backend.cpu.CpuBackend;
 import ai.anvil.tensor.Device;
 import ai.anvil.tensor.Scope;
 import ai.anvil.tensor.Tensor;
+import ai.anvil.testkit.OneCpuThread;
 import java.io.IOException;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 import java.util.SplittableRandom;
-import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.ExtendWith;
 import org.junit.jupiter.api.io.TempDir;
 
 /** BERT structure (HF names and counts), config.json, padding masks, pooling, dropout and both checkpoint layouts. */
+@ExtendWith(OneCpuThread.class)
 class BertTest {
   static final Device CPU = Device.CPU;
   /** vocabulary 50, 16 wide, 2 layers, 2 heads, feed-forward 24, 16 positions, no dropout. */
   static final BertConfig SMALL = BertConfig.of(50, 16, 2, 2, 24).withMaxPositions(16).withDropout(0, 0);
-  private static int threads;
-
-  @BeforeAll
-  static void pinThreads() {
-    threads = CpuBackend.threads();
-    CpuBackend.setThreads(1);
-  }
-
-  @AfterAll
-  static void restoreThreads() {
-    CpuBackend.setThreads(threads);
-  }
-
   @Test
   void parameterNamesAndCountsFollowHuggingFace() {
     assertEquals(109_482_240L, BertConfig.base().parameterCount(true));

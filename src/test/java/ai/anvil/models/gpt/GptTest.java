@@ -10,42 +10,27 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import ai.anvil.autograd.Tape;
 import ai.anvil.backend.AdamWStep;
 import ai.anvil.backend.Backend;
-import ai.anvil.backend.cpu.CpuBackend;
 import ai.anvil.models.KvCache;
 import ai.anvil.nn.Parameter;
 import ai.anvil.tensor.DType;
 import ai.anvil.tensor.Device;
-import ai.anvil.tensor.MemoryStats;
 import ai.anvil.tensor.Scope;
 import ai.anvil.tensor.Tensor;
 import ai.anvil.testkit.Assertions;
+import ai.anvil.testkit.OneCpuThread;
 import ai.anvil.testkit.Tolerance;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.SplittableRandom;
-import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.ExtendWith;
 
 /** GPT structure (names, count, layout), forward shapes, learning, dropout and cache-vs-recompute. */
+@ExtendWith(OneCpuThread.class)
 class GptTest {
   private static final Device CPU = Device.CPU;
   /** 2 layers, 2 heads, 32 wide, context 16, vocabulary 70 (padded to 128). */
   static final GptConfig SMALL = GptConfig.of(2, 2, 32, 16, 70);
-  private static int threads;
-
-  /** One kernel thread: these models are tiny, and shared CI machines make thread teams costly. */
-  @BeforeAll
-  static void pinThreads() {
-    threads = CpuBackend.threads();
-    CpuBackend.setThreads(1);
-  }
-
-  @AfterAll
-  static void restoreThreads() {
-    CpuBackend.setThreads(threads);
-  }
-
   @Test
   void gpt2SmallCountIs124M() {
     GptConfig c = GptConfig.gpt2();

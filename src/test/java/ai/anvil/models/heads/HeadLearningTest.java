@@ -2,7 +2,6 @@ package ai.anvil.models.heads;
 
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import ai.anvil.backend.cpu.CpuBackend;
 import ai.anvil.data.tokenizer.Tokenizers;
 import ai.anvil.data.tokenizer.WordPieceTokenizer;
 import ai.anvil.io.Json;
@@ -12,6 +11,7 @@ import ai.anvil.tensor.Device;
 import ai.anvil.tensor.Scope;
 import ai.anvil.tensor.Tensor;
 import ai.anvil.autograd.Tape;
+import ai.anvil.testkit.OneCpuThread;
 import ai.anvil.train.Batch;
 import ai.anvil.train.BatchSource;
 import ai.anvil.train.HeadObjectives;
@@ -26,9 +26,8 @@ import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.SplittableRandom;
-import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.ExtendWith;
 
 /**
  * A sequence classifier on a tiny BERT, trained from scratch by the Trainer (HeadObjectives, padded
@@ -36,21 +35,9 @@ import org.junit.jupiter.api.Test;
  * reviews (the sentiment fixture's topic, 1,546 training sentences, 200 held out). Tokens are BERT's
  * WordPiece ids renumbered densely over the training sentences, so the embedding table stays small.
  */
+@ExtendWith(OneCpuThread.class)
 class HeadLearningTest {
   static final Path DATA = Path.of("src/test/resources/data/sentiment");
-  private static int threads;
-
-  @BeforeAll
-  static void pinThreads() {
-    threads = CpuBackend.threads();
-    CpuBackend.setThreads(1);
-  }
-
-  @AfterAll
-  static void restoreThreads() {
-    CpuBackend.setThreads(threads);
-  }
-
   record Example(int[] ids, int label) {}
 
   @Test

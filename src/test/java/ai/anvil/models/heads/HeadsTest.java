@@ -6,7 +6,6 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import ai.anvil.autograd.Tape;
-import ai.anvil.backend.cpu.CpuBackend;
 import ai.anvil.io.Json;
 import ai.anvil.io.Safetensors;
 import ai.anvil.models.bert.Bert;
@@ -21,6 +20,7 @@ import ai.anvil.nn.Parameter;
 import ai.anvil.tensor.Device;
 import ai.anvil.tensor.Scope;
 import ai.anvil.tensor.Tensor;
+import ai.anvil.testkit.OneCpuThread;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -28,33 +28,20 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 import java.util.SplittableRandom;
-import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.ExtendWith;
 import org.junit.jupiter.api.io.TempDir;
 
 /**
  * Task heads on BERT and GPT bodies: HF names, padding that changes nothing, save/load round trips in HF
  * task layout, gradients against central differences.
  */
+@ExtendWith(OneCpuThread.class)
 class HeadsTest {
   static final Device CPU = Device.CPU;
   static final BertConfig BERT = BertConfig.of(50, 16, 2, 2, 24).withMaxPositions(16).withDropout(0, 0);
   static final GptConfig GPT = GptConfig.of(2, 2, 16, 16, 50);
   static final List<String> LABELS = List.of("neg", "pos", "mixed");
-  private static int threads;
-
-  @BeforeAll
-  static void pinThreads() {
-    threads = CpuBackend.threads();
-    CpuBackend.setThreads(1);
-  }
-
-  @AfterAll
-  static void restoreThreads() {
-    CpuBackend.setThreads(threads);
-  }
-
   @Test
   void namesAreHuggingFacesTaskNames() {
     try (SequenceClassifier bert = new SequenceClassifier(new Bert(BERT, true, 1, CPU), LABELS, Pool.POOLER, 0.1, 2);

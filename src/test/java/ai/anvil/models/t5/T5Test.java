@@ -6,7 +6,6 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import ai.anvil.autograd.Tape;
-import ai.anvil.backend.cpu.CpuBackend;
 import ai.anvil.infer.Sampler;
 import ai.anvil.infer.SamplingConfig;
 import ai.anvil.infer.Seq2seqGenerator;
@@ -17,6 +16,7 @@ import ai.anvil.tensor.Device;
 import ai.anvil.tensor.Scope;
 import ai.anvil.tensor.Tensor;
 import ai.anvil.testkit.Assertions;
+import ai.anvil.testkit.OneCpuThread;
 import ai.anvil.testkit.Tolerance;
 import java.io.IOException;
 import java.nio.file.Files;
@@ -25,32 +25,19 @@ import java.util.Arrays;
 import java.util.List;
 import java.util.Map;
 import java.util.SplittableRandom;
-import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.ExtendWith;
 import org.junit.jupiter.api.io.TempDir;
 
 /**
  * The encoder-decoder: names and count, gradients of every parameter against central differences,
  * cached decoding against the full teacher-forced forward, key-padding masks, save and load.
  */
+@ExtendWith(OneCpuThread.class)
 class T5Test {
   private static final Device CPU = Device.CPU;
   /** vocabulary 70 (padded to 128), 32 wide, 2 heads, 2 + 2 layers, 16 positions; pad 0, eos 1. */
   static final T5Config SMALL = T5Config.of(70, 32, 2, 2, 16, 0, 1);
-  private static int threads;
-
-  @BeforeAll
-  static void pinThreads() {
-    threads = CpuBackend.threads();
-    CpuBackend.setThreads(1);
-  }
-
-  @AfterAll
-  static void restoreThreads() {
-    CpuBackend.setThreads(threads);
-  }
-
   @Test
   void namesAndCount() {
     try (T5 model = new T5(SMALL, 1, CPU)) {

@@ -6,7 +6,6 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import ai.anvil.autograd.Tape;
-import ai.anvil.backend.cpu.CpuBackend;
 import ai.anvil.data.masking.MaskedLm;
 import ai.anvil.data.masking.MlmVocabulary;
 import ai.anvil.data.tokenizer.CharTokenizer;
@@ -16,6 +15,7 @@ import ai.anvil.models.heads.LmHead;
 import ai.anvil.nn.Parameter;
 import ai.anvil.tensor.Device;
 import ai.anvil.tensor.Scope;
+import ai.anvil.testkit.OneCpuThread;
 import ai.anvil.train.Batch;
 import ai.anvil.train.HeadObjectives;
 import ai.anvil.train.Objective;
@@ -23,31 +23,18 @@ import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
-import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.ExtendWith;
 
 /**
  * Masked-LM batches: rows padded to the batch's longest with a key mask, reproducible from the cursor;
  * and the loss over an accumulation window of unequal, padded micro-batches equals the loss of the
  * rows together (same chosen tokens, one normalizer), gradients included.
  */
+@ExtendWith(OneCpuThread.class)
 class MaskedBatchesTest {
   static final String TEXT = "In the beginning God created the heaven and the earth.\nAnd the earth was without form, and void.\n"
       + "And God said, Let there be light: and there was light.\nAnd God saw the light, that it was good.\n";
-  private static int threads;
-
-  @BeforeAll
-  static void pinThreads() {
-    threads = CpuBackend.threads();
-    CpuBackend.setThreads(1);
-  }
-
-  @AfterAll
-  static void restoreThreads() {
-    CpuBackend.setThreads(threads);
-  }
-
   @Test
   void rowsArePaddedToTheLongestAndResumeExactly() {
     CharTokenizer chars = CharTokenizer.fromText(TEXT);

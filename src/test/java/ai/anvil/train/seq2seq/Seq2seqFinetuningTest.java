@@ -4,12 +4,12 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import ai.anvil.backend.cpu.CpuBackend;
 import ai.anvil.data.masking.SpanCorruption;
 import ai.anvil.data.tokenizer.CharTokenizer;
 import ai.anvil.models.t5.T5;
 import ai.anvil.models.t5.T5Config;
 import ai.anvil.tensor.Device;
+import ai.anvil.testkit.OneCpuThread;
 import ai.anvil.train.TrainListener;
 import ai.anvil.train.report.MetricsLog;
 import java.nio.charset.StandardCharsets;
@@ -17,9 +17,8 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Arrays;
 import java.util.List;
-import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.ExtendWith;
 import org.junit.jupiter.api.io.TempDir;
 
 /**
@@ -29,21 +28,9 @@ import org.junit.jupiter.api.io.TempDir;
  * LoRA trains only its A and B matrices and leaves the base untouched; the test verses are decoded and
  * scored with the copy baseline beside them.
  */
+@ExtendWith(OneCpuThread.class)
 class Seq2seqFinetuningTest {
   private static final Path DATA = Path.of("src/test/resources/data/kjv-web");
-  private static int threads;
-
-  @BeforeAll
-  static void pinThreads() {
-    threads = CpuBackend.threads();
-    CpuBackend.setThreads(1);
-  }
-
-  @AfterAll
-  static void restoreThreads() {
-    CpuBackend.setThreads(threads);
-  }
-
   /** A random 2+2-layer T5 over the characters of both files, saved as a span run would save it. */
   private static Path base(Path dir) throws Exception {
     String text = Files.readString(DATA.resolve("kjv.tsv"), StandardCharsets.UTF_8)
