@@ -164,50 +164,62 @@ void reference_bwd(Data& x, int slot) {
   auto V = [&](int64_t j, int64_t d) { return (double)from_bf16(x.v[at(c, b, j, h, tk, d)]); };
   auto G = [&](int64_t i, int64_t d) { return (double)from_bf16(x.dout[at(c, b, i, h, tq, d)]); };
   auto O = [&](int64_t i, int64_t d) { return (double)from_bf16(x.out_in[at(c, b, i, h, tq, d)]); };
-  std::vector<double> p(tq * tk, 0.0), ds(tq * tk, 0.0);
+  // ds_err: a bound on the fp32 rounding of dS_ij = P_ij (dP_ij - delta_i) in the kernels. dP and delta
+  // are D-term fp32 sums that cancel (exactly, when a row sees one key: O = V_j), so the kernels' dS is a
+  // few fp32 ulps of |dP| + |delta| where the fp64 reference has 0: 2^-16 covers D = 128 terms at 2^-24.
+  std::vector<double> p(tq * tk, 0.0), ds(tq * tk, 0.0), ds_err(tq * tk, 0.0);
   parallel_for(tq, [&](int64_t i) {
     const double l = x.lse_in[(b * c.h + h) * tq + i];
     if (l == -INFINITY) return;  // a query that saw no key: zero gradients
-    double delta = 0;
-    for (int64_t d = 0; d < dd; ++d) delta += G(i, d) * O(i, d);
+    double delta = 0, delta_mag = 0;
+    for (int64_t d = 0; d < dd; ++d) {
+      delta += G(i, d) * O(i, d);
+      delta_mag += std::fabs(G(i, d) * O(i, d));
+    }
     for (int64_t j = 0; j < tk; ++j) {
       if (!visible(x, b, i, j)) continue;
-      double sij = 0, dp = 0;
+      double sij = 0, dp = 0, dp_mag = 0;
       for (int64_t d = 0; d < dd; ++d) {
         sij += Q(i, d) * K(j, d);
         dp += G(i, d) * V(j, d);
+        dp_mag += std::fabs(G(i, d) * V(j, d));
       }
       const double pij = std::exp(sij * scale - l);
       p[i * tk + j] = pij;
       ds[i * tk + j] = pij * (dp - delta);
+      ds_err[i * tk + j] = pij * std::ldexp(dp_mag + delta_mag, -16);
     }
   });
   // ref_r = factor * sum_o w(r, o) operand(o); by_query: w(r, o) = w[r][o], else w[o][r]
+  // err: per weight, the bound on its own rounding in the kernels (ds_err for dS; none for P)
   auto grad = [&](std::vector<double>& ref, std::vector<double>& tol, int64_t rows, bool by_query,
-                  const std::vector<double>& w, double factor, auto operand) {
+                  const std::vector<double>& w, const std::vector<double>* err, double factor, auto operand) {
     ref.assign(rows * dd, 0.0);
     tol.assign(rows * dd, 0.0);
     parallel_for(rows, [&](int64_t r) {
       const int64_t others = by_query ? tk : tq;
-      std::vector<double> acc(dd, 0.0), mag(dd, 0.0);
+      std::vector<double> acc(dd, 0.0), mag(dd, 0.0), werr(dd, 0.0);
       for (int64_t o = 0; o < others; ++o) {
-        const double wv = by_query ? w[r * tk + o] : w[o * tk + r];
-        if (wv == 0.0) continue;
+        const int64_t at_w = by_query ? r * tk + o : o * tk + r;
+        const double wv = w[at_w], ev = err ? (*err)[at_w] : 0.0;
+        if (wv == 0.0 && ev == 0.0) continue;
         for (int64_t d = 0; d < dd; ++d) {
           const double y = operand(o, d);
           acc[d] += wv * y;
           mag[d] += std::fabs(wv * y);
+          werr[d] += std::fabs(ev * y);
         }
       }
       for (int64_t d = 0; d < dd; ++d) {
         ref[r * dd + d] = factor * acc[d];
-        tol[r * dd + d] = std::ldexp(std::fabs(factor) * mag[d], -7) + std::ldexp(std::fabs(factor * acc[d]), -8) + 1e-6;
+        tol[r * dd + d] = std::ldexp(std::fabs(factor) * mag[d], -7) + std::ldexp(std::fabs(factor * acc[d]), -8) +
+                          std::fabs(factor) * werr[d] + 1e-6;
       }
     });
   };
-  grad(x.dq_ref[slot], x.dq_tol[slot], tq, true, ds, scale, K);   // dq_i = scale sum_j dS_ij k_j
-  grad(x.dk_ref[slot], x.dk_tol[slot], tk, false, ds, scale, Q);  // dk_j = scale sum_i dS_ij q_i
-  grad(x.dv_ref[slot], x.dv_tol[slot], tk, false, p, 1.0, G);     // dv_j = sum_i P_ij dO_i
+  grad(x.dq_ref[slot], x.dq_tol[slot], tq, true, ds, &ds_err, scale, K);   // dq_i = scale sum_j dS_ij k_j
+  grad(x.dk_ref[slot], x.dk_tol[slot], tk, false, ds, &ds_err, scale, Q);  // dk_j = scale sum_i dS_ij q_i
+  grad(x.dv_ref[slot], x.dv_tol[slot], tk, false, p, nullptr, 1.0, G);     // dv_j = sum_i P_ij dO_i
 }
 
 template <typename T>
