@@ -176,9 +176,12 @@ struct MultiState {
   double lr, step;       // written by anvil_cuda_adamw_schedule
   double norm, scale;    // written by every step (norm -1: not computed)
   AdamwScalars scalars;  // written by adamw_prepare_kernel for adamw_multi_kernel
-  int skip;              // 1: the schedule was never written (step < 1); the update does nothing
+  int skip;              // 1: the schedule was never written (step < 1); 2: the norm is not finite. No update.
+  double nonfinite;      // updates skipped for a non-finite gradient norm since the state was zeroed
 };
 static_assert(sizeof(MultiState) <= ANVIL_ADAMW_STATE_BYTES, "state must fit ANVIL_ADAMW_STATE_BYTES");
+// FusedAdamW (runtime/ai/anvil/backend/cuda) reads the counter at this offset.
+static_assert(offsetof(MultiState, nonfinite) == 72, "FusedAdamW.skipped() reads byte 72");
 static_assert(offsetof(MultiState, norm) == 16 && offsetof(MultiState, scale) == 24, "anvil.h documents these offsets");
 
 struct MultiHyper {
@@ -241,6 +244,13 @@ __global__ void __launch_bounds__(kThreads) adamw_prepare_kernel(const double* p
   state->skip = step >= 1.0 ? 0 : 1;
   if (state->skip) {
     *(volatile unsigned*)error = ANVIL_DEVERR_ADAMW_SCHEDULE;
+    return;
+  }
+  // A NaN or infinite gradient (an overflow, a bad batch) would poison every weight: the step is skipped
+  // and counted, as the Trainer's host path skips it. Only known when the norm is computed (clip > 0).
+  if (partials && !std::isfinite(norm)) {
+    state->skip = 2;
+    state->nonfinite += 1.0;
     return;
   }
   state->scalars = AdamwScalars{static_cast<float>(h.beta1),

@@ -5,13 +5,14 @@
 // misaligned (scalar path), an empty one, a frozen one (must stay bit-identical, moments too), weight
 // decay on some, bf16 copies on some; clip 0 (no norm), a clip that does not bite, one that does;
 // grad_scale 0.5; three steps with a changing lr; and a step before any schedule (must change nothing
-// and raise the device error bit).
+// and raise the device error bit); with the norm computed, a NaN gradient (the step is skipped and counted).
 // Bound per element: 1e-6 |ref| + 1e-7 (the same fp32 formula; only the clip scale's rounding differs);
 // the copy must equal the updated fp32 param rounded to bf16 exactly; the norm within 1e-12 relative.
 //
 // Built and run by kernels/dev/emu/run_emu.sh adamw (links libanvil_cpu from a CMake build folder).
 #include "../../adamw.cu"
 
+#include <limits>
 #include <random>
 #include <string>
 #include <vector>
@@ -186,6 +187,34 @@ void run(double clip, double grad_scale) {
           }
         }
       }
+    }
+  }
+  // A non-finite gradient with the norm computed: the step is skipped (params, moments, copies unchanged)
+  // and counted at byte 72 of the state, with no error bit.
+  if (clip > 0) {
+    std::vector<std::vector<float>> before(slots.size());
+    for (size_t k = 0; k < slots.size(); ++k) {
+      Slot& s = slots[k];
+      before[k].assign(s.p, s.p + s.c.n);
+      s.rm.assign(s.m, s.m + s.c.n);
+      s.rv.assign(s.v, s.v + s.c.n);
+      if (s.c.n > 3 && !s.c.frozen) s.g[3] = std::numeric_limits<float>::quiet_NaN();
+    }
+    anvil::emulated_error_word = 0;
+    if (anvil_cuda_adamw_schedule(reinterpret_cast<int64_t>(state), 5e-3, 4, 0) != 0 ||
+        anvil_cuda_adamw_multi_fwd(&params, 0) != 0)
+      fail(std::string("schedule/multi_fwd (NaN): ") + anvil_last_error());
+    const double* st = static_cast<const double*>(state);
+    ++checks;
+    if (st[9] != 1.0) fail(label + ": a NaN gradient counted " + std::to_string(st[9]) + " skips, expected 1");
+    ++checks;
+    if (anvil::emulated_error_word != 0) fail(label + ": a NaN gradient raised the error bit");
+    for (size_t k = 0; k < slots.size(); ++k) {
+      Slot& s = slots[k];
+      const std::string t = label + " NaN step n=" + std::to_string(s.c.n);
+      compare(t + " param", s.p, before[k]);
+      compare(t + " m", s.m, s.rm);
+      compare(t + " v", s.v, s.rv);
     }
   }
   for (Slot& s : slots)

@@ -17,8 +17,10 @@ import org.bytedeco.javacpp.LongPointer;
  * a {@link CudaGraph}: call {@link #schedule} (lr and step number, queued on the stream) before each replay.
  *
  * <p>Per step: with clip &gt; 0 a norm pass (4 bytes per element) and the update (30 bytes per element with
- * a copy, 28 without); 3 launches in all whatever the tensor count. Frozen entries are skipped. The norm
- * crosses to the host only when {@link #norm()} is called (it synchronizes).
+ * a copy, 28 without); 3 launches in all whatever the tensor count. Frozen entries are skipped. With clip
+ * &gt; 0 a step whose gradient norm is not finite (NaN or infinite) changes nothing and is counted on the
+ * device ({@link #skipped()}); pass a clip that never bites (e.g. {@link Double#MAX_VALUE}) to keep that
+ * guard without clipping. The norm and the count cross to the host only when asked (they synchronize).
  *
  * <p>The tensors must outlive this object and keep their addresses; the grads must exist when it is made
  * (after a first backward). Not thread-safe; one per optimizer.
@@ -161,6 +163,11 @@ public final class FusedAdamW implements AutoCloseable {
   /** The clip scale the last step applied (1 when it did not clip); synchronizes. */
   public double clipScale() {
     return stateDouble(24);
+  }
+
+  /** Steps skipped so far because the gradient norm was not finite (always 0 when clip is 0); synchronizes. */
+  public long skipped() {
+    return (long) stateDouble(72);  // adamw.cu: MultiState.nonfinite
   }
 
   private double stateDouble(long offset) {
