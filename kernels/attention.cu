@@ -20,6 +20,8 @@
 //       bwd otherwise:   FlashAttention-2 backward, deterministic dK/dV and dQ passes (attention/flash_bwd.cuh);
 //   - everything else (fp32 mode, other head dims, unaligned views): the SIMT kernels (attention/simt.cuh).
 // Every path is deterministic (no atomics).
+// anvil_cuda_attention_decode_fwd (generation, lengths in device memory): q_len 1, k and v the whole cache;
+//   bf16 with flash_supported: the split-KV decode kernels with per-row key counts; else decode_simt_kernel.
 // anvil_cuda_attention_limit_kernel(kernel) caps the kernels of every later call of this process (1 = SIMT,
 // 2 = mma.sync (sm_80), 3 = wgmma (sm_90a), the default: no cap), for tests and diagnosis: 2 runs Hopper on
 // the sm_80 forward, 1 everything on the SIMT kernels (a value outside 1..3: ANVIL_E_INVALID).
@@ -167,6 +169,35 @@ int attention_bwd(const anvil_attention_params* p, cudaStream_t s) {
   return ANVIL_OK;
 }
 
+template <typename T>
+int attention_decode_fwd(const anvil_attention_params* p, int64_t lens, int64_t lens_add, cudaStream_t s) {
+  if (int rc = check(p, "attention_decode_fwd")) return rc;
+  if (p->q_len != 1 || lens == 0 || lens_add < -1 || lens_add > 1)
+    return anvil_set_error(ANVIL_E_INVALID, "cuda attention_decode_fwd: q_len must be 1, lens given, lens_add in [-1, 1]");
+  if (p->batch <= 0 || p->heads <= 0 || p->k_len <= 0) return ANVIL_OK;
+  const int* l = dptr<const int>(lens);
+  const int add = static_cast<int>(lens_add);
+  if (attention_kernel_cap.load(std::memory_order_relaxed) >= kAttentionMmaSm80 && flash_supported<T>(p, false)) {
+    const int sms = multiprocessors();
+    Scratch scratch(s);
+    if (p->head_dim == 64) {
+      ANVIL_CUDA_CHECK(scratch.allocate(flash::decode_scratch_bytes<64>(*p, sms)));
+      if (cudaError_t e = flash::launch_decode<64>(*p, sms, scratch.at<float>(0), s, flash::kDecodeFill, l, add);
+          e != cudaSuccess)
+        return cuda_fail(e, "flash_decode kernels (device lengths)", __FILE__, __LINE__);
+    } else {
+      ANVIL_CUDA_CHECK(scratch.allocate(flash::decode_scratch_bytes<128>(*p, sms)));
+      if (cudaError_t e = flash::launch_decode<128>(*p, sms, scratch.at<float>(0), s, flash::kDecodeFill, l, add);
+          e != cudaSuccess)
+        return cuda_fail(e, "flash_decode kernels (device lengths)", __FILE__, __LINE__);
+    }
+    return ANVIL_OK;
+  }
+  if (cudaError_t e = flash::launch_decode_simt<T>(*p, l, add, s); e != cudaSuccess)
+    return cuda_fail(e, "decode_simt_kernel", __FILE__, __LINE__);
+  return ANVIL_OK;
+}
+
 }  // namespace
 
 extern "C" {
@@ -182,6 +213,11 @@ ANVIL_API int anvil_cuda_attention_limit_kernel(int64_t kernel) {
 
 ANVIL_API int anvil_cuda_attention_fwd(const anvil_attention_params* p, int64_t dtype, int64_t stream) {
   ANVIL_DISPATCH_FLOAT(dtype, "attention_fwd", attention_fwd, p, as_stream(stream));
+}
+
+ANVIL_API int anvil_cuda_attention_decode_fwd(const anvil_attention_params* p, int64_t lens, int64_t lens_add,
+                                              int64_t dtype, int64_t stream) {
+  ANVIL_DISPATCH_FLOAT(dtype, "attention_decode_fwd", attention_decode_fwd, p, lens, lens_add, as_stream(stream));
 }
 
 ANVIL_API int anvil_cuda_attention_bwd(const anvil_attention_params* p, int64_t dtype, int64_t stream) {

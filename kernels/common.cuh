@@ -23,6 +23,7 @@
 #define ANVIL_DEVERR_EMBEDDING_ID 1u
 #define ANVIL_DEVERR_TARGET 2u
 #define ANVIL_DEVERR_ADAMW_SCHEDULE 4u
+#define ANVIL_DEVERR_KV_POSITION 8u
 
 // kernel<<<grid, block, smem, stream>>>(args): a macro so that kernels/dev/emu can run the same launch code
 // on the CPU (the kernel argument must be one token: a variable or a name without template commas).

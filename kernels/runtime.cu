@@ -45,10 +45,11 @@ int check_device_errors() {
   unsigned int bits = __atomic_exchange_n(w.host, 0u, __ATOMIC_SEQ_CST);
   if (bits == 0) return ANVIL_OK;
   char message[256];
-  snprintf(message, sizeof(message), "a CUDA kernel refused its input since the last synchronize:%s%s%s",
+  snprintf(message, sizeof(message), "a CUDA kernel refused its input since the last synchronize:%s%s%s%s",
            (bits & ANVIL_DEVERR_EMBEDDING_ID) ? " embedding token id outside [0, vocab);" : "",
            (bits & ANVIL_DEVERR_TARGET) ? " cross-entropy target outside [0, vocab) and not ignore_index;" : "",
-           (bits & ANVIL_DEVERR_ADAMW_SCHEDULE) ? " fused adamw stepped before its schedule was written (step < 1);" : "");
+           (bits & ANVIL_DEVERR_ADAMW_SCHEDULE) ? " fused adamw stepped before its schedule was written (step < 1);" : "",
+           (bits & ANVIL_DEVERR_KV_POSITION) ? " KV cache position outside [0, capacity);" : "");
   return anvil_set_error(ANVIL_E_INVALID, message);
 }
 

@@ -12,11 +12,24 @@
 //                   writes out = O / l and lse = (m + log2 l) ln 2 (-inf, out 0, where no key is visible).
 // Splits are chosen so that batch*heads*splits fills the card about kDecodeFill times over with at least
 // 64 keys each. Preconditions: those of the forward (16-byte aligned rows).
+// Lengths in device memory (anvil_cuda_attention_decode_fwd, generation in a captured graph): with lens
+// given, batch row b sees keys [0, min(k_len, lens[b] + lens_add)) only; k_len is then the cache capacity,
+// which fixes the grid (splits past a row's length find no key and write an empty partial, m = -inf,
+// l = 0, which the combine weighs 0), so one launch serves every step. decode_simt_kernel is the same
+// contract for fp32 and other head dims (one warp per (batch, head), the SIMT forward's arithmetic).
 #pragma once
 
 #include "attention/flash_fwd.cuh"
+#include "attention/simt.cuh"
 
 namespace anvil::flash {
+
+// Keys a row sees when its filled length lives in device memory: [0, min(capacity, len + add)), none when
+// that is negative.
+__host__ __device__ inline int64_t visible_keys(int64_t capacity, int len, int add) {
+  const int64_t n = static_cast<int64_t>(len) + add;
+  return n < 0 ? 0 : (n < capacity ? n : capacity);
+}
 
 template <int D>
 struct DecodeShape {
@@ -28,19 +41,20 @@ struct DecodeShape {
 
 template <int D>
 __global__ void __launch_bounds__(128) flash_decode_split_kernel(const anvil_attention_params p, float* partial,
-                                                                 int64_t keys_per_split, int splits) {
+                                                                 int64_t keys_per_split, int splits,
+                                                                 const int* lens, int lens_add) {
   using S = DecodeShape<D>;
   __shared__ float merge_o[S::kGroups][D];
   __shared__ float merge_ml[S::kGroups][2];
   const int64_t bh = blockIdx.x, b = bh / p.heads, h = bh % p.heads;
   const int split = blockIdx.y;
   const int group = threadIdx.x / S::kGroup, gl = threadIdx.x % S::kGroup, d0 = gl * 8;
-  const int64_t tk = p.k_len;
+  const int64_t tk = lens ? visible_keys(p.k_len, lens[b], lens_add) : p.k_len;
   const int64_t j_begin = split * keys_per_split;
   const int64_t j_end = min(tk, j_begin + keys_per_split);
   const bf16* k = head_row(p.k, p.k_batch_stride, b, h, D) + d0;
   const bf16* v = head_row(p.v, p.v_batch_stride, b, h, D) + d0;
-  const int* mask = p.key_mask ? reinterpret_cast<const int*>(static_cast<uintptr_t>(p.key_mask)) + b * tk : nullptr;
+  const int* mask = p.key_mask ? reinterpret_cast<const int*>(static_cast<uintptr_t>(p.key_mask)) + b * p.k_len : nullptr;
 
   float qs[8];
   {
@@ -189,21 +203,74 @@ size_t decode_scratch_bytes(const anvil_attention_params& p, int sms, int fill =
          DecodeShape<D>::kPartial;
 }
 
-// q_len must be 1. scratch: decode_scratch_bytes.
+// q_len must be 1. scratch: decode_scratch_bytes. lens: 0, or int32 (batch) lengths on the device (see
+// the header; k_len is then the capacity).
 template <int D>
 cudaError_t launch_decode(const anvil_attention_params& p, int sms, float* scratch, cudaStream_t stream,
-                          int fill = kDecodeFill) {
+                          int fill = kDecodeFill, const int* lens = nullptr, int lens_add = 0) {
   const int64_t bh = p.batch * p.heads;
   if (bh == 0) return cudaSuccess;
   if (bh > 0x7fffffff || p.q_len != 1) return cudaErrorInvalidValue;
   const DecodeSplit sp = decode_split<D>(p, sms, fill);
   auto split = flash_decode_split_kernel<D>;
   ANVIL_LAUNCH(split, dim3(static_cast<unsigned>(bh), static_cast<unsigned>(sp.splits)), 128, 0, stream)(
-      p, scratch, sp.keys_per_split, sp.splits);
+      p, scratch, sp.keys_per_split, sp.splits, lens, lens_add);
   if (cudaError_t e = cudaGetLastError(); e != cudaSuccess) return e;
   auto combine = flash_decode_combine_kernel<D>;
   ANVIL_LAUNCH(combine, static_cast<unsigned>(bh), 128, 0, stream)(p, scratch, sp.splits);
   return cudaGetLastError();
+}
+
+// out (b, 0, h, :) and lse (b, h) of one (batch, head) row per warp over the keys row b sees; fp32 or bf16,
+// head_dim <= 256 (R = head_dim / 32 rounded up to 1, 2, 4 or 8). Online softmax in natural-log units,
+// as attn_simt::attention_fwd_kernel.
+template <typename T, int R>
+__global__ void __launch_bounds__(attn_simt::kWarps * 32)
+    decode_simt_kernel(const anvil_attention_params p, const int* lens, int lens_add) {
+  const int64_t w = blockIdx.x * (int64_t)attn_simt::kWarps + (threadIdx.x >> 5);
+  if (w >= p.batch * p.heads) return;
+  const int64_t b = w / p.heads, h = w % p.heads, dim = p.head_dim;
+  const int64_t n = visible_keys(p.k_len, lens[b], lens_add);
+  const T* q = dptr<const T>(p.q) + b * p.q_batch_stride + h * dim;
+  const T* k = dptr<const T>(p.k) + b * p.k_batch_stride + h * dim;
+  const T* v = dptr<const T>(p.v) + b * p.v_batch_stride + h * dim;
+  const int* mask = p.key_mask ? dptr<const int>(p.key_mask) + b * p.k_len : nullptr;
+  float qs[R], acc[R] = {};
+  attn_simt::load_row<T, R>(q, dim, qs, static_cast<float>(p.scale));
+  float m = -INFINITY, l = 0.0f;
+  for (int64_t j = 0; j < n; ++j) {
+    if (mask && mask[j] == 0) continue;
+    const float s = attn_simt::row_dot<T, R>(qs, k + j * p.k_row_stride, dim);
+    const float m_new = fmaxf(m, s);
+    const float correction = __expf(m - m_new);  // 0 while m is -inf
+    const float e = __expf(s - m_new);
+    float vj[R];
+    attn_simt::load_row<T, R>(v + j * p.v_row_stride, dim, vj);
+    l = l * correction + e;
+#pragma unroll
+    for (int x = 0; x < R; ++x) acc[x] = acc[x] * correction + e * vj[x];
+    m = m_new;
+  }
+  T* out = dptr<T>(p.out) + b * p.o_batch_stride + h * dim;
+  attn_simt::store_row<T, R>(out, dim, acc, l > 0.0f ? 1.0f / l : 0.0f);
+  if (p.lse && (threadIdx.x & 31) == 0) dptr<float>(p.lse)[w] = l > 0.0f ? m + __logf(l) : -INFINITY;
+}
+
+template <typename T, int R>
+cudaError_t decode_simt(const anvil_attention_params& p, const int* lens, int lens_add, cudaStream_t s) {
+  auto kernel = decode_simt_kernel<T, R>;
+  ANVIL_LAUNCH(kernel, attn_simt::blocks_of(p.batch * p.heads), attn_simt::kWarps * 32, 0, s)(p, lens, lens_add);
+  return cudaGetLastError();
+}
+
+// q_len must be 1, lens int32 (batch) on the device.
+template <typename T>
+cudaError_t launch_decode_simt(const anvil_attention_params& p, const int* lens, int lens_add, cudaStream_t s) {
+  if (p.batch * p.heads == 0) return cudaSuccess;
+  if (p.head_dim <= 32) return decode_simt<T, 1>(p, lens, lens_add, s);
+  if (p.head_dim <= 64) return decode_simt<T, 2>(p, lens, lens_add, s);
+  if (p.head_dim <= 128) return decode_simt<T, 4>(p, lens, lens_add, s);
+  return decode_simt<T, 8>(p, lens, lens_add, s);
 }
 
 }  // namespace anvil::flash

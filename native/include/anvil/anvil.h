@@ -479,6 +479,27 @@ typedef struct {
 #define ANVIL_SAMPLE_MAX_TOP_K 256
 ANVIL_API int anvil_cuda_sample_fwd(const anvil_sample_params* p, int64_t dtype, int64_t stream);
 
+/* Decoding with the cache lengths in device memory (CUDA; issue 7): the position of each batch row lives in
+ * an int32 (batch) array `lens` on the device, read by the kernels, so one captured graph serves every
+ * decode step. The cache of one layer is k_cache, v_cache (batch, capacity, width), contiguous.
+ * attention_decode_fwd: anvil_cuda_attention_fwd with q_len == 1 and k, v the whole cache (k_len = its
+ *   capacity, strides as the forward's), where batch row b sees keys [0, min(k_len, lens[b] + lens_add))
+ *   only (key_mask, when given, on top; lens_add in [-1, 1]). A row that sees no key: out 0, lse -inf.
+ * kv_append: for b < batch, t < rows: k_cache[b, lens[b] + t, :] = k_new[b, t, :], v likewise (written).
+ *   Element (b, t, c) of k_new (and v_new) is at b*new_batch_stride + t*new_row_stride + c, so k_new and
+ *   v_new may be column blocks of a packed qkv. A position outside [0, capacity) is skipped and reported
+ *   by the next synchronizing call (ANVIL_E_INVALID). lens is not changed.
+ * kv_advance: lens[b] += n for b < batch (after every layer has appended). */
+typedef struct {
+  int64_t k_new, v_new, k_cache, v_cache, lens;
+  int64_t batch, rows, width, capacity, new_row_stride, new_batch_stride;
+} anvil_kv_append_params;
+#define ANVIL_KV_APPEND_SLOTS 11
+ANVIL_API int anvil_cuda_attention_decode_fwd(const anvil_attention_params* p, int64_t lens, int64_t lens_add,
+                                              int64_t dtype, int64_t stream);
+ANVIL_API int anvil_cuda_kv_append(const anvil_kv_append_params* p, int64_t dtype, int64_t stream);
+ANVIL_API int anvil_cuda_kv_advance(int64_t lens, int64_t batch, int64_t n, int64_t stream);
+
 /* cross_entropy bwd with the upstream gradient read from device memory (CUDA): grad = p->grad * (*dgrad),
  * dgrad one fp32 (the gradient of the loss, as the tape holds it), so a backward pass makes no host read
  * and can be captured in a graph. With *dgrad == g and p->grad == 1 it writes exactly what

@@ -358,6 +358,130 @@ public abstract class Backend {
                                               Tensor out, Tensor lse, Tensor dout, Tensor dq, Tensor dk,
                                               Tensor dv);
 
+  // ---- decoding with the cache lengths in device memory ------------------------------------------
+
+  /**
+   * Attention of one query per batch row against a KV cache whose filled length per row lives on the
+   * device, so a captured decode step serves every position. q (B, 1, Wq) with spec's columns; k, v
+   * (B, capacity, Wk/Wv) the whole cache; lengths I32 (B): row b sees keys [0, min(capacity,
+   * lengths[b] + lengthsAdd)) only, lengthsAdd in [-1, 1]; out (B, 1, H*D) written (zeros for a row that
+   * sees no key). One query sees every key it is given, so spec's causal flag changes nothing.
+   * Optional: this default reads lengths to the host and runs {@link #attention} per row (free on the
+   * CPU; a synchronizing read elsewhere); CUDA overrides it with kernels that read them on the device.
+   */
+  public final void attentionDecode(AttentionSpec spec, Tensor q, Tensor k, Tensor v, Tensor lengths, int lengthsAdd,
+                                    Tensor out) {
+    String op = "attentionDecode";
+    AttentionShape s = AttentionShape.of(op, spec, q, k, v, null, out, null, device);
+    checkFloat(op, q, k, v);
+    Checks.sameDtype(op, q, "out", out);
+    Checks.distinct(op, "out", out, q, k, v);
+    if (s.qLen() != 1) throw new IllegalArgumentException(op + ": one query per row, got q " + q.shape());
+    decodeLengths(op, lengths, s.batch());
+    if (lengthsAdd < -1 || lengthsAdd > 1) throw new IllegalArgumentException(op + ": lengthsAdd " + lengthsAdd + " outside [-1, 1]");
+    doAttentionDecode(s, q, k, v, lengths, lengthsAdd, out);
+  }
+
+  protected void doAttentionDecode(AttentionShape s, Tensor q, Tensor k, Tensor v, Tensor lengths, int lengthsAdd,
+                                   Tensor out) {
+    int[] lens = lengths.toIntArray();
+    long cap = s.kLen();
+    try (ai.anvil.tensor.Scope views = ai.anvil.tensor.Scope.open()) {
+      for (int b = 0; b < lens.length; b++) {
+        long n = Math.max(0, Math.min(cap, (long) lens[b] + lengthsAdd));
+        Tensor o = out.slice(b, b + 1);
+        if (n == 0) {
+          fill(o, 0.0);
+          continue;
+        }
+        Tensor kb = k.slice(b, b + 1).reshape(cap, s.kWidth()).slice(0, n).reshape(1, n, s.kWidth());
+        Tensor vb = v.slice(b, b + 1).reshape(cap, s.vWidth()).slice(0, n).reshape(1, n, s.vWidth());
+        attention(s.spec(), q.slice(b, b + 1), kb, vb, null, o, null);
+      }
+    }
+  }
+
+  /**
+   * Writes T new key and value rows of every batch row into a layer's cache at the positions held on the
+   * device: kCache[b, lengths[b] + t, :] = columns [kColumn, kColumn + W) of kSrc[b, t, :], vCache likewise
+   * from vSrc (W = the caches' width; kSrc and vSrc may be one packed qkv (B, T, 3C)). kSrc, vSrc
+   * (B, T, Wsrc) of one shape; kCache, vCache (B, capacity, W) of the sources' dtype; lengths I32 (B),
+   * not changed (see {@link #kvAdvance}). A position outside [0, capacity) is refused (on CUDA by the
+   * next synchronizing call). Optional: the default reads lengths and copies row by row.
+   */
+  public final void kvAppend(Tensor kSrc, int kColumn, Tensor vSrc, int vColumn, Tensor kCache, Tensor vCache,
+                             Tensor lengths) {
+    String op = "kvAppend";
+    for (Tensor t : new Tensor[] {kSrc, vSrc, kCache, vCache}) {
+      Checks.present(op, "tensor", t, device);
+      Checks.rank(op, "tensor", t, 3);
+    }
+    checkFloat(op, kSrc, vSrc, kCache);
+    Checks.sameDtype(op, kSrc, "vSrc", vSrc);
+    Checks.sameDtype(op, kSrc, "kCache", kCache);
+    Checks.sameDtype(op, kSrc, "vCache", vCache);
+    Checks.shape(op, "vSrc", vSrc, kSrc.shape());
+    Checks.shape(op, "vCache", vCache, kCache.shape());
+    long b = kSrc.dim(0), w = kCache.dim(2);
+    if (kCache.dim(0) != b) throw new IllegalArgumentException(op + ": cache " + kCache.shape() + " for sources " + kSrc.shape());
+    if (kSrc.dim(1) > kCache.dim(1)) {
+      throw new IllegalArgumentException(op + ": " + kSrc.dim(1) + " new rows exceed the capacity " + kCache.dim(1));
+    }
+    for (int c : new int[] {kColumn, vColumn}) {
+      if (c < 0 || c + w > kSrc.dim(2)) {
+        throw new IllegalArgumentException(op + ": columns [" + c + ", " + (c + w) + ") outside the sources' width " + kSrc.dim(2));
+      }
+    }
+    Checks.distinct(op, "kCache", kCache, kSrc, vSrc, vCache);
+    decodeLengths(op, lengths, b);
+    doKvAppend(kSrc, kColumn, vSrc, vColumn, kCache, vCache, lengths);
+  }
+
+  protected void doKvAppend(Tensor kSrc, int kColumn, Tensor vSrc, int vColumn, Tensor kCache, Tensor vCache,
+                            Tensor lengths) {
+    int[] lens = lengths.toIntArray();
+    long t = kSrc.dim(1), ws = kSrc.dim(2), cap = kCache.dim(1), w = kCache.dim(2);
+    for (int b = 0; b < lens.length; b++) {
+      if (lens[b] < 0 || lens[b] + t > cap) {
+        throw new IllegalArgumentException("kvAppend: row " + b + " writes positions [" + lens[b] + ", " + (lens[b] + t)
+            + ") of a cache of capacity " + cap);
+      }
+    }
+    try (ai.anvil.tensor.Scope views = ai.anvil.tensor.Scope.open()) {
+      Tensor kFlat = kSrc.reshape(-1), vFlat = vSrc.reshape(-1);
+      Tensor kRows = kCache.reshape(-1), vRows = vCache.reshape(-1);
+      for (int b = 0; b < lens.length; b++) {
+        for (long i = 0; i < t; i++) {
+          long src = (b * t + i) * ws, dst = (b * cap + lens[b] + i) * w;
+          copy(kFlat.slice(src + kColumn, src + kColumn + w), kRows.slice(dst, dst + w));
+          copy(vFlat.slice(src + vColumn, src + vColumn + w), vRows.slice(dst, dst + w));
+        }
+      }
+    }
+  }
+
+  /** lengths[b] += n for every row (I32 (B) on this device): the end of a decode step of n tokens per row. */
+  public final void kvAdvance(Tensor lengths, int n) {
+    Checks.present("kvAdvance", "lengths", lengths, device);
+    decodeLengths("kvAdvance", lengths, lengths.numel());
+    doKvAdvance(lengths, n);
+  }
+
+  /** Optional: the default reads and rewrites lengths through the host. */
+  protected void doKvAdvance(Tensor lengths, int n) {
+    int[] lens = lengths.toIntArray();
+    for (int i = 0; i < lens.length; i++) lens[i] = Math.addExact(lens[i], n);
+    java.nio.ByteBuffer buf = java.nio.ByteBuffer.allocateDirect(4 * lens.length).order(java.nio.ByteOrder.nativeOrder());
+    buf.asIntBuffer().put(lens);
+    copyFromHost(lengths, buf);
+  }
+
+  private void decodeLengths(String op, Tensor lengths, long batch) {
+    Checks.present(op, "lengths", lengths, device);
+    Checks.dtype(op, "lengths", lengths, DType.I32);
+    Checks.shape(op, "lengths", lengths, batch);
+  }
+
   // ---- embedding --------------------------------------------------------------------------------
 
   /** out (..., D) = table[ids] for ids I32 (...), table (V, D). Out-of-range ids raise AnvilException. */

@@ -150,6 +150,13 @@ public final class AnvilCuda {
 
   public static native int anvil_cuda_sample_fwd(@Cast("const anvil_sample_params*") long p, long dtype, long stream);
 
+  public static native int anvil_cuda_attention_decode_fwd(
+      @Cast("const anvil_attention_params*") long p, long lens, long lensAdd, long dtype, long stream);
+
+  public static native int anvil_cuda_kv_append(@Cast("const anvil_kv_append_params*") long p, long dtype, long stream);
+
+  public static native int anvil_cuda_kv_advance(long lens, long batch, long n, long stream);
+
   public static native int anvil_cuda_cross_entropy_bwd_dgrad(
       @Cast("const anvil_cross_entropy_params*") long p, long dgrad, long dtype, long stream);
 

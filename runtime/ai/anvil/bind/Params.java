@@ -26,6 +26,7 @@ public final class Params {
   public static final int ADAMW_MULTI = 11;
   public static final int SAMPLE = 9;
   public static final int CAST = 8;
+  public static final int KV_APPEND = 11;
   // Llama-family ops
   public static final int RMSNORM = 10;
   public static final int ROPE = 8;

@@ -42,12 +42,16 @@ final class GenerateCommand implements Callable<Integer> {
   @Option(names = "--stop", paramLabel = "TEXT", description = "Stop when the text contains this (repeatable).")
   List<String> stop = new ArrayList<>();
 
+  @Option(names = "--no-cuda-graph", description = "Run every decode step eagerly instead of replaying a CUDA graph of it.")
+  boolean noCudaGraph;
+
   @Mixin DeviceOptions device;
 
   @Override
   public Integer call() throws IOException {
     device.apply();
     try (LanguageModel lm = LanguageModel.load(Checkpoint.resolveModel(checkpoint), device.device())) {
+      lm.setCudaGraphs(!noCudaGraph);
       SamplingConfig config = new SamplingConfig(maxTokens, temperature, topK, topP, seed, stop, List.of(), true);
       String start = prompt.isEmpty() && lm.tokenizer().eosId().isEmpty() ? "\n" : prompt;
       System.out.print(prompt);

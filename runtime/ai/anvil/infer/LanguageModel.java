@@ -31,7 +31,7 @@ public final class LanguageModel implements AutoCloseable {
 
   private final CausalLm model;
   private final Tokenizer tokenizer;
-  private final Generator generator;
+  private volatile Generator generator;
   private final Scorer scorer;
 
   /** Wraps a model (which this object then owns and closes) and its tokenizer. */
@@ -55,6 +55,14 @@ public final class LanguageModel implements AutoCloseable {
       throw new IOException(dir + ": tokenizer has " + tokenizer.vocabSize() + " tokens, the model " + model.vocabSize());
     }
     return new LanguageModel(model, tokenizer);
+  }
+
+  /**
+   * Whether generation on CUDA replays a CUDA graph of the decode step (the default) or runs every step
+   * eagerly (for diagnosis, or where graphs misbehave).
+   */
+  public void setCudaGraphs(boolean on) {
+    generator = new Generator(model, tokenizer, on);
   }
 
   /** Generates a continuation of prompt; stream (nullable) receives its text as it is produced. */

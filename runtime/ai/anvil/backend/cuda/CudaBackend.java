@@ -368,6 +368,34 @@ public final class CudaBackend extends Backend {
     check("attentionBackward", AnvilCuda.anvil_cuda_attention_bwd(p, q.dtype().code(), stream));
   }
 
+  // ---- decoding with the cache lengths in device memory (nothing read back: capturable) ----------
+
+  @Override
+  protected void doAttentionDecode(AttentionShape s, Tensor q, Tensor k, Tensor v, Tensor lengths, int lengthsAdd,
+                                   Tensor out) {
+    headDim("attentionDecode", s);
+    long p = CpuBackend.attentionParams(s, q, k, v, null, out, null, null, null, null, null);
+    bind();
+    check("attentionDecode", AnvilCuda.anvil_cuda_attention_decode_fwd(p, addr(lengths), lengthsAdd, q.dtype().code(), stream));
+  }
+
+  @Override
+  protected void doKvAppend(Tensor kSrc, int kColumn, Tensor vSrc, int vColumn, Tensor kCache, Tensor vCache,
+                            Tensor lengths) {
+    long e = kSrc.dtype().bytes(), ws = kSrc.dim(2);
+    long p = Params.begin().put(addr(kSrc) + kColumn * e).put(addr(vSrc) + vColumn * e).put(addr(kCache))
+        .put(addr(vCache)).put(addr(lengths)).put(kSrc.dim(0)).put(kSrc.dim(1)).put(kCache.dim(2)).put(kCache.dim(1))
+        .put(ws).put(kSrc.dim(1) * ws).address(Params.KV_APPEND);
+    bind();
+    check("kvAppend", AnvilCuda.anvil_cuda_kv_append(p, kSrc.dtype().code(), stream));
+  }
+
+  @Override
+  protected void doKvAdvance(Tensor lengths, int n) {
+    bind();
+    check("kvAdvance", AnvilCuda.anvil_cuda_kv_advance(addr(lengths), lengths.numel(), n, stream));
+  }
+
   // ---- embedding, cross-entropy -----------------------------------------------------------------
 
   @Override

@@ -24,6 +24,7 @@ import ai.anvil.tensor.Scope;
 import ai.anvil.tensor.Tensor;
 import java.io.IOException;
 import java.nio.file.Path;
+import java.util.IdentityHashMap;
 import java.util.Map;
 import java.util.concurrent.atomic.AtomicLong;
 
@@ -40,7 +41,10 @@ import java.util.concurrent.atomic.AtomicLong;
  *
  * <p>Two forward paths: {@link #logits}/{@link #loss} for training and scoring (recorded by a tape, with
  * dropout while training), and {@link #forward(Tensor, KvCache)} for decoding with a {@link KvCache}
- * (inference only, never recorded). Both give the same logits for the same context. The weights are
+ * (inference only, never recorded). Both give the same logits for the same context (up to bf16 rounding
+ * when the cache is bf16: decoding then runs in mixed precision, like training on CUDA). A one-token step
+ * ({@link #step}) reads everything that changes per token from device memory, so a CUDA graph of it
+ * serves every position (infer.DecodeGraph). The weights are
  * only read by either path, so any number of threads may decode concurrently with one model, each
  * with its own cache and Scope.
  */
@@ -287,9 +291,26 @@ public final class Gpt extends Module implements CausalLm, SequenceEncoder {
 
   // ---- decoding with a KV cache -------------------------------------------------------------------
 
-  /** A cache for batch rows of up to capacity positions (capacity <= blockSize); the caller closes it. */
+  /**
+   * A cache for batch rows of up to capacity positions (capacity <= blockSize) in the device's default
+   * precision (bf16 on CUDA, fp32 on the CPU; fp32 while an extension is installed, whose prefix
+   * tensors are fp32); the caller closes it.
+   */
   @Override
   public KvCache newCache(int batch, int capacity) {
+    return newCache(batch, capacity, extension != null ? Precision.FP32 : Precision.defaultFor(device));
+  }
+
+  /**
+   * A cache whose decoding runs in precision: FP32, or BF16 (CUDA only; not with an extension): bf16
+   * keys and values, linears and attention in bf16 under an {@link Autocast} with bf16 copies of the
+   * weights made now, once, and owned by the cache (weights changed later are not seen by it).
+   */
+  public KvCache newCache(int batch, int capacity, Precision precision) {
+    precision.checkDevice(device);
+    if (precision == Precision.BF16 && extension != null) {
+      throw new IllegalArgumentException("newCache: bf16 decoding with an extension installed is not supported; use fp32");
+    }
     if (capacity > config.blockSize()) {
       throw new IllegalArgumentException("KvCache capacity " + capacity + " exceeds block size " + config.blockSize());
     }
@@ -299,7 +320,42 @@ public final class Gpt extends Module implements CausalLm, SequenceEncoder {
       Tensor prompt = ext.softPrompt();
       capacity = Math.min(capacity + (prompt == null ? 0 : (int) prompt.dim(0)), config.blockSize() - ext.prefixLength());
     }
-    return new KvCache(config.nLayer(), batch, capacity, config.nEmbd(), tokenEmbedding().dtype(), device);
+    DType dtype = precision == Precision.BF16 ? DType.BF16 : tokenEmbedding().dtype();
+    KvCache cache = new KvCache(config.nLayer(), batch, capacity, config.nEmbd(), dtype, device);
+    if (dtype == DType.BF16) {
+      try {
+        cache.setWeightCopies(weightCopies());
+      } catch (RuntimeException e) {
+        cache.close();
+        throw e;
+      }
+    }
+    return cache;
+  }
+
+  /** bf16 copies of every fp32 parameter (weight -> copy), each detached from any Scope. */
+  private Map<Tensor, Tensor> weightCopies() {
+    Map<Tensor, Tensor> copies = new IdentityHashMap<>();
+    Backend be = Backend.of(device);
+    try {
+      for (var p : parameters()) {
+        Tensor w = p.value();
+        if (w.dtype() != DType.F32 || copies.containsKey(w)) continue;
+        Tensor c = Tensor.empty(DType.BF16, device, w.dims()).detachFromScope();
+        copies.put(w, c);
+        be.cast(w, c, false);
+      }
+    } catch (RuntimeException e) {
+      for (Tensor c : copies.values()) c.close();
+      throw e;
+    }
+    return copies;
+  }
+
+  /** The region decoding with cache runs in: bf16 with the cache's weight copies when it is bf16, else fp32. */
+  private Autocast decodeRegion(KvCache cache) {
+    return cache.dtype() == DType.BF16 ? Autocast.open(Precision.BF16, device, cache.weightCopies())
+        : Autocast.open(Precision.FP32, device);
   }
 
   /**
@@ -309,9 +365,8 @@ public final class Gpt extends Module implements CausalLm, SequenceEncoder {
    * it returns; the logits belong to the caller's innermost Scope (or to the caller when none is open).
    */
   public Tensor forward(Tensor ids, KvCache cache) {
-    try (Tape.NoGrad ignored = Tape.noGrad(); Scope scope = Scope.open();
-         Autocast fp32 = Autocast.open(Precision.FP32, device)) {  // the cached path is fp32 (its cache's dtype)
-      Tensor x = decode(ids, cache);
+    try (Tape.NoGrad ignored = Tape.noGrad(); Scope scope = Scope.open(); Autocast region = decodeRegion(cache)) {
+      Tensor x = decode(ids, cache, true);
       if (x.dim(1) > ids.dim(1)) x = ShapeOps.narrow(x, 1, x.dim(1) - ids.dim(1), ids.dim(1));
       x = transformer.lnF.forward(x);
       return scope.keep(Ops.linear(x, lmHeadWeight(), null));
@@ -323,9 +378,8 @@ public final class Gpt extends Module implements CausalLm, SequenceEncoder {
    * (B, paddedVocab): the head runs on B rows instead of B*T, which is what sampling needs.
    */
   public Tensor forwardLast(Tensor ids, KvCache cache) {
-    try (Tape.NoGrad ignored = Tape.noGrad(); Scope scope = Scope.open();
-         Autocast fp32 = Autocast.open(Precision.FP32, device)) {  // the cached path is fp32 (its cache's dtype)
-      Tensor x = decode(ids, cache);
+    try (Tape.NoGrad ignored = Tape.noGrad(); Scope scope = Scope.open(); Autocast region = decodeRegion(cache)) {
+      Tensor x = decode(ids, cache, true);
       long b = x.dim(0), t = x.dim(1), c = x.dim(2);
       Tensor last = x;
       if (t > 1) {
@@ -340,8 +394,60 @@ public final class Gpt extends Module implements CausalLm, SequenceEncoder {
     }
   }
 
-  /** Embeddings and blocks over the cache: ids (B, T) -> residual stream (B, T, C); advances the cache. */
-  private Tensor decode(Tensor ids, KvCache cache) {
+  /**
+   * One decode step that reads what changes per token from device memory, for a CUDA graph
+   * (infer.DecodeGraph): ids I32 (B, 1) on the model's device, the next token of each row, go to
+   * position cache.length(b) of row b (positions, cache writes and attention lengths from
+   * {@link KvCache#deviceLengths()}); the device lengths advance by one; logits (B, paddedVocab) of the
+   * cache's dtype are written. The host lengths are left alone: after the step has been queued (or its
+   * graph replayed) the caller records it with {@link KvCache#advancedOnDevice}(1). ids are not read back:
+   * they must be vocabulary ids (a DeviceSampler's, or checked by the caller); on CUDA the embedding
+   * kernel refuses others at the next synchronizing call. No extension may be installed, and the device
+   * lengths must be current ({@link KvCache#deviceLengthsStale()} false: a capture cannot copy them).
+   */
+  public void step(Tensor ids, KvCache cache, Tensor logits) {
+    String op = "Gpt.step";
+    if (extension != null) throw new IllegalStateException(op + ": not with an extension installed (use forwardLast)");
+    if (ids == null || logits == null) throw new IllegalArgumentException(op + ": ids and logits are required");
+    checkCache(op, cache);
+    long b = cache.batch();
+    if (ids.rank() != 2 || ids.dtype() != DType.I32 || ids.dim(0) != b || ids.dim(1) != 1 || !ids.device().equals(device)) {
+      throw new IllegalArgumentException(op + ": ids must be I32 (" + b + ", 1) on " + device + ", got " + ids);
+    }
+    if (logits.rank() != 2 || logits.dim(0) != b || logits.dim(1) != config.paddedVocab() || logits.dtype() != cache.dtype()
+        || !logits.device().equals(device)) {
+      throw new IllegalArgumentException(op + ": logits must be " + cache.dtype() + " (" + b + ", " + config.paddedVocab()
+          + ") on " + device + ", got " + logits);
+    }
+    if (cache.length() + 1 > Math.min(cache.capacity(), config.blockSize())) {
+      throw new IllegalArgumentException(op + ": a row at " + cache.length() + " positions overflows the cache capacity "
+          + cache.capacity());
+    }
+    if (cache.deviceLengthsStale()) cache.deviceLengths();
+    try (Tape.NoGrad ignored = Tape.noGrad(); Scope scope = Scope.open(); Autocast region = decodeRegion(cache)) {
+      Tensor lens = cache.deviceLengths();
+      Tensor x = Ops.add(Ops.embedding(ids, transformer.wte.weight()), Ops.embedding(lens.reshape(b, 1), transformer.wpe.weight()));
+      for (int l = 0; l < transformer.blocks.length; l++) x = transformer.blocks[l].forward(x, cache, l, splitSpec, null, true);
+      Backend be = Backend.of(device);
+      be.kvAdvance(lens, 1);
+      Tensor out = Ops.linear(transformer.lnF.forward(x), lmHeadWeight(), null);               // (B, 1, Vpad)
+      be.copy(out.reshape(b, config.paddedVocab()), logits);
+    }
+  }
+
+  private void checkCache(String op, KvCache cache) {
+    cache.checkOpen();
+    if (cache.layers() != config.nLayer() || cache.width() != config.nEmbd()) {
+      throw new IllegalArgumentException(op + ": KvCache of " + cache.layers() + " layers x " + cache.width()
+          + " does not belong to this model (" + config.nLayer() + " x " + config.nEmbd() + ")");
+    }
+  }
+
+  /**
+   * Embeddings and blocks over the cache: ids (B, T) -> residual stream (B, T, C); advances the cache.
+   * Every row starts at cache.length() (rows of different lengths take one token each: T = 1).
+   */
+  private Tensor decode(Tensor ids, KvCache cache, boolean checkHostIds) {
     cache.checkOpen();
     if (cache.layers() != config.nLayer() || cache.width() != config.nEmbd()) {
       throw new IllegalArgumentException("KvCache of " + cache.layers() + " layers x " + cache.width()
@@ -355,6 +461,12 @@ public final class Gpt extends Module implements CausalLm, SequenceEncoder {
     checkIds("forward", ids, start + shift + promptRows);
     long b = ids.dim(0), t = ids.dim(1) + promptRows;
     if (b != cache.batch()) throw new IllegalArgumentException("forward: ids " + ids.shape() + " for a cache of batch " + cache.batch());
+    // One token per row reads its position and cache row from the device lengths (rows may differ);
+    // several tokens (a prefill, a soft prompt, a key/value prefix) start every row at the same position.
+    boolean deviceLengths = t == 1 && shift == 0 && promptRows == 0;
+    if (!deviceLengths && !cache.uniform()) {
+      throw new IllegalArgumentException("forward: " + t + " tokens per row need rows of one length; the cache's differ");
+    }
     if (start + t > cache.capacity()) {
       throw new IllegalArgumentException("forward: " + t + " tokens at position " + start + " overflow the cache capacity "
           + cache.capacity());
@@ -362,7 +474,7 @@ public final class Gpt extends Module implements CausalLm, SequenceEncoder {
     // Host ids are checked here. Device ids (the next tokens a DeviceSampler wrote) are not read back: that
     // would wait for the whole queue every token. The embedding kernel refuses an id outside the table
     // and the next synchronizing call reports it (CudaBackend); the sampler draws only real vocabulary ids.
-    if (ids.device().isCpu()) {
+    if (checkHostIds && ids.device().isCpu()) {
       for (int id : ids.toIntArray()) {
         if (id < 0 || id >= config.vocabSize()) {
           throw new IllegalArgumentException("forward: token id " + id + " outside the vocabulary [0, " + config.vocabSize() + ")");
@@ -371,10 +483,15 @@ public final class Gpt extends Module implements CausalLm, SequenceEncoder {
     }
     Tensor x = Ops.embedding(ids, transformer.wte.weight());
     if (prompt != null) x = ShapeOps.concat(1, ShapeOps.repeat(prompt, b), x);
-    Tensor pos = t == 1 ? positionIds.column(b, start + shift, config.blockSize()) : positions(b, t, start + shift);
+    Tensor lens = cache.deviceLengths();
+    Tensor pos = deviceLengths ? lens.reshape(b, 1)
+        : t == 1 ? positionIds.column(b, start + shift, config.blockSize()) : positions(b, t, start + shift);
     x = Ops.add(x, Ops.embedding(pos, transformer.wpe.weight()));
-    for (int l = 0; l < transformer.blocks.length; l++) x = transformer.blocks[l].forward(x, cache, l, splitSpec, ext);
-    cache.advance((int) t);
+    for (int l = 0; l < transformer.blocks.length; l++) {
+      x = transformer.blocks[l].forward(x, cache, l, splitSpec, ext, deviceLengths);
+    }
+    Backend.of(device).kvAdvance(lens, (int) t);  // the device lengths follow on the device: no copy per token
+    cache.advancedOnDevice((int) t);
     return x;
   }
 
@@ -472,10 +589,6 @@ public final class Gpt extends Module implements CausalLm, SequenceEncoder {
     private final LayerNorm ln2;
     private final Linear cFc;
     private final Linear mlpProj;
-    // Row blocks of c_attn (q, k, v weights (C, C) and biases (C)) for the cached path, which writes k
-    // and v straight into the cache. Views of the parameters, so loading weights updates them too.
-    private final Tensor[] qkvWeights = new Tensor[3];
-    private final Tensor[] qkvBiases = new Tensor[3];
 
     Block(GptConfig c, Init init, Device device) {
       double projStd = 0.02 / Math.sqrt(2.0 * c.nLayer());
@@ -488,10 +601,6 @@ public final class Gpt extends Module implements CausalLm, SequenceEncoder {
       Group mlp = child("mlp", new Group());
       cFc = mlp.add("c_fc", new Linear(w, 4 * w, c.bias(), 0.02, init, device));
       mlpProj = mlp.add("c_proj", new Linear(4 * w, w, c.bias(), projStd, init, device));
-      for (int i = 0; i < 3; i++) {
-        qkvWeights[i] = cAttn.weight().slice(i * w, (i + 1) * w).detachFromScope();
-        qkvBiases[i] = cAttn.bias() == null ? null : cAttn.bias().slice(i * w, (i + 1) * w).detachFromScope();
-      }
     }
 
     /** Training/scoring path: x (B, T, C) -> (B, T, C), recorded when a tape is active. */
@@ -517,51 +626,40 @@ public final class Gpt extends Module implements CausalLm, SequenceEncoder {
     }
 
     /**
-     * Cached path: x (B, T, C) at positions [p, p+T) with p = cache.length(). Writes k, v of the new
-     * positions into cache rows [p, p+T) of every batch row, then attends over rows [0, p+T).
+     * Cached path: x (B, T, C); qkv = c_attn(ln_1(x)) (B, T, 3C) in the region's precision, its k and v
+     * written into the cache at each row's device length by one kvAppend. deviceLengths (T = 1, no
+     * prefix): one attentionDecode of every row over its own length + 1 keys, nothing read back. Else
+     * (every row at p = cache.length()): per row, attention of T queries over cache rows [0, p+T),
+     * after the extension's key/value prefix when it has one (bottom-right causal alignment).
      */
-    Tensor forward(Tensor x, KvCache cache, int layer, AttentionSpec spec, GptExtension ext) {
+    Tensor forward(Tensor x, KvCache cache, int layer, AttentionSpec spec, GptExtension ext, boolean deviceLengths) {
       long b = x.dim(0), t = x.dim(1), c = x.dim(2);
       long p = cache.length(), cap = cache.capacity();
       Backend be = Backend.of(x.device());
-      Tensor h = ln1.forward(x);
-      Tensor q = Ops.linear(h, qkvWeights[0], qkvBiases[0]);                          // (B, T, C)
-      // An installed delta (LoRA) adds to each of the q, k, v row blocks of c_attn.
-      Tensor dq = cAttn.deltaTerm(h, 0, c), dk = cAttn.deltaTerm(h, c, 2 * c), dv = cAttn.deltaTerm(h, 2 * c, 3 * c);
-      if (dq != null) q = Ops.add(q, dq);
-      Tensor[] prefix = ext == null ? null : ext.keyValuePrefix(layer);
-      Tensor a = Tensor.empty(x.dtype(), x.device(), b, t, c);
-      Tensor keyRows = cache.keyRows(layer), valueRows = cache.valueRows(layer);
-      for (long i = 0; i < b; i++) {
-        Tensor hi = (b == 1 ? h : h.slice(i, i + 1)).reshape(t, c);
-        long base = i * cap;
-        Tensor newKeys = keyRows.slice(base + p, base + p + t), newValues = valueRows.slice(base + p, base + p + t);
-        be.matmul(hi, qkvWeights[1], qkvBiases[1], newKeys, false, true, 1.0, false);
-        be.matmul(hi, qkvWeights[2], qkvBiases[2], newValues, false, true, 1.0, false);
-        if (dk != null) be.axpy(1.0, dk.slice(i, i + 1).reshape(t, c), newKeys);
-        if (dv != null) be.axpy(1.0, dv.slice(i, i + 1).reshape(t, c), newValues);
-        Tensor keys = keyRows.slice(base, base + p + t).reshape(1, p + t, c);
-        Tensor values = valueRows.slice(base, base + p + t).reshape(1, p + t, c);
-        if (prefix != null) {
-          // The prefix before the cached rows: Tk = P + p + t keys for t queries, aligned bottom-right.
-          keys = ShapeOps.concat(1, prefix[0].reshape(1, prefix[0].dim(0), c), keys);
-          values = ShapeOps.concat(1, prefix[1].reshape(1, prefix[1].dim(0), c), values);
+      Tensor qkv = cAttn.forward(ln1.forward(x));                                     // (B, T, 3C), LoRA included
+      Tensor keyCache = cache.keys(layer), valueCache = cache.values(layer);
+      be.kvAppend(qkv, (int) c, qkv, (int) (2 * c), keyCache, valueCache, cache.deviceLengths());
+      Tensor a = Tensor.empty(qkv.dtype(), x.device(), b, t, c);                      // q is qkv's columns [0, C)
+      if (deviceLengths) {
+        be.attentionDecode(spec, qkv, keyCache, valueCache, cache.deviceLengths(), 1, a);
+      } else {
+        Tensor[] prefix = ext == null ? null : ext.keyValuePrefix(layer);
+        Tensor keyRows = cache.keyRows(layer), valueRows = cache.valueRows(layer);
+        for (long i = 0; i < b; i++) {
+          long base = i * cap;
+          Tensor keys = keyRows.slice(base, base + p + t).reshape(1, p + t, c);
+          Tensor values = valueRows.slice(base, base + p + t).reshape(1, p + t, c);
+          if (prefix != null) {
+            keys = ShapeOps.concat(1, prefix[0].reshape(1, prefix[0].dim(0), c), keys);
+            values = ShapeOps.concat(1, prefix[1].reshape(1, prefix[1].dim(0), c), values);
+          }
+          be.attention(spec, b == 1 ? qkv : qkv.slice(i, i + 1), keys, values, null, b == 1 ? a : a.slice(i, i + 1), null);
         }
-        be.attention(spec, b == 1 ? q : q.slice(i, i + 1), keys, values, null, b == 1 ? a : a.slice(i, i + 1), null);
       }
       Tensor o = attnProj.forward(a);
       x = Ops.add(x, ext == null ? o : ext.afterAttention(layer, o));
       Tensor m = mlpProj.forward(Ops.gelu(cFc.forward(ln2.forward(x)), true));
       return Ops.add(x, ext == null ? m : ext.afterMlp(layer, m));
-    }
-
-    @Override
-    public void close() {
-      for (int i = 0; i < 3; i++) {
-        qkvWeights[i].close();
-        if (qkvBiases[i] != null) qkvBiases[i].close();
-      }
-      super.close();
     }
   }
 }

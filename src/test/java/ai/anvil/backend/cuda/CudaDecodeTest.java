@@ -2,6 +2,7 @@ package ai.anvil.backend.cuda;
 
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
+import ai.anvil.autograd.Precision;
 import ai.anvil.autograd.Tape;
 import ai.anvil.models.gpt.Gpt;
 import ai.anvil.models.gpt.GptConfig;
@@ -19,7 +20,8 @@ import org.junit.jupiter.api.Test;
 /**
  * Decoding on the GPU with the KV cache, token ids fed from device memory one step at a time (the path
  * that skips the host id check and takes its position ids from the device grid), against the full
- * forward of the whole sequence on the CPU: the last position's logits at every step.
+ * forward of the whole sequence on the CPU: the last position's logits at every step (an fp32 cache: the
+ * CUDA default is bf16).
  */
 @Tag("gpu")
 class CudaDecodeTest {
@@ -45,7 +47,7 @@ class CudaDecodeTest {
         full = cpu.logits(Tensor.ofInts(ids, b, total)).toFloatArray();  // (b, total, Vpad)
       }
       int vpad = CONFIG.paddedVocab();
-      try (Scope s = Scope.open(); KvCache cache = gpu.newCache(b, total)) {
+      try (Scope s = Scope.open(); KvCache cache = gpu.newCache(b, total, Precision.FP32)) {
         for (int k = prompt; k <= total; k++) {
           int from = k == prompt ? 0 : k - 1, len = k - from;
           int[] chunk = new int[b * len];
