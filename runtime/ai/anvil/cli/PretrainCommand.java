@@ -144,6 +144,21 @@ final class PretrainCommand implements Callable<Integer> {
       description = "auto (default: bf16 on CUDA, fp32 on the CPU), fp32, or bf16 mixed precision (CUDA only).")
   String precision;
 
+  @Option(names = "--cuda-graph", paramLabel = "auto|on|off",
+      description = "Capture the CUDA training step in a CUDA graph after its first update and replay it: auto (default: "
+          + "when the step allows it: no dropout, plain inputs and targets, one process, one batch shape), on (or fail "
+          + "saying why), off.")
+  String cudaGraph;
+
+  @Option(names = "--log-interval", paramLabel = "N",
+      description = "Steps between training-loss reports, each the mean since the last (default 1). On CUDA only a "
+          + "report reads the loss from the device: a larger interval lets the device run ahead.")
+  Integer logInterval;
+
+  @Option(names = "--recompute", paramLabel = "true|false", arity = "1",
+      description = "Recompute each block's activations in the backward instead of keeping them (GPT; default false).")
+  Boolean recompute;
+
   @CommandLine.Mixin DistributedOptions distributed = new DistributedOptions();
 
   @Override

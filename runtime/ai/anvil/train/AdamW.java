@@ -57,6 +57,22 @@ public final class AdamW implements AutoCloseable {
     this.backend = Backend.of(device == null ? Device.CPU : device);
   }
 
+  public double beta1() {
+    return beta1;
+  }
+
+  public double beta2() {
+    return beta2;
+  }
+
+  public double eps() {
+    return eps;
+  }
+
+  public double weightDecay() {
+    return weightDecay;
+  }
+
   /** Updates completed so far (the bias-correction step of the next update is this + 1). */
   public long steps() {
     return steps;

@@ -138,6 +138,7 @@ public final class Pretraining {
         GptCheckpoint.readWeights(gpt, init.resolve(GptCheckpoint.WEIGHTS));
         log.info("continuing pre-training from the weights of {}", init);
       }
+      gpt.setRecompute(config.recompute());
       if (parallel != null) parallel.attach(trainer);
       if (writer) trainer.listener(TrainListener.all(metrics, listener)).checkpointer(t -> Checkpoint.save(out, gpt, tokenizer, t));
       Trainer.Result result = trainer.fit();

@@ -42,6 +42,18 @@ import java.util.Map;
  * @param precision {@code auto} (bf16 on CUDA, fp32 on the CPU), {@code fp32} or {@code bf16} (mixed
  *     precision, CUDA only: bf16 linears and attention, fp32 weights, gradients, optimizer state, norms
  *     and loss; see ai.anvil.autograd.Autocast). Checkpoints are fp32 either way.
+ * @param cudaGraph {@code auto}, {@code on} or {@code off}: whether a CUDA step is captured in a CUDA graph
+ *     after its warm-up and replayed (ai.anvil.train.CudaTrainStep). auto captures when it can: a CUDA
+ *     device, no dropout, an objective that reads only inputs and targets, one process, and every window
+ *     of the batch shape captured (a window of another shape then runs uncaptured); on refuses to train
+ *     where it cannot, with the reason; off never captures. Either way a CUDA step runs the fused AdamW and
+ *     keeps its loss on the device. Ignored on the CPU unless on (an error there).
+ * @param logInterval steps between training-loss reports (progress, metrics.jsonl): each report gives the
+ *     mean loss of the steps since the last one. On CUDA only a report (or an evaluation, or the end) reads
+ *     the loss from the device, so a larger interval lets the device run ahead of the host.
+ * @param recompute recompute each transformer block's activations in the backward instead of keeping them
+ *     (gradient checkpointing: about a third more forward work for a fraction of the activation memory;
+ *     the same gradients). GPT (clm) only.
  */
 public record TrainConfig(
     String corpus,
@@ -77,7 +89,10 @@ public record TrainConfig(
     double noiseDensity,
     double meanSpanLength,
     String init,
-    String precision) {
+    String precision,
+    String cudaGraph,
+    int logInterval,
+    boolean recompute) {
 
   public TrainConfig {
     if (tokenizer == null || tokenizer.isBlank()) throw new IllegalArgumentException("tokenizer must be char, gpt2 or a file");
@@ -90,6 +105,7 @@ public record TrainConfig(
     positive("max_steps", maxSteps);
     positive("eval_interval", evalInterval);
     positive("eval_iters", evalIters);
+    positive("log_interval", logInterval);
     if (nEmbd % nHead != 0) throw new IllegalArgumentException("n_embd " + nEmbd + " must be a multiple of n_head " + nHead);
     if (!(dropout >= 0 && dropout < 1)) throw new IllegalArgumentException("dropout must be in [0, 1), got " + dropout);
     if (!(lr > 0) || !Double.isFinite(lr)) throw new IllegalArgumentException("lr must be > 0, got " + lr);
@@ -121,6 +137,19 @@ public record TrainConfig(
     if (!PRECISIONS.contains(precision)) {
       throw new IllegalArgumentException("precision must be one of " + PRECISIONS + ", got " + precision);
     }
+    if (!CUDA_GRAPHS.contains(cudaGraph)) {
+      throw new IllegalArgumentException("cuda_graph must be one of " + CUDA_GRAPHS + ", got " + cudaGraph);
+    }
+    if (cudaGraph.equals("on") && device.equals("cpu")) {
+      throw new IllegalArgumentException("cuda_graph on captures a CUDA step, but device is cpu; use auto or off, or a cuda device");
+    }
+    if (cudaGraph.equals("on") && dropout > 0) {
+      throw new IllegalArgumentException("cuda_graph on cannot capture a step with dropout " + dropout
+          + ": its masks are seeded from the host, so every replay would draw the same ones; use auto or off");
+    }
+    if (recompute && !objective.equals("clm")) {
+      throw new IllegalArgumentException("recompute is implemented for the GPT (objective clm), not " + objective);
+    }
     if (init != null && resume != null) {
       throw new IllegalArgumentException("init and resume exclude each other: resume continues a run, init starts one from weights");
     }
@@ -132,6 +161,9 @@ public record TrainConfig(
   /** The precision settings: auto picks bf16 on CUDA and fp32 on the CPU (ai.anvil.autograd.Precision). */
   public static final List<String> PRECISIONS = List.of("auto", "fp32", "bf16");
 
+  /** The CUDA graph settings: auto captures when it can, on insists, off never captures. */
+  public static final List<String> CUDA_GRAPHS = List.of("auto", "on", "off");
+
   private static void positive(String name, long value) {
     if (value < 1) throw new IllegalArgumentException(name + " must be >= 1, got " + value);
   }
@@ -139,7 +171,8 @@ public record TrainConfig(
   /** The cpu-small recipe (causal LM): 4 layers, 4 heads, 128 wide, context 64, batch 12, 2000 steps on char-level KJV. */
   public static TrainConfig defaults() {
     return new TrainConfig(null, "char", 4, 4, 128, 64, true, 0.0, 12, 1, 1e-3, null, 100, 2000, 0.9, 0.99, 1e-8,
-        1.0, 0.1, 250, 50, 0, 1337, "auto", 0, "runs/pretrain", null, 400, "clm", 0.15, 0.15, 3.0, null, "auto");
+        1.0, 0.1, 250, 50, 0, 1337, "auto", 0, "runs/pretrain", null, 400, "clm", 0.15, 0.15, 3.0, null, "auto", "auto", 1,
+        false);
   }
 
   /** The cosine floor: min_lr, or lr / 10 when unset. */

@@ -15,6 +15,7 @@ import java.io.UncheckedIOException;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Map;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -31,8 +32,18 @@ import org.slf4j.LoggerFactory;
  *
  * <p>Precision ({@link TrainConfig#precision()}): in bf16 (the default on CUDA) each micro-batch's forward
  * and backward, and each evaluation, run inside an {@link Autocast}: bf16 linears and attention on bf16
- * copies of the weights made once per step (or evaluation), everything the optimizer, the checkpoints and
- * the norms see in fp32. fp32 (the CPU's only mode) runs every op in fp32.
+ * copies of the weights, everything the optimizer, the checkpoints and the norms see in fp32. fp32 (the
+ * CPU's only mode) runs every op in fp32.
+ *
+ * <p>Where the step runs: on the CPU, and on CUDA in a data-parallel job, as above (the loss and the norm
+ * read on the host every step). On CUDA in one process, as a {@link CudaTrainStep}: the loss stays on the
+ * device and is read only when the trainer reports it (every {@link TrainConfig#logInterval()} steps, at
+ * an evaluation and at the end), the norm, clip and update run in the fused AdamW, a non-finite gradient
+ * skips the update on the device (counted at the next report), and, per {@link TrainConfig#cudaGraph()},
+ * the step is captured in a CUDA graph after its first update and replayed.
+ *
+ * <p>Reports: {@link TrainListener#onStep} comes every logInterval steps (and at evaluations and the end)
+ * with the mean loss of the steps since the previous report; with an interval of 1, after every step.
  */
 public final class Trainer implements AutoCloseable {
   private static final Logger log = LoggerFactory.getLogger(Trainer.class);
@@ -57,6 +68,7 @@ public final class Trainer implements AutoCloseable {
   private final LrSchedule schedule;
   private final Device device;
   private final Precision precision;
+  private final String cudaGraph;
   private TrainListener listener = new TrainListener() {};
   private Checkpointer checkpointer;
   private GradientSync sync = GradientSync.LOCAL;
@@ -66,6 +78,15 @@ public final class Trainer implements AutoCloseable {
   // This session's throughput: tokens and seconds since construction or restore.
   private long sessionTokens;
   private double sessionSeconds;
+  // The CUDA step (made at the first step on CUDA with one process) and whether it replays a graph.
+  private CudaTrainStep cudaStep;
+  private boolean replay;
+  private boolean shapeNoticeLogged;
+  // Steps since the last report: their count, the host loss sum (host path), the last lr and norm.
+  private long pendingSteps;
+  private double pendingLoss;
+  private double lastLr;
+  private double lastNorm = Double.NaN;
 
   /**
    * @param val the source of the evaluation batches: the first evalIters it yields are drawn now and
@@ -76,6 +97,11 @@ public final class Trainer implements AutoCloseable {
     Device on = model.parameters().isEmpty() ? Device.CPU : model.parameters().get(0).value().device();
     this.precision = config.precisionOn(on);  // before anything is allocated: bf16 on the CPU is refused here
     log.info("training in {} on {} (precision setting {})", precision.label(), on, config.precision());
+    this.cudaGraph = config.cudaGraph();
+    if (cudaGraph.equals("on") && !on.isCuda()) {
+      throw new IllegalArgumentException("cuda_graph on captures a CUDA step, but the model is on " + on
+          + "; use cuda_graph auto or off");
+    }
     this.model = model;
     this.objective = objective;
     this.config = config;
@@ -127,6 +153,11 @@ public final class Trainer implements AutoCloseable {
     return precision;
   }
 
+  /** Whether the steps run as a captured CUDA graph now (after the first update on CUDA, per cuda_graph). */
+  public boolean replaysGraph() {
+    return cudaStep != null && cudaStep.captured() && replay;
+  }
+
   /** The state to save now (cursor and RNG as of this moment). */
   public TrainState state() {
     return new TrainState(state.step(), state.bestValLoss(), state.lastValLoss(), state.evalsWithoutImprovement(),
@@ -141,6 +172,13 @@ public final class Trainer implements AutoCloseable {
     this.state = saved;
     sessionTokens = 0;
     sessionSeconds = 0;
+    pendingSteps = 0;
+    pendingLoss = 0;
+    if (cudaStep != null) {
+      cudaStep.takeLoss();
+      cudaStep.takeSkipped();
+      cudaStep.refreshCopies();  // the weights were just replaced
+    }
   }
 
   /** Runs steps until max steps or an early stop; evaluates and checkpoints along the way. */
@@ -149,9 +187,11 @@ public final class Trainer implements AutoCloseable {
     listener.onStart(state.step(), maxSteps, model.parameterCount(true), config.tokensPerStep());
     boolean early = false;
     while (state.step() < maxSteps) {
-      step();
+      advance();
       long done = state.step();
-      if (done % config.evalInterval() == 0 || done == maxSteps) {
+      boolean evaluating = done % config.evalInterval() == 0 || done == maxSteps;
+      if (evaluating || done % config.logInterval() == 0) report();
+      if (evaluating) {
         evaluate();
         if (done < maxSteps) saveCheckpoint();
         if (config.patience() > 0 && state.evalsWithoutImprovement() >= config.patience()) {
@@ -163,32 +203,51 @@ public final class Trainer implements AutoCloseable {
         }
       }
     }
+    report();
     if (Double.isNaN(state.lastValLoss())) evaluate();
     saveCheckpoint();
     return new Result(state.step(), state.lastValLoss(), state.bestValLoss(), tokensPerSecond(), state.trainSeconds(),
         state.skipped(), early, lastCheckpoint);
   }
 
-  /** One optimizer step; returns its mean training loss (NaN or infinite when skipped). */
+  /**
+   * One optimizer step, reported at once: returns its mean training loss (NaN or infinite when skipped).
+   * On CUDA this reads the loss from the device (a synchronization); {@link #fit()} reads it only every
+   * logInterval steps.
+   */
   public double step() {
+    double loss = advance();
+    double reported = report();
+    return cudaStep == null ? loss : reported;
+  }
+
+  /**
+   * One optimizer step, not reported: on the host path returns its loss (NaN or infinite when skipped),
+   * on the CUDA step NaN (the loss stays on the device until {@link #report()}).
+   */
+  private double advance() {
     long index = state.step();
     long start = System.nanoTime();
     double lr = schedule.at(index);
+    List<Batch> micro = new ArrayList<>(config.gradAccum());
+    long normalizer = 0;
+    for (int i = 0; i < config.gradAccum(); i++) {
+      Batch b = train.next();
+      micro.add(b);
+      normalizer += b.countTargets(objective.ignoreIndex());
+    }
+    normalizer = sync.globalTargets(normalizer);
+    if (normalizer > 0 && onCudaStep()) {
+      runCudaStep(micro, normalizer, lr);
+      finishStep(index, start, lr, null);
+      return Double.NaN;
+    }
     double loss = 0;
     double norm = Double.NaN;
     String skip = null;
-    int ignore = objective.ignoreIndex();
     try (Scope ignored = Scope.open()) {
       model.train(true);
       model.zeroGrad();
-      List<Batch> micro = new ArrayList<>(config.gradAccum());
-      long normalizer = 0;
-      for (int i = 0; i < config.gradAccum(); i++) {
-        Batch b = train.next();
-        micro.add(b);
-        normalizer += b.countTargets(ignore);
-      }
-      normalizer = sync.globalTargets(normalizer);
       if (normalizer == 0) {
         skip = "every target of the window is ignored";
       } else {
@@ -216,21 +275,137 @@ public final class Trainer implements AutoCloseable {
       }
       Backend.of(device).synchronize();
     }
-    double seconds = (System.nanoTime() - start) / 1e9;
+    finishStep(index, start, lr, skip);
+    if (skip != null) {
+      log.warn("step {} skipped: {} (lr {})", index + 1, skip, lr);
+      listener.onSkip(index + 1, skip);
+      return Double.isFinite(loss) ? Double.NaN : loss;
+    }
+    pendingLoss += loss;
+    lastNorm = norm;
+    return loss;
+  }
+
+  /**
+   * Counts a step that ran (or was skipped, with its reason) into the state. A CUDA step's time here is the
+   * host's time to queue it; the wait for the device is added when a report reads the loss.
+   */
+  private void finishStep(long index, long startNanos, double lr, String skip) {
+    double seconds = (System.nanoTime() - startNanos) / 1e9;
     long tokens = config.tokensPerStep() * sync.worldSize();
     sessionTokens += tokens;
     sessionSeconds += seconds;
     state = new TrainState(index + 1, state.bestValLoss(), state.lastValLoss(), state.evalsWithoutImprovement(),
         state.trainSeconds() + seconds, state.tokens() + tokens, state.skipped() + (skip == null ? 0 : 1),
         state.dataCursor(), state.rng());
-    if (skip != null) {
-      log.warn("step {} skipped: {} (lr {})", index + 1, skip, lr);
-      listener.onSkip(index + 1, skip);
-    } else {
-      listener.onStep(new StepReport(index + 1, config.maxSteps(), loss, lr, norm, state.tokens(), state.trainSeconds(),
-          tokensPerSecond()));
+    if (skip == null) {
+      pendingSteps++;
+      lastLr = lr;
     }
-    return skip == null ? loss : (Double.isFinite(loss) ? Double.NaN : loss);
+  }
+
+  /**
+   * Reports the steps since the last report, if any: their mean loss (on CUDA read from the device, with
+   * the updates it skipped and the wait for the queued work counted as training time) through
+   * {@link TrainListener#onStep}. Returns that mean (NaN when nothing was pending).
+   */
+  private double report() {
+    if (pendingSteps == 0) return Double.NaN;
+    double sum = pendingLoss;
+    long steps = pendingSteps;
+    double norm = lastNorm;
+    if (cudaStep != null) {
+      long start = System.nanoTime();
+      sum = cudaStep.takeLoss();  // waits for the queued steps
+      long skipped = cudaStep.takeSkipped();
+      norm = cudaStep.gradNorm();
+      double waited = (System.nanoTime() - start) / 1e9;
+      sessionSeconds += waited;
+      state = new TrainState(state.step(), state.bestValLoss(), state.lastValLoss(), state.evalsWithoutImprovement(),
+          state.trainSeconds() + waited, state.tokens(), state.skipped() + skipped, state.dataCursor(), state.rng());
+      if (skipped > 0) {
+        // Their bias-correction step did not advance on the device; nor does it here from now on.
+        optimizer.setSteps(optimizer.steps() - skipped);
+        String why = skipped + " of the " + steps + " steps up to here had a non-finite gradient norm; their updates were skipped";
+        log.warn("step {}: {}", state.step(), why);
+        listener.onSkip(state.step(), why);
+      }
+    }
+    pendingSteps = 0;
+    pendingLoss = 0;
+    double mean = sum / steps;
+    listener.onStep(new StepReport(state.step(), config.maxSteps(), mean, lastLr, norm, state.tokens(), state.trainSeconds(),
+        tokensPerSecond()));
+    return mean;
+  }
+
+  /** Whether this step runs as a {@link CudaTrainStep} (made here at the first such step). */
+  private boolean onCudaStep() {
+    if (cudaStep != null) return true;
+    if (!device.isCuda()) return false;
+    if (sync != GradientSync.LOCAL) {
+      if (cudaGraph.equals("on")) {
+        throw new IllegalStateException("cuda_graph on: a data-parallel step combines the ranks' losses and gradients "
+            + "on the host between the backward and the update, so it cannot be captured; use cuda_graph auto or off");
+      }
+      return false;
+    }
+    String obstacle = graphObstacle();
+    if (obstacle != null && cudaGraph.equals("on")) {
+      throw new IllegalStateException("cuda_graph on: the step cannot be captured: " + obstacle + "; use cuda_graph auto or off");
+    }
+    replay = obstacle == null && !cudaGraph.equals("off");
+    log.info("CUDA step: fused AdamW, loss on the device (read every {} steps), {}", config.logInterval(),
+        replay ? "captured in a CUDA graph after the first update" : "not captured (" + (obstacle != null ? obstacle
+            : "cuda_graph off") + ")");
+    model.train(true);
+    cudaStep = new CudaTrainStep(model, objective, optimizer, config.gradClip(), precision, config.gradAccum());
+    return true;
+  }
+
+  /** Why the step could never be captured, known before it runs; null when nothing stands in the way. */
+  private String graphObstacle() {
+    double dropout = config.dropout();
+    if (model instanceof ai.anvil.models.gpt.Gpt gpt) dropout = Math.max(dropout, gpt.config().dropout());
+    if (dropout > 0) {
+      return "dropout " + dropout + " draws its masks from host seeds, so every replay would repeat the captured masks";
+    }
+    if (!CudaTrainStep.readsOnlyInputsAndTargets(objective)) {
+      return "the objective reads more of a batch than its inputs and targets (it uploads them itself)";
+    }
+    return null;
+  }
+
+  private void runCudaStep(List<Batch> micro, long normalizer, double lr) {
+    model.train(true);
+    cudaStep.load(micro, normalizer);
+    boolean now = replay && cudaStep.warm();
+    if (now) {
+      String obstacle = cudaStep.graphObstacle();
+      if (obstacle != null) {
+        if (cudaGraph.equals("on")) {
+          throw new IllegalStateException("cuda_graph on needs every window in the captured shape: step "
+              + (state.step() + 1) + " has " + obstacle + "; use cuda_graph auto or off");
+        }
+        if (!shapeNoticeLogged) {
+          log.info("step {} runs uncaptured: {} (logged once)", state.step() + 1, obstacle);
+          shapeNoticeLogged = true;
+        }
+        now = false;
+      }
+    }
+    if (now && !cudaStep.captured()) {
+      try {
+        cudaStep.run(lr, true);
+        return;
+      } catch (IllegalStateException e) {
+        if (cudaGraph.equals("on")) throw new IllegalStateException("cuda_graph on: " + e.getMessage(), e);
+        log.warn("{}; training on uncaptured", e.getMessage());
+        replay = false;
+        now = false;
+      }
+    }
+    cudaStep.run(lr, now);
   }
 
   private double forwardBackward(Batch b, long normalizer, Tape.LeafHook hook) {
@@ -270,7 +445,8 @@ public final class Trainer implements AutoCloseable {
     double sum = 0;
     int counted = 0;
     model.train(false);
-    try (Tape.NoGrad ng = Tape.noGrad(); Autocast ac = Autocast.open(precision, device)) {
+    try (Tape.NoGrad ng = Tape.noGrad();
+         Autocast ac = Autocast.open(precision, device, cudaStep != null ? cudaStep.weightCopies() : Map.of())) {
       for (Batch b : batches) {
         long n = b.countTargets(objective.ignoreIndex());
         if (n == 0) continue;
@@ -307,9 +483,10 @@ public final class Trainer implements AutoCloseable {
     }
   }
 
-  /** Frees the optimizer state (the model belongs to the caller). */
+  /** Frees the CUDA step and the optimizer state (the model belongs to the caller). */
   @Override
   public void close() {
+    if (cudaStep != null) cudaStep.close();
     optimizer.close();
   }
 }

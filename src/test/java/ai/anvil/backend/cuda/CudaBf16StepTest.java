@@ -20,6 +20,9 @@ import ai.anvil.tensor.Tensor;
 import ai.anvil.testkit.Random;
 import ai.anvil.testkit.Tolerance;
 import ai.anvil.train.AdamW;
+import ai.anvil.train.Batch;
+import ai.anvil.train.CudaTrainStep;
+import java.util.List;
 import java.util.Map;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Tag;
@@ -29,7 +32,8 @@ import org.junit.jupiter.api.Test;
  * The bf16 mixed-precision path (issue 7) on the GPU against the CPU's fp32: the cast kernel bit for bit
  * against {@link BFloat16}; one GPT step under a bf16 {@link Autocast} (bf16 GEMM and flash attention, fp32
  * LayerNorm, residual stream and loss) against the CPU fp32 step; and the loss curve of 200 captured bf16
- * steps (weights' bf16 copies written by the fused AdamW) against the CPU fp32 curve.
+ * steps of the product's {@link CudaTrainStep} (weights' bf16 copies written by the fused AdamW) against the
+ * CPU fp32 curve.
  *
  * <p>Bands: the testkit's bf16 tolerance (rtol 2e-2, about 5 bf16 units in the last place: each bf16
  * rounding adds up to 2^-9 relative error, and a value passes through about five of them between the
@@ -128,7 +132,6 @@ class CudaBf16StepTest {
   /** The issue's target: the first 200 steps of a small model on the GPU in bf16 within bf16 noise of the CPU fp32 curve. */
   @Test
   void twoHundredCapturedBf16StepsFollowTheCpuFp32LossCurve() {
-    CudaBackend gpu = CudaBackend.forDevice(0);
     Backend cpu = Backend.of(Device.CPU);
     Random rnd = new Random(29);
     int[] ids = rnd.ints(4 * 64, 97), targets = rnd.ints(4 * 64, 97);
@@ -147,19 +150,14 @@ class CudaBf16StepTest {
         hostOpt.step(lr, norm > clip ? clip / (norm + 1e-6) : 1.0);
         host.zeroGrad();
       }
-      try (GptGraphStep step = new GptGraphStep(gpu, device, ids, targets, 1, 4, 64, lr, clip, Precision.BF16)) {
-        step.warmUp();
-        double before = step.lossSum();
-        gpuLoss[0] = before;
-        try (CudaGraph graph = step.capture()) {
-          for (int k = 1; k < 200; k++) {
-            step.schedule();
-            graph.launch();
-            double sum = step.lossSum();
-            gpuLoss[k] = sum - before;
-            before = sum;
-          }
+      try (AdamW moments = new AdamW(device.namedParameters(), 0.9, 0.95, 1e-8, 0.1);
+           CudaTrainStep step = new CudaTrainStep(device, device::loss, moments, clip, Precision.BF16, 1)) {
+        step.load(List.of(new Batch(4, 64, ids, targets)), 4 * 64);
+        for (int k = 0; k < 200; k++) {
+          step.run(lr, true);  // update 1 eager, then the captured step replayed
+          gpuLoss[k] = step.takeLoss();
         }
+        assertTrue(step.captured(), "the step was captured");
       }
       double worst = 0;
       for (int k = 0; k < 200; k++) worst = Math.max(worst, Math.abs(cpuLoss[k] - gpuLoss[k]) / Math.max(1, Math.abs(cpuLoss[k])));

@@ -7,7 +7,11 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 import ai.anvil.backend.AdamWStep;
+import ai.anvil.autograd.Precision;
 import ai.anvil.backend.Backend;
+import ai.anvil.models.gpt.Gpt;
+import ai.anvil.models.gpt.GptConfig;
+import ai.anvil.nn.Parameter;
 import ai.anvil.tensor.BFloat16;
 import ai.anvil.tensor.DType;
 import ai.anvil.tensor.Device;
@@ -17,6 +21,9 @@ import ai.anvil.tensor.Tensor;
 import ai.anvil.testkit.Assertions;
 import ai.anvil.testkit.Random;
 import ai.anvil.testkit.Tolerance;
+import ai.anvil.train.AdamW;
+import ai.anvil.train.Batch;
+import ai.anvil.train.CudaTrainStep;
 import java.util.ArrayList;
 import java.util.List;
 import org.junit.jupiter.api.BeforeAll;
@@ -26,7 +33,9 @@ import org.junit.jupiter.api.Test;
 /**
  * The pieces of the GPU training step (issue 7) against the CPU: the fused AdamW (device table, on-device
  * clipping, bf16 copies, frozen entries) against the CPU AdamW with the clip scale computed on the host; a
- * captured CUDA graph replayed against the same ops run eagerly, with no pool growth over replays; and the
+ * captured CUDA graph replayed against the same ops run eagerly, with no pool growth over replays; the
+ * product's {@link CudaTrainStep} captured against eager, with micro-batches against one larger batch, with
+ * a non-finite gradient (skipped and counted), and 200 replays against the CPU's loss curve; and the
  * device sampler's argmax against the host's.
  */
 @Tag("gpu")
@@ -190,33 +199,33 @@ class CudaTrainStepTest {
   @Test
   void aCapturedGptStepReplaysLikeEagerSteps() {
     CudaBackend gpu = CudaBackend.forDevice(0);
-    ai.anvil.models.gpt.GptConfig config = ai.anvil.models.gpt.GptConfig.of(2, 2, 64, 32, 97);
+    GptConfig config = GptConfig.of(2, 2, 64, 32, 97);
     Random rnd = new Random(17);
     int[] ids = rnd.ints(3 * 32, 97), targets = rnd.ints(3 * 32, 97);
-    targets[7] = ai.anvil.models.gpt.Gpt.IGNORE_INDEX;
-    try (ai.anvil.models.gpt.Gpt eager = new ai.anvil.models.gpt.Gpt(config, 5, GPU);
-         ai.anvil.models.gpt.Gpt graphed = new ai.anvil.models.gpt.Gpt(config, 5, GPU);
-         GptGraphStep a = new GptGraphStep(gpu, eager, ids, targets, 1, 3, 32, 1e-3, 1.0);
-         GptGraphStep b = new GptGraphStep(gpu, graphed, ids, targets, 1, 3, 32, 1e-3, 1.0)) {
-      a.warmUp();
-      b.warmUp();
-      try (CudaGraph graph = b.capture()) {
-        for (int i = 0; i < 3; i++) {
-          a.schedule();
-          a.runEager();
-          b.schedule();
-          graph.launch();
-        }
-        gpu.synchronize();
-        long reserved = gpu.poolStats().reservedBytes();
-        b.schedule();
-        graph.launch();
-        a.schedule();
-        a.runEager();
-        gpu.synchronize();
-        assertTrue(gpu.poolStats().reservedBytes() <= reserved, "a replay must not grow the pool");
+    targets[7] = Gpt.IGNORE_INDEX;
+    List<Batch> window = window(ids, targets, 1, 3, 32);
+    try (Gpt eager = new Gpt(config, 5, GPU); Gpt graphed = new Gpt(config, 5, GPU);
+         AdamW ma = moments(eager); AdamW mb = moments(graphed);
+         CudaTrainStep a = new CudaTrainStep(eager, eager::loss, ma, 1.0, Precision.FP32, 1);
+         CudaTrainStep b = new CudaTrainStep(graphed, graphed::loss, mb, 1.0, Precision.FP32, 1)) {
+      a.load(window, 3 * 32 - 1);
+      b.load(window, 3 * 32 - 1);
+      for (int i = 0; i < 4; i++) {  // b: the first update eager, then captured and replayed
+        a.run(1e-3, false);
+        b.run(1e-3, true);
       }
-      assertEquals(a.lossSum(), b.lossSum(), 1e-6 * Math.abs(a.lossSum()), "losses of 5 updates");
+      assertTrue(b.captured() && !a.captured());
+      gpu.synchronize();
+      long reserved = gpu.poolStats().reservedBytes();
+      b.run(1e-3, true);
+      a.run(1e-3, false);
+      gpu.synchronize();
+      assertTrue(gpu.poolStats().reservedBytes() <= reserved, "a replay must not grow the pool");
+      assertEquals(5, ma.steps());
+      assertEquals(5, mb.steps());
+      double la = a.takeLoss(), lb = b.takeLoss();
+      assertEquals(la, lb, 1e-6 * Math.abs(la), "losses of 5 updates");
+      assertEquals(0.0, b.takeLoss(), "takeLoss resets the sum");
       var pa = eager.namedParameters();
       graphed.namedParameters().forEach((name, p) -> assertArrayEquals(pa.get(name).value().toFloatArray(),
           p.value().toFloatArray(), "parameter " + name + " after 5 updates"));
@@ -225,46 +234,83 @@ class CudaTrainStepTest {
 
   @Test
   void twoMicroBatchesMakeTheUpdateOfOneBatchTwiceAsLarge() {
-    CudaBackend gpu = CudaBackend.forDevice(0);
-    ai.anvil.models.gpt.GptConfig config = ai.anvil.models.gpt.GptConfig.of(2, 2, 64, 32, 97);
+    GptConfig config = GptConfig.of(2, 2, 64, 32, 97);
     Random rnd = new Random(23);
     int[] ids = rnd.ints(4 * 32, 97), targets = rnd.ints(4 * 32, 97);
-    targets[40] = ai.anvil.models.gpt.Gpt.IGNORE_INDEX;
-    try (ai.anvil.models.gpt.Gpt whole = new ai.anvil.models.gpt.Gpt(config, 8, GPU);
-         ai.anvil.models.gpt.Gpt split = new ai.anvil.models.gpt.Gpt(config, 8, GPU);
-         GptGraphStep one = new GptGraphStep(gpu, whole, ids, targets, 1, 4, 32, 1e-3, 1.0);
-         GptGraphStep two = new GptGraphStep(gpu, split, ids, targets, 2, 2, 32, 1e-3, 1.0)) {
-      one.warmUp();
-      two.warmUp();
-      for (int i = 0; i < 2; i++) {
-        one.schedule();
-        one.runEager();
-        two.schedule();
-        two.runEager();
+    targets[40] = Gpt.IGNORE_INDEX;
+    try (Gpt whole = new Gpt(config, 8, GPU); Gpt split = new Gpt(config, 8, GPU);
+         AdamW mw = moments(whole); AdamW ms = moments(split);
+         CudaTrainStep one = new CudaTrainStep(whole, whole::loss, mw, 1.0, Precision.FP32, 1);
+         CudaTrainStep two = new CudaTrainStep(split, split::loss, ms, 1.0, Precision.FP32, 2)) {
+      one.load(window(ids, targets, 1, 4, 32), 4 * 32 - 1);
+      two.load(window(ids, targets, 2, 2, 32), 4 * 32 - 1);
+      for (int i = 0; i < 3; i++) {
+        one.run(1e-3, false);
+        two.run(1e-3, true);  // two micro-batches captured in one graph
       }
-      assertEquals(one.lossSum(), two.lossSum(), 1e-5 * Math.abs(one.lossSum()), "summed window losses");
+      double lo = one.takeLoss(), lt = two.takeLoss();
+      assertEquals(lo, lt, 1e-5 * Math.abs(lo), "summed window losses");
       var pw = whole.namedParameters();
       split.namedParameters().forEach((name, p) -> Assertions.assertClose("parameter " + name,
           Random.toDoubles(pw.get(name).value().toFloatArray()), p.value(), Tolerance.F32_REDUCTION));
     }
   }
 
+  /** A NaN gradient (from a NaN weight) skips the update on the device; the count reaches the host when asked. */
+  @Test
+  void aNonFiniteGradientSkipsTheUpdateAndIsCounted() {
+    GptConfig config = GptConfig.of(1, 2, 64, 16, 97);
+    Random rnd = new Random(31);
+    int[] ids = rnd.ints(2 * 16, 97), targets = rnd.ints(2 * 16, 97);
+    try (Gpt gpt = new Gpt(config, 4, GPU); AdamW m = moments(gpt);
+         CudaTrainStep step = new CudaTrainStep(gpt, gpt::loss, m, 0.0, Precision.FP32, 1)) {
+      step.load(window(ids, targets, 1, 2, 16), 2 * 16);
+      step.run(1e-3, false);
+      assertEquals(0, step.takeSkipped());
+      Parameter ln = gpt.namedParameters().get("transformer.ln_f.weight");
+      float[] poisoned = ln.value().toFloatArray();
+      poisoned[0] = Float.NaN;
+      ln.value().copyFrom(poisoned);
+      float[] before = gpt.namedParameters().get("transformer.wte.weight").value().toFloatArray();
+      step.run(1e-3, false);
+      assertEquals(1, step.takeSkipped(), "the update with a NaN gradient is counted as skipped");
+      assertArrayEquals(before, gpt.namedParameters().get("transformer.wte.weight").value().toFloatArray(),
+          "a skipped update changes no weight");
+      assertTrue(Double.isNaN(step.takeLoss()), "the loss sum shows the NaN");
+    }
+  }
+
+  private static AdamW moments(Gpt gpt) {
+    return new AdamW(gpt.namedParameters(), 0.9, 0.95, 1e-8, 0.1);
+  }
+
+  /** micro batches of rows x cols from micro x rows x cols ids and targets. */
+  static List<Batch> window(int[] ids, int[] targets, int micro, int rows, int cols) {
+    List<Batch> out = new ArrayList<>();
+    int n = rows * cols;
+    for (int k = 0; k < micro; k++) {
+      out.add(new Batch(rows, cols, java.util.Arrays.copyOfRange(ids, k * n, (k + 1) * n),
+          java.util.Arrays.copyOfRange(targets, k * n, (k + 1) * n)));
+    }
+    return out;
+  }
+
   /**
-   * The loss curve of 200 updates (one repeated batch, clip 1.0) of the captured GPU step against the CPU's
+   * The loss curve of 200 updates (one repeated batch, clip 1.0) of the captured GPU step (the product's
+   * {@link CudaTrainStep}, its loss read after every replay) against the CPU's
    * Ops/Tape path with the CPU AdamW and host-side clipping: fp32 on both, so within 5e-3 per step.
    */
   @Test
   void twoHundredGraphReplaysFollowTheCpuLossCurve() {
     CudaBackend gpu = CudaBackend.forDevice(0);
     Backend cpu = Backend.of(Device.CPU);
-    ai.anvil.models.gpt.GptConfig config = ai.anvil.models.gpt.GptConfig.of(2, 2, 64, 32, 97);
+    GptConfig config = GptConfig.of(2, 2, 64, 32, 97);
     Random rnd = new Random(29);
     int[] ids = rnd.ints(4 * 32, 97), targets = rnd.ints(4 * 32, 97);
     double lr = 3e-3, clip = 1.0;
-    try (ai.anvil.models.gpt.Gpt host = new ai.anvil.models.gpt.Gpt(config, 3, Device.CPU);
-         ai.anvil.models.gpt.Gpt device = new ai.anvil.models.gpt.Gpt(config, 3, GPU);
-         ai.anvil.train.AdamW hostOpt = new ai.anvil.train.AdamW(host.namedParameters(), 0.9, 0.95, 1e-8, 0.1);
-         GptGraphStep step = new GptGraphStep(gpu, device, ids, targets, 1, 4, 32, lr, clip)) {
+    try (Gpt host = new Gpt(config, 3, Device.CPU); Gpt device = new Gpt(config, 3, GPU);
+         AdamW hostOpt = new AdamW(host.namedParameters(), 0.9, 0.95, 1e-8, 0.1); AdamW m = moments(device);
+         CudaTrainStep step = new CudaTrainStep(device, device::loss, m, clip, Precision.FP32, 1)) {
       double[] cpuLoss = new double[200], gpuLoss = new double[200];
       for (int k = 0; k < 200; k++) {
         try (Scope s = Scope.open(); ai.anvil.autograd.Tape tape = ai.anvil.autograd.Tape.record()) {
@@ -276,19 +322,12 @@ class CudaTrainStepTest {
         hostOpt.step(lr, norm > clip ? clip / (norm + 1e-6) : 1.0);
         host.zeroGrad();
       }
-      step.warmUp();
-      double before = 0;
-      gpuLoss[0] = step.lossSum();
-      before = gpuLoss[0];
-      try (CudaGraph graph = step.capture()) {
-        for (int k = 1; k < 200; k++) {
-          step.schedule();
-          graph.launch();
-          double sum = step.lossSum();
-          gpuLoss[k] = sum - before;
-          before = sum;
-        }
+      step.load(window(ids, targets, 1, 4, 32), 4 * 32);
+      for (int k = 0; k < 200; k++) {
+        step.run(lr, true);  // update 1 eager, then the captured step replayed
+        gpuLoss[k] = step.takeLoss();
       }
+      assertTrue(step.captured());
       for (int k = 0; k < 200; k++) {
         assertEquals(cpuLoss[k], gpuLoss[k], 5e-3 * Math.max(1, Math.abs(cpuLoss[k])), "loss at update " + (k + 1));
       }

@@ -8,6 +8,9 @@ import ai.anvil.tensor.DType;
 import ai.anvil.tensor.Device;
 import ai.anvil.tensor.Scope;
 import ai.anvil.tensor.Tensor;
+import ai.anvil.train.AdamW;
+import ai.anvil.train.Batch;
+import ai.anvil.train.CudaTrainStep;
 import java.io.IOException;
 import java.io.PrintWriter;
 import java.nio.file.Files;
@@ -23,8 +26,10 @@ import java.util.SplittableRandom;
  * with the KV cache on the device and the next token picked on the device (DeviceSampler argmax) and
  * prints decode tokens/s. bench/gpu/gpt2_train.py measures PyTorch on the same shapes in the same run.
  *
- * <p>The step ({@link GptGraphStep}): forward + backward with the loss and its gradient on the device (summed
- * into a device scalar, read once at the end), then the fused AdamW (one table, clip 1.0 on the device).
+ * <p>The step is the product's ({@link CudaTrainStep}, as the Trainer runs it on CUDA): forward + backward with
+ * the loss and its gradient on the device (summed into a device scalar, read once at the end), then the fused
+ * AdamW (one table, clip 1.0 on the device). A real loop copies its next batch into the step's fixed input
+ * buffers between updates; here one random batch is loaded once.
  * Variants, each timed separately so one that fails does not hide the others, are named
  * {@code PRECISION[-graph][-recompute][:BATCH]}: {@code bf16} (mixed precision: bf16 GEMM and attention,
  * the weights' bf16 copies written by the fused AdamW) or {@code fp32} (the test mode, SIMT kernels);
@@ -113,62 +118,52 @@ public final class Gpt2TrainBench {
     }
     String tag = "B" + batch + " T" + T + " " + variant;
     double tokens = (double) batch * T;
+    double lr = 6e-4;
     try (Scope run = Scope.open(); Gpt model = new Gpt(config, 1, GPU);
-         GptGraphStep step = new GptGraphStep(gpu, model, ids, targets, 1, batch, T, 6e-4, 1.0, precision)) {
+         AdamW moments = new AdamW(model.namedParameters(), 0.9, 0.95, 1e-8, 0.1);
+         CudaTrainStep step = new CudaTrainStep(model, model::loss, moments, 1.0, precision, 1)) {
       model.train(true);
       model.setRecompute(recompute);
-      step.warmUp();
-      CudaGraph graph = null;
-      if (graphed) {
-        try {
-          graph = step.capture();
-        } catch (RuntimeException e) {
-          System.out.println("train " + variant + ": capture refused: " + e.getMessage());
-          throw e;
-        }
-      } else {
-        step.timePhases();
-      }
+      step.load(List.of(new Batch(batch, T, ids, targets)), (double) batch * T);
+      step.run(lr, false);  // the warm-up: the first update makes the gradients and the optimizer's table
+      if (!graphed) step.timePhases();
       try {
-        step.schedule();  // one more untimed update (the graph's first replay pays its upload)
-        if (graph != null) graph.launch();
-        else step.runEager();
-        gpu.synchronize();
-        long t0 = System.nanoTime();
-        int done = 0;
-        while (done < steps) {
-          step.schedule();
-          if (graph != null) graph.launch();
-          else step.runEager();
-          done++;
-          if ((System.nanoTime() - t0) / 1e9 > budgetSeconds) {
-            gpu.synchronize();
-            if ((System.nanoTime() - t0) / 1e9 > budgetSeconds) break;
-          }
+        step.run(lr, graphed);  // one more untimed update (captures the graph; its first replay pays its upload)
+      } catch (IllegalStateException e) {
+        System.out.println("train " + variant + ": capture refused: " + e.getMessage());
+        throw e;
+      }
+      gpu.synchronize();
+      long t0 = System.nanoTime();
+      int done = 0;
+      while (done < steps) {
+        step.run(lr, graphed);
+        done++;
+        if ((System.nanoTime() - t0) / 1e9 > budgetSeconds) {
+          gpu.synchronize();
+          if ((System.nanoTime() - t0) / 1e9 > budgetSeconds) break;
         }
-        gpu.synchronize();
-        double perStep = (System.nanoTime() - t0) / 1e9 / done;
-        double tokPerS = tokens / perStep;
-        // llm.c's count: 6 N per token for the weights plus 6 L T C for attention (causal, fwd + bwd)
-        double flopsPerToken = 6.0 * config.parameterCount() + 6.0 * config.nLayer() * T * config.nEmbd();
-        double mfu = tokPerS * flopsPerToken / PEAK_FLOPS;
-        CudaBackend.PoolStats pool = gpu.poolStats();
-        System.out.printf("train %-16s %s: %d steps, %.1f ms/step, %.0f tokens/s, MFU %.1f%% (of %.0f TFLOP/s bf16), "
-                + "mean loss %.3f, grad norm %.3f, pool %.1f GB reserved%n", variant, tag, done, perStep * 1e3, tokPerS,
-            100 * mfu, PEAK_FLOPS / 1e12, step.lossSum() / step.updates(), step.gradNorm(), pool.reservedBytes() / 1e9);
-        rows.add("train_" + name + "," + tag + "," + tokPerS + ",tokens/s");
-        rows.add("mfu_" + name + "," + tag + "," + mfu + ",fraction");
-        rows.add("step_ms_" + name + "," + tag + "," + perStep * 1e3 + ",ms");
-        rows.add("pool_gb_" + name + "," + tag + "," + pool.reservedBytes() / 1e9 + ",GB");
-        if (graph == null) {
-          double[] ms = step.phaseMillis();
-          System.out.printf("  phases of the last step (CUDA events): forward+loss %.2f ms, backward %.2f ms, "
-              + "optimizer %.2f ms%n", ms[0], ms[1], ms[2]);
-          String[] phase = {"forward", "backward", "optimizer"};
-          for (int i = 0; i < 3; i++) rows.add("phase_ms_" + phase[i] + "_" + name + "," + tag + "," + ms[i] + ",ms");
-        }
-      } finally {
-        if (graph != null) graph.close();
+      }
+      gpu.synchronize();
+      double perStep = (System.nanoTime() - t0) / 1e9 / done;
+      double tokPerS = tokens / perStep;
+      // llm.c's count: 6 N per token for the weights plus 6 L T C for attention (causal, fwd + bwd)
+      double flopsPerToken = 6.0 * config.parameterCount() + 6.0 * config.nLayer() * T * config.nEmbd();
+      double mfu = tokPerS * flopsPerToken / PEAK_FLOPS;
+      CudaBackend.PoolStats pool = gpu.poolStats();
+      System.out.printf("train %-16s %s: %d steps, %.1f ms/step, %.0f tokens/s, MFU %.1f%% (of %.0f TFLOP/s bf16), "
+              + "mean loss %.3f, grad norm %.3f, pool %.1f GB reserved%n", variant, tag, done, perStep * 1e3, tokPerS,
+          100 * mfu, PEAK_FLOPS / 1e12, step.takeLoss() / moments.steps(), step.gradNorm(), pool.reservedBytes() / 1e9);
+      rows.add("train_" + name + "," + tag + "," + tokPerS + ",tokens/s");
+      rows.add("mfu_" + name + "," + tag + "," + mfu + ",fraction");
+      rows.add("step_ms_" + name + "," + tag + "," + perStep * 1e3 + ",ms");
+      rows.add("pool_gb_" + name + "," + tag + "," + pool.reservedBytes() / 1e9 + ",GB");
+      if (!graphed) {
+        double[] ms = step.phaseMillis();
+        System.out.printf("  phases of the last step (CUDA events): forward+loss %.2f ms, backward %.2f ms, "
+            + "optimizer %.2f ms%n", ms[0], ms[1], ms[2]);
+        String[] phase = {"forward", "backward", "optimizer"};
+        for (int i = 0; i < 3; i++) rows.add("phase_ms_" + phase[i] + "_" + name + "," + tag + "," + ms[i] + ",ms");
       }
     }
   }
