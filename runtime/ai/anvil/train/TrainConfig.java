@@ -147,6 +147,10 @@ public record TrainConfig(
       throw new IllegalArgumentException("cuda_graph on cannot capture a step with dropout " + dropout
           + ": its masks are seeded from the host, so every replay would draw the same ones; use auto or off");
     }
+    if (cudaGraph.equals("on") && !objective.equals("clm")) {
+      throw new IllegalArgumentException("cuda_graph on captures the causal-LM step; objective " + objective
+          + " uploads its own batch parts (key masks, decoder inputs) in each step; use auto or off");
+    }
     if (recompute && !objective.equals("clm")) {
       throw new IllegalArgumentException("recompute is implemented for the GPT (objective clm), not " + objective);
     }

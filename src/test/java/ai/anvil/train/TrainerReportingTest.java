@@ -60,6 +60,7 @@ class TrainerReportingTest {
     assertMessage(() -> TrainConfig.defaults().with("cuda_graph", "always"), "cuda_graph");
     assertMessage(() -> TrainConfig.defaults().with("cuda_graph", "on", "device", "cpu"), "device is cpu");
     assertMessage(() -> TrainConfig.defaults().with("cuda_graph", "on", "device", "cuda", "dropout", 0.1), "dropout");
+    assertMessage(() -> TrainConfig.defaults().with("cuda_graph", "on", "device", "cuda", "objective", "span"), "span");
     assertMessage(() -> TrainConfig.defaults().with("log_interval", 0), "log_interval");
     assertMessage(() -> TrainConfig.defaults().with("log_interval", 2.5), "log_interval");
     assertMessage(() -> TrainConfig.defaults().with("recompute", "yes"), "recompute");
