@@ -1,10 +1,10 @@
 package ai.anvil.backend.cuda;
 
 import ai.anvil.autograd.Precision;
+import ai.anvil.infer.DecodeGraph;
 import ai.anvil.models.gpt.Gpt;
 import ai.anvil.models.gpt.GptConfig;
 import ai.anvil.models.KvCache;
-import ai.anvil.tensor.DType;
 import ai.anvil.tensor.Device;
 import ai.anvil.tensor.Scope;
 import ai.anvil.tensor.Tensor;
@@ -24,7 +24,7 @@ import java.util.SplittableRandom;
  * configuration (12 layers, 768 wide, 12 heads, context 1024, vocabulary 50257 padded to 50304) on random
  * tokens for a fixed number of steps on cuda:0 and prints tokens/s and MFU; then decodes a batch of prompts
  * with the KV cache on the device and the next token picked on the device (DeviceSampler argmax) and
- * prints decode tokens/s. bench/gpu/gpt2_train.py measures PyTorch on the same shapes in the same run.
+ * prints decode tokens/s, with eager steps and with the step replayed from a CUDA graph. bench/gpu/gpt2_train.py measures PyTorch on the same shapes in the same run.
  *
  * <p>The step is the product's ({@link CudaTrainStep}, as the Trainer runs it on CUDA): forward + backward with
  * the loss and its gradient on the device (summed into a device scalar, read once at the end), then the fused
@@ -91,6 +91,7 @@ public final class Gpt2TrainBench {
     } catch (RuntimeException | Error e) {
       System.out.println("decode: FAILED " + e);
       bench.rows.add("decode,B8 prompt64 new64,NaN,tokens/s");
+      bench.rows.add("decode_graph,B8 prompt64 new64,NaN,tokens/s");
     }
     bench.write();
   }
@@ -168,40 +169,65 @@ public final class Gpt2TrainBench {
     }
   }
 
-  /** batch prompts of promptLen tokens, then newTokens greedy tokens each, KV cache and argmax on the GPU. */
+  /**
+   * batch prompts of promptLen tokens, then newTokens greedy tokens each, KV cache and argmax on the GPU, in
+   * the product's precision (bf16 cache and linears on CUDA): eager steps (row "decode", as before) and the
+   * step captured in a CUDA graph and replayed per token (row "decode_graph", infer.DecodeGraph); both time
+   * the prefill too, as bench/gpu/gpt2_train.py's torch_decode does. Rows decode_ms_per_step(_graph): the
+   * mean step after the prefill.
+   */
   private void decode(int batch, int promptLen, int newTokens) {
-    CudaBackend gpu = CudaBackend.forDevice(0);
     GptConfig config = GptConfig.gpt2();
     SplittableRandom rnd = new SplittableRandom(7);
     int[] prompt = new int[batch * promptLen];
     for (int i = 0; i < prompt.length; i++) prompt[i] = rnd.nextInt(config.vocabSize());
+    String tag = "B" + batch + " prompt" + promptLen + " new" + newTokens;
     try (Scope run = Scope.open(); Gpt model = new Gpt(config, 1, GPU)) {
       model.train(false);
-      for (int round = 0; round < 2; round++) {  // round 0 warms up
-        try (Scope s = Scope.open(); KvCache cache = model.newCache(batch, promptLen + newTokens)) {
-          Tensor next = Tensor.empty(DType.I32, GPU, batch);
-          gpu.synchronize();
-          long t0 = System.nanoTime();
-          try (Scope p = Scope.open()) {
-            Tensor logits = model.forwardLast(Tensor.ofInts(prompt, GPU, batch, promptLen), cache);
-            DeviceSampler.sample(gpu, logits, config.vocabSize(), 1, 0.0, 1, 0, next);
-          }
-          for (int i = 1; i < newTokens; i++) {
-            try (Scope step = Scope.open()) {
-              Tensor logits = model.forwardLast(next.reshape(batch, 1), cache);
-              DeviceSampler.sample(gpu, logits, config.vocabSize(), 1, 0.0, 1, (long) i * batch, next);
-            }
-          }
-          gpu.synchronize();
-          double elapsed = (System.nanoTime() - t0) / 1e9;
-          if (round == 1) {
-            double tokPerS = (double) batch * newTokens / elapsed;
-            System.out.printf("decode B%d prompt %d + %d new: %.1f ms, %.0f tokens/s%n", batch, promptLen, newTokens,
-                elapsed * 1e3, tokPerS);
-            rows.add("decode,B" + batch + " prompt" + promptLen + " new" + newTokens + "," + tokPerS + ",tokens/s");
-          }
+      for (boolean graphed : new boolean[] {false, true}) {
+        String name = graphed ? "decode_graph" : "decode";
+        try {
+          double[] r = decodeRun(model, prompt, batch, promptLen, newTokens, graphed);
+          System.out.printf("%s %s: %.1f ms, %.0f tokens/s, %.3f ms per step after the prefill%n", name, tag, r[0] * 1e3,
+              r[1], r[2]);
+          rows.add(name + "," + tag + "," + r[1] + ",tokens/s");
+          rows.add("decode_ms_per_step" + (graphed ? "_graph" : "") + "," + tag + "," + r[2] + ",ms");
+        } catch (RuntimeException | Error e) {
+          System.out.println(name + ": FAILED " + e);
+          rows.add(name + "," + tag + ",NaN,tokens/s");
         }
       }
     }
+  }
+
+  /** Two rounds (the first warms up, and captures when graphed); {seconds, tokens/s, ms per step} of the second. */
+  private static double[] decodeRun(Gpt model, int[] prompt, int batch, int promptLen, int newTokens, boolean graphed) {
+    CudaBackend gpu = CudaBackend.forDevice(0);
+    int vocab = model.config().vocabSize();
+    double[] result = null;
+    for (int round = 0; round < 2; round++) {
+      try (Scope s = Scope.open(); KvCache cache = model.newCache(batch, promptLen + newTokens);
+           DecodeGraph steps = new DecodeGraph(model, cache, graphed)) {
+        Tensor next = steps.ids().reshape(batch);
+        gpu.synchronize();
+        long t0 = System.nanoTime();
+        try (Scope p = Scope.open()) {
+          Tensor logits = model.forwardLast(Tensor.ofInts(prompt, GPU, batch, promptLen), cache);
+          DeviceSampler.sample(gpu, logits, vocab, 1, 0.0, 1, 0, next);
+        }
+        gpu.synchronize();
+        long t1 = System.nanoTime();
+        for (int i = 1; i < newTokens; i++) {
+          steps.step();
+          DeviceSampler.sample(gpu, steps.logits(), vocab, 1, 0.0, 1, (long) i * batch, next);
+        }
+        gpu.synchronize();
+        long t2 = System.nanoTime();
+        if (graphed && !steps.captured()) throw new IllegalStateException("the decode step was not captured");
+        double elapsed = (t2 - t0) / 1e9;
+        result = new double[] {elapsed, (double) batch * newTokens / elapsed, (t2 - t1) / 1e6 / Math.max(1, newTokens - 1)};
+      }
+    }
+    return result;
   }
 }
