@@ -16,8 +16,19 @@ import ai.anvil.bind.AnvilCuda;
  * (the batch, lr) must be written into device memory the graph reads (see {@link FusedAdamW#schedule}).
  */
 public final class CudaGraph implements AutoCloseable {
+  private static final ThreadLocal<Boolean> CAPTURING = ThreadLocal.withInitial(() -> false);
+
   private final CudaBackend backend;
   private long handle;
+
+  /**
+   * Whether this thread is inside {@link #capture}'s body. A cache that hands out device memory made
+   * before the capture (position ids, say) must then keep that memory while the graph may replay: the
+   * graph reads it by address.
+   */
+  public static boolean capturing() {
+    return CAPTURING.get();
+  }
 
   private CudaGraph(CudaBackend backend, long handle) {
     this.backend = backend;
@@ -34,11 +45,14 @@ public final class CudaGraph implements AutoCloseable {
     CudaBackend.check("graph capture begin", AnvilCuda.anvil_cuda_graph_begin(stream));
     long[] graph = new long[1];
     try {
+      CAPTURING.set(true);
       body.run();
     } catch (RuntimeException | Error e) {
       int rc = AnvilCuda.anvil_cuda_graph_end(stream, graph);
       if (rc == 0) AnvilCuda.anvil_cuda_graph_destroy(graph[0]);
       throw e;
+    } finally {
+      CAPTURING.set(false);
     }
     CudaBackend.check("graph capture end", AnvilCuda.anvil_cuda_graph_end(stream, graph));
     return new CudaGraph(backend, graph[0]);

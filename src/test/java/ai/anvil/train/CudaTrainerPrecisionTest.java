@@ -83,10 +83,13 @@ class CudaTrainerPrecisionTest {
     }
     assertTrue(graph[STEPS - 1] < graph[0] - 0.5, "the captured run learns: " + graph[0] + " -> " + graph[STEPS - 1]);
 
-    // fit() with a log interval: one report per 5 steps, each the mean of those steps' losses
+    // fit() with a log interval: one report per 5 steps, each the mean of those steps' losses; evaluations
+    // of another batch shape (3 rows) between replays leave the captured step's inputs alone
     List<TrainListener.StepReport> reports = new ArrayList<>();
+    TrainConfig logged = base.with("cuda_graph", "on", "log_interval", 5, "eval_interval", 10);
     try (Gpt fresh = new Gpt(config, 7, Device.CPU); Gpt c = copyOf(fresh, config);
-         Trainer t = trainer(c, base.with("cuda_graph", "on", "log_interval", 5))) {
+         Trainer t = new Trainer(c, c::loss, logged, new TestSources.Windows(TOKENS, logged.batchSize(), COLS, 1),
+             new TestSources.Windows(TOKENS, 3, COLS, 2), RandomState.NONE)) {
       t.listener(new TrainListener() {
         @Override
         public void onStep(StepReport report) {
@@ -96,7 +99,7 @@ class CudaTrainerPrecisionTest {
       t.fit();
       assertTrue(t.replaysGraph(), "fit() replayed a captured step");
     }
-    assertEquals(STEPS / 5, reports.size(), "reports every 5 steps");
+    assertEquals(STEPS / 5, reports.size(), "reports every 5 steps (evaluations at 10, 20, 30 fall on them)");
     for (int r = 0; r < reports.size(); r++) {
       double mean = 0;
       for (int s = 5 * r; s < 5 * r + 5; s++) mean += graph[s] / 5;
