@@ -174,8 +174,9 @@ public final class Generator {
     Arrays.fill(finish, Generation.Finish.LENGTH);
     boolean onDevice = !model.device().isCpu() && config.topP() == 1.0 && config.topK() <= DeviceSampler.MAX_TOP_K;
     if (config.maxTokens() > 0) {
-      try (Tape.NoGrad ignored = Tape.noGrad(); KvCache cache = gpt.newCache(b, longest + config.maxTokens());
-           DecodeGraph graph = new DecodeGraph(gpt, cache, cudaGraphs)) {
+      try (Tape.NoGrad ignored = Tape.noGrad(); Scope views = Scope.open();
+           KvCache cache = gpt.newCache(b, longest + config.maxTokens()); DecodeGraph graph = new DecodeGraph(gpt, cache, cudaGraphs)) {
+        Tensor nextIds = graph.ids().reshape(b);  // (B) view of the step's input, for the sampler
         int[] padded = new int[b * longest], lengths = new int[b];
         for (int r = 0; r < b; r++) {
           int[] p = prompts.get(r);
@@ -205,8 +206,8 @@ public final class Generator {
           if (onDevice) {
             int topK = config.greedy() ? 1 : config.topK();
             DeviceSampler.sample((CudaBackend) Backend.of(model.device()), graph.logits(), vocab, topK, config.temperature(),
-                config.seed(), (long) n * b, graph.ids().reshape(b));
-            next = graph.ids().toIntArray();
+                config.seed(), (long) n * b, nextIds);
+            next = nextIds.toIntArray();
           } else {
             float[] logits = row.readAll(graph.logits());
             next = new int[b];
