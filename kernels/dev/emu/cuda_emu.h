@@ -18,7 +18,15 @@
 //     complete in 60 s aborts as a deadlock), TMA 3-D tile loads (128-byte swizzle, zero fill
 //     outside the tensor), wgmma m64n256k16 / m64n128k16 with the transpose bits (K-major and M/N-major
 //     operands) and scale-d, reading both operands through their shared-memory descriptors (decoded from
-//     the PTX ISA's descriptor format and swizzle rule), executed at issue.
+//     the PTX ISA's descriptor format and swizzle rule), executed at issue;
+//   - thread-block clusters (launches with a cluster size, kernels/dev/gemm/gemm_sm90_cluster.cuh): the
+//     blocks of one cluster run at the same time (clusters one after another), with the cluster barrier,
+//     %cluster_ctarank, mapa (a shared::cluster address is (rank + 1) << 24 | the CTA offset), arrivals on a
+//     peer's mbarrier and multicast TMA loads (the box written into every CTA of the mask, completing bytes
+//     on each one's mbarrier at the same offset); a remote arrival or multicast into a CTA whose threads
+//     have all exited aborts (on the GPU: undefined behaviour, the reason for the barrier before exit).
+//     mbarriers are per block (keyed by block and offset), so a kernel in a cluster keeps them in dynamic
+//     shared memory (__shared__ is `static` here: one copy for the blocks that run at the same time).
 // Device memory is host memory: cudaMemcpy is memcpy, kernels run synchronously at launch.
 #pragma once
 
@@ -38,6 +46,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <thread>
 #include <utility>
 #include <vector>
@@ -64,6 +73,12 @@ struct Block {
   std::unique_ptr<std::barrier<>> bar;
   std::vector<std::unique_ptr<Warp>> warps;
   std::vector<std::unique_ptr<WarpGroup>> groups;  // when the block is whole warpgroups
+  // its cluster: the blocks by rank (itself included; just itself without clusters), the cluster barrier
+  // over all their threads, and how many of this block's threads have not exited
+  unsigned cluster_rank = 0;
+  std::vector<Block*> cluster;
+  std::barrier<>* cluster_bar = nullptr;
+  std::atomic<int> live{0};
 };
 
 struct Copy {
@@ -76,6 +91,7 @@ inline thread_local Block* tl_block = nullptr;
 inline thread_local uint3 tl_thread;
 inline thread_local std::vector<Copy> tl_open;
 inline thread_local std::vector<std::vector<Copy>> tl_groups;
+inline thread_local std::optional<std::barrier<>::arrival_token> tl_cluster_token;
 
 // cudaMalloc'ed ranges, for the cp.async source check.
 inline std::mutex& allocations_mutex() {
@@ -213,48 +229,68 @@ inline void wait(size_t pending) {
   }
 }
 
-// kernel(args...) over grid x block (1-D or 2-D blocks), one block at a time, each CUDA thread an OS thread.
+// kernel(args...) over grid x block (1-D or 2-D blocks), each CUDA thread an OS thread, one cluster of
+// `cluster` blocks (consecutive along x; 1 without clusters) at a time, the blocks of a cluster together.
 template <typename... KernelArgs>
 struct Launch {
   void (*kernel)(KernelArgs...);
   dim3 grid, block;
   size_t smem;
-  Launch(void (*k)(KernelArgs...), dim3 g, dim3 b, size_t s) : kernel(k), grid(g), block(b), smem(s) {}
+  unsigned cluster;
+  Launch(void (*k)(KernelArgs...), dim3 g, dim3 b, size_t s, unsigned c = 1)
+      : kernel(k), grid(g), block(b), smem(s), cluster(c) {}
   template <typename... Args>
   void operator()(Args&&... args) {
     const int threads = static_cast<int>(block.x * block.y * block.z);
     if (block.z != 1 || threads % 32) fail("emulator: 1-D or 2-D blocks of whole warps only", threads);
+    if (cluster == 0 || grid.x % cluster) fail("emulator: grid.x not a multiple of the cluster size", grid.x);
     for (unsigned z = 0; z < grid.z; ++z)
       for (unsigned y = 0; y < grid.y; ++y)
-        for (unsigned x = 0; x < grid.x; ++x) {
-          Block blk;
-          blk.grid = grid;
-          blk.block = block;
-          blk.index = make_uint3(x, y, z);
-          blk.smem.assign(smem > 0 ? smem : 16, 0xff);
-          blk.bar = std::make_unique<std::barrier<>>(threads);
-          for (int w = 0; w < threads / 32; ++w) blk.warps.push_back(std::make_unique<Warp>(32));
-          if (threads % 128 == 0)
-            for (int w = 0; w < threads / 128; ++w) blk.groups.push_back(std::make_unique<WarpGroup>());
+        for (unsigned x0 = 0; x0 < grid.x; x0 += cluster) {
+          std::barrier<> cluster_bar(static_cast<std::ptrdiff_t>(threads) * cluster);
+          std::vector<std::unique_ptr<Block>> blocks;
+          for (unsigned r = 0; r < cluster; ++r) {
+            auto blk = std::make_unique<Block>();
+            blk->grid = grid;
+            blk->block = block;
+            blk->index = make_uint3(x0 + r, y, z);
+            blk->smem.assign(smem > 0 ? smem : 16, 0xff);
+            blk->bar = std::make_unique<std::barrier<>>(threads);
+            for (int w = 0; w < threads / 32; ++w) blk->warps.push_back(std::make_unique<Warp>(32));
+            if (threads % 128 == 0)
+              for (int w = 0; w < threads / 128; ++w) blk->groups.push_back(std::make_unique<WarpGroup>());
+            blk->cluster_rank = r;
+            blk->cluster_bar = &cluster_bar;
+            blk->live = threads;
+            blocks.push_back(std::move(blk));
+          }
+          for (auto& blk : blocks)
+            for (auto& peer : blocks) blk->cluster.push_back(peer.get());
           std::vector<std::thread> pool;
-          for (int t = 0; t < threads; ++t)
-            pool.emplace_back([&, t] {
-              tl_block = &blk;
-              tl_thread = make_uint3(static_cast<unsigned>(t) % block.x, static_cast<unsigned>(t) / block.x, 0);
-              tl_open.clear();
-              tl_groups.clear();
-              kernel(args...);
-              // an exited thread no longer takes part in barriers (as on sm_70 and later)
-              blk.warps[t >> 5]->bar.arrive_and_drop();
-              if (!blk.groups.empty()) blk.groups[t >> 7]->bar.arrive_and_drop();
-              blk.bar->arrive_and_drop();
-            });
+          for (auto& owned : blocks)
+            for (int t = 0; t < threads; ++t)
+              pool.emplace_back([&, t, blk = owned.get()] {
+                tl_block = blk;
+                tl_thread = make_uint3(static_cast<unsigned>(t) % block.x, static_cast<unsigned>(t) / block.x, 0);
+                tl_open.clear();
+                tl_groups.clear();
+                tl_cluster_token.reset();
+                kernel(args...);
+                // an exited thread no longer takes part in barriers (as on sm_70 and later)
+                blk->warps[t >> 5]->bar.arrive_and_drop();
+                if (!blk->groups.empty()) blk->groups[t >> 7]->bar.arrive_and_drop();
+                blk->bar->arrive_and_drop();
+                blk->cluster_bar->arrive_and_drop();
+                --blk->live;
+              });
           for (auto& th : pool) th.join();
         }
   }
 };
 template <typename... KernelArgs>
 Launch(void (*)(KernelArgs...), dim3, dim3, size_t) -> Launch<KernelArgs...>;
+template <typename... KernelArgs>
+Launch(void (*)(KernelArgs...), dim3, dim3, size_t, unsigned) -> Launch<KernelArgs...>;
 
 // ---- sm_90: mbarriers, TMA, wgmma ------------------------------------------------------------------
 
@@ -272,8 +308,8 @@ inline std::condition_variable& mbar_cv() {
   static std::condition_variable cv;
   return cv;
 }
-inline std::map<uint32_t, MBarrier>& mbarriers() {  // by shared address; blocks run one at a time
-  static std::map<uint32_t, MBarrier> m;
+inline std::map<std::pair<const Block*, uint32_t>, MBarrier>& mbarriers() {  // by block and shared offset
+  static std::map<std::pair<const Block*, uint32_t>, MBarrier> m;
   return m;
 }
 
@@ -288,22 +324,25 @@ inline void mbar_complete_if_done(MBarrier& b) {
 inline void mbar_init(uint32_t bar, int count) {
   if (bar % 8) fail("mbarrier not 8-byte aligned", bar);
   std::lock_guard<std::mutex> lock(mbar_mutex());
-  mbarriers()[bar] = MBarrier{count, count, 0, 0};
+  mbarriers()[{tl_block, bar}] = MBarrier{count, count, 0, 0};
 }
 
-inline MBarrier& mbar_get(uint32_t bar) {
-  auto it = mbarriers().find(bar);
+// The mbarrier at offset bar of block blk (this thread's block by default).
+inline MBarrier& mbar_get(uint32_t bar, const Block* blk = nullptr) {
+  auto it = mbarriers().find({blk ? blk : tl_block, bar});
   if (it == mbarriers().end()) fail("mbarrier used before init", bar);
   return it->second;
 }
 
-inline void mbar_arrive(uint32_t bar) {
+inline void mbar_arrive_on(Block* blk, uint32_t bar) {
   std::lock_guard<std::mutex> lock(mbar_mutex());
-  MBarrier& b = mbar_get(bar);
+  MBarrier& b = mbar_get(bar, blk);
   if (b.pending <= 0) fail("mbarrier arrival beyond its count", bar);
   --b.pending;
   mbar_complete_if_done(b);
 }
+
+inline void mbar_arrive(uint32_t bar) { mbar_arrive_on(tl_block, bar); }
 
 inline void mbar_expect_tx(uint32_t bar, int bytes) {
   std::lock_guard<std::mutex> lock(mbar_mutex());
@@ -314,11 +353,13 @@ inline void mbar_expect_tx(uint32_t bar, int bytes) {
   mbar_complete_if_done(b);
 }
 
-inline void mbar_complete_tx(uint32_t bar, int bytes) {
+// Bytes landing on the mbarrier of block blk (this thread's by default). The count may go below zero while
+// arrivals are pending (a peer's multicast can land before this CTA's expect_tx, as the PTX ISA allows).
+inline void mbar_complete_tx(uint32_t bar, int bytes, Block* blk = nullptr) {
   std::lock_guard<std::mutex> lock(mbar_mutex());
-  MBarrier& b = mbar_get(bar);
+  MBarrier& b = mbar_get(bar, blk);
   b.tx -= bytes;
-  if (b.tx < 0) fail("mbarrier transaction count below zero", bar);
+  if (b.tx < 0 && b.pending == 0) fail("mbarrier transaction count below zero", bar);
   mbar_complete_if_done(b);
 }
 
@@ -367,11 +408,15 @@ inline cudaError_t make_tensor_map_3d(CUtensorMap* map, const __nv_bfloat16* bas
 // cp.async.bulk.tensor.3d ... complete_tx: the box at (c0 inner, c1 outer, c2 item), 128-byte swizzled: box
 // row r (outer index c1 + r) is one 128-byte line of 64 inner elements, its 16-byte chunk c landing at
 // r * 128 + ((c ^ (r % 8)) * 16); elements outside the tensor are 0.
-inline void tma_load_3d(uint32_t dst, const CUtensorMap* map, uint32_t bar, int c0, int c1, int c2) {
+// (into block blk's shared memory and mbarrier: this thread's block by default)
+inline void tma_load_3d(uint32_t dst, const CUtensorMap* map, uint32_t bar, int c0, int c1, int c2,
+                        Block* blk = nullptr) {
   TensorMap3 t;
   memcpy(&t, map, sizeof(t));
+  if (!blk) blk = tl_block;
   if (dst % 1024) fail("TMA destination of a 128-byte swizzled box not 1024-byte aligned", dst);
-  unsigned char* out = smem_at(dst, static_cast<size_t>(t.box_outer) * 128);
+  if (dst + static_cast<size_t>(t.box_outer) * 128 > blk->smem.size()) fail("TMA box outside shared memory", dst);
+  unsigned char* out = blk->smem.data() + dst;
   for (int r = 0; r < t.box_outer; ++r)
     for (int e = 0; e < 64; ++e) {
       const int64_t row = static_cast<int64_t>(c1) + r, col = static_cast<int64_t>(c0) + e, item = c2;
@@ -381,7 +426,52 @@ inline void tma_load_3d(uint32_t dst, const CUtensorMap* map, uint32_t bar, int 
       const int chunk = e / 8, within = e % 8;
       memcpy(out + r * 128 + ((chunk ^ (r % 8)) * 16) + within * 2, &v, 2);
     }
-  mbar_complete_tx(bar, t.box_outer * 64 * 2);
+  mbar_complete_tx(bar, t.box_outer * 64 * 2, blk);
+}
+
+// ---- clusters ---------------------------------------------------------------------------------------
+
+inline unsigned cluster_ctarank() { return tl_block->cluster_rank; }
+inline void cluster_arrive() {
+  if (tl_cluster_token) fail("cluster barrier: arrive twice without a wait", 0);
+  tl_cluster_token = tl_block->cluster_bar->arrive();
+}
+inline void cluster_wait() {
+  if (!tl_cluster_token) fail("cluster barrier: wait without an arrive", 0);
+  tl_block->cluster_bar->wait(std::move(*tl_cluster_token));
+  tl_cluster_token.reset();
+}
+
+// The peer block of a cluster rank, which must still have a live thread.
+inline Block* cluster_block(unsigned rank, const char* what) {
+  if (rank >= tl_block->cluster.size()) fail(what, rank);
+  Block* blk = tl_block->cluster[rank];
+  if (blk->live.load() == 0) fail("remote access to a CTA whose threads have all exited", rank);
+  return blk;
+}
+
+// mapa.shared::cluster: the shared::cluster address of offset `address` in the CTA of cluster rank `rank`.
+inline uint32_t mapa_shared(uint32_t address, unsigned rank) {
+  if (address >= (1u << 24)) fail("mapa of an address that is not a CTA shared-memory offset", address);
+  if (rank >= tl_block->cluster.size()) fail("mapa to a rank outside the cluster", rank);
+  return ((rank + 1) << 24) | address;
+}
+
+// mbarrier.arrive.release.cluster.shared::cluster on a shared::cluster address (a plain CTA offset names
+// this CTA's own barrier).
+inline void mbar_arrive_cluster(uint32_t address) {
+  if (address < (1u << 24)) return mbar_arrive(address);
+  mbar_arrive_on(cluster_block((address >> 24) - 1, "mbarrier arrival on a rank outside the cluster"),
+                 address & 0xffffff);
+}
+
+// cp.async.bulk.tensor ... multicast::cluster: the box into every CTA of `mask` at the same offset dst,
+// completing its bytes on each one's mbarrier at offset bar.
+inline void tma_load_3d_multicast(uint32_t dst, const CUtensorMap* map, uint32_t bar, int c0, int c1, int c2,
+                                  uint16_t mask) {
+  if (mask == 0) fail("multicast TMA load with an empty CTA mask", 0);
+  for (unsigned r = 0; r < 16; ++r)
+    if (mask >> r & 1) tma_load_3d(dst, map, bar, c0, c1, c2, cluster_block(r, "multicast to a rank outside the cluster"));
 }
 
 // Element (mn, k) of an M/N-major operand (the transpose bit set) in 128-byte swizzle: 64 M/N elements per
@@ -468,6 +558,27 @@ namespace anvil::gemm90next {
 ANVIL_EMU_GEMM90_INTRINSICS
 }  // namespace anvil::gemm90next
 
+// The cluster primitives of hopper.cuh, for the playground's cluster version
+// (kernels/dev/gemm/gemm_sm90_cluster.cuh, anvil::gemm90cluster).
+#define ANVIL_EMU_CLUSTER_INTRINSICS                                                                          \
+  inline uint32_t cluster_ctarank() { return ::anvil::emu::cluster_ctarank(); }                             \
+  inline void cluster_arrive() { ::anvil::emu::cluster_arrive(); }                                          \
+  inline void cluster_wait() { ::anvil::emu::cluster_wait(); }                                              \
+  inline void cluster_sync() {                                                                              \
+    ::anvil::emu::cluster_arrive();                                                                         \
+    ::anvil::emu::cluster_wait();                                                                           \
+  }                                                                                                         \
+  inline uint32_t mapa_shared(uint32_t address, uint32_t rank) { return ::anvil::emu::mapa_shared(address, rank); } \
+  inline void mbar_arrive_cluster(uint32_t address) { ::anvil::emu::mbar_arrive_cluster(address); }         \
+  inline void tma_load_3d_multicast(uint32_t dst, const CUtensorMap* map, uint32_t bar, int c0, int c1, int c2, \
+                                    uint16_t mask) {                                                        \
+    ::anvil::emu::tma_load_3d_multicast(dst, map, bar, c0, c1, c2, mask);                                   \
+  }
+namespace anvil::gemm90cluster {
+ANVIL_EMU_GEMM90_INTRINSICS
+ANVIL_EMU_CLUSTER_INTRINSICS
+}  // namespace anvil::gemm90cluster
+
 // ---- the device side: builtins and intrinsics -----------------------------------------------------
 
 #undef __shared__
@@ -525,6 +636,15 @@ const char* cudaGetErrorString(cudaError_t e) { return e == cudaSuccess ? "no er
 const char* cudaGetErrorName(cudaError_t e) { return e == cudaSuccess ? "cudaSuccess" : "cudaErrorEmulated"; }
 cudaError_t cudaFuncSetAttribute(const void*, enum cudaFuncAttribute, int value) {
   return value <= 227 * 1024 ? cudaSuccess : cudaErrorInvalidValue;
+}
+// Clusters of the launch's cluster size that fit at once: every SM holds one CTA (132 SMs).
+cudaError_t cudaOccupancyMaxActiveClusters(int* clusters, const void*, const cudaLaunchConfig_t* config) {
+  unsigned size = 1;
+  for (unsigned i = 0; i < config->numAttrs; ++i)
+    if (config->attrs[i].id == cudaLaunchAttributeClusterDimension)
+      size = config->attrs[i].val.clusterDim.x * config->attrs[i].val.clusterDim.y * config->attrs[i].val.clusterDim.z;
+  *clusters = static_cast<int>(132 / size);
+  return cudaSuccess;
 }
 cudaError_t cudaGetDevice(int* device) {
   *device = 0;
