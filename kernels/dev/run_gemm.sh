@@ -15,9 +15,8 @@ cd "$root"
 OUT="${OUT:-$root/out/gemm}"
 mkdir -p "$OUT" target/dev
 bin=target/dev/gemm
-sources=(kernels/dev/gemm/gemm.cu kernels/dev/gemm/gemm_sm90_next.cuh kernels/matmul/gemm_simt.cuh
-         kernels/matmul/gemm_sm80.cuh kernels/matmul/gemm_sm90.cuh
-         kernels/tensor_core.cuh
+sources=(kernels/dev/gemm/gemm.cu kernels/dev/gemm/*.cuh kernels/matmul/*.cuh
+         kernels/tensor_core.cuh kernels/hopper.cuh
          kernels/common.cuh native/include/anvil/anvil.h)
 stamp="$(cat "${sources[@]}" | sha256sum | cut -c1-16)"
 if [[ ! -x "$bin" || "$(cat "$bin.stamp" 2>/dev/null)" != "$stamp" ]]; then
@@ -39,8 +38,12 @@ timeout 100 "$bin" --versions 3 --csv "$OUT/gemm-anvil-v3.csv" "$@" 2>&1 | tee -
 # version 4 (gemm_sm90_next.cuh, not yet run on a GPU) in its own process too
 timeout 100 "$bin" --versions 4 --csv "$OUT/gemm-anvil-v4.csv" "$@" 2>&1 | tee -a "$OUT/gemm.log"
 (( PIPESTATUS[0] != 0 )) && { echo "version 4 failed (exit ${PIPESTATUS[0]})" | tee -a "$OUT/gemm.log"; status=1; }
+# version 5 (gemm_sm90_cluster.cuh: clusters with TMA multicast, not yet run on a GPU) likewise
+timeout 100 "$bin" --versions 5 --csv "$OUT/gemm-anvil-v5.csv" "$@" 2>&1 | tee -a "$OUT/gemm.log"
+(( PIPESTATUS[0] != 0 )) && { echo "version 5 failed (exit ${PIPESTATUS[0]})" | tee -a "$OUT/gemm.log"; status=1; }
 if ! grep -q -- "--check" <<<"$*"; then
-  { cat "$OUT/gemm-anvil.csv"; tail -q -n +2 "$OUT/gemm-anvil-v3.csv" "$OUT/gemm-anvil-v4.csv" 2>/dev/null; } \
+  { cat "$OUT/gemm-anvil.csv"; tail -q -n +2 "$OUT/gemm-anvil-v3.csv" "$OUT/gemm-anvil-v4.csv" \
+      "$OUT/gemm-anvil-v5.csv" 2>/dev/null; } \
     > "$OUT/gemm-anvil-all.csv"
   timeout 120 python3 kernels/dev/gemm/torch_peer.py "$OUT/gemm-torch.csv" "$OUT/gemm-anvil-all.csv" 2>&1 | tee -a "$OUT/gemm.log"
 fi

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# cap: 70
+# cap: 80
 # The GEMM stage (issue 5): the playground (kernels/dev/gemm) on the GPU machine, files into $STAGE_OUT as
 # each step ends:
 #   1. check.log   versions 2 (mma.sync, sm_80 path) and 3 (TMA + wgmma, sm_90a: the product's kernel on
@@ -10,6 +10,10 @@
 #   2. bench.log, gemm-anvil.csv   versions 3 and 4 (2 off Hopper) timed (CUDA events, median,
 #                  inputs rotated past L2) at the 4096 and 8192 squares and every layout of the GPT-2 small
 #                  Linears (8192 rows; 768->2304, 768->768, 768->3072, 3072->768, 768->50304);
+#   2b. v5.log, gemm-anvil-v5.csv   version 5 (gemm_sm90_cluster.cuh: clusters of 2 with TMA multicast, never
+#                  run on a GPU before) in one process of its own after the others: the same check list (both
+#                  tile widths x both pairings on 3 clusters), then timed at the squares, lm_head NT and c_fc
+#                  TN (the clusters launched printed per row); a hang or trap there costs only its 10 s;
 #   3. torch.log, gemm-torch.csv   torch.matmul (cuBLAS) at the same shapes in the same run, then the joined
 #                  table (ratio = cuBLAS ms / Anvil ms: >= 1.0 is Anvil as fast or faster).
 # The binary is target/dev/gemm (kernels/dev/run_gemm.sh --build-only on the build machine); when it is
@@ -37,6 +41,12 @@ if (( hopper )); then
   timeout 16 "$bin" --bench --versions 4 --csv "$out/gemm-anvil-v4.csv" > "$out/bench-v4.log" 2>&1 || status=1
   tail -n +2 "$out/gemm-anvil-v4.csv" >> "$out/gemm-anvil.csv" 2>/dev/null
   grep -hv "rel err" "$out/bench.log" "$out/bench-v4.log"
+  # version 5 (kernels/dev/gemm/gemm_sm90_cluster.cuh: clusters, never run on a GPU before): check and bench
+  # in one process, last of the playground's steps, so a hang there costs nobody else's rows
+  timeout 10 "$bin" --versions 5 --shapes square4096,square8192,lm_head:NT,c_fc:TN --csv "$out/gemm-anvil-v5.csv" \
+    > "$out/v5.log" 2>&1 || status=1
+  tail -n +2 "$out/gemm-anvil-v5.csv" >> "$out/gemm-anvil.csv" 2>/dev/null
+  grep -E "FAIL|checked|failures|WRONG|clusters\)" "$out/v5.log" | head -30
 else
   timeout 20 "$bin" --bench --versions 2 --csv "$out/gemm-anvil.csv" > "$out/bench.log" 2>&1 || status=1
   grep -v "rel err" "$out/bench.log"

@@ -12,6 +12,10 @@
 //   4  gemm_sm90_next.cuh (checked under the CPU emulator, not yet on a GPU): version 3 with ping-pong
 //      consumers: each consumer warpgroup takes whole 128x128 tiles and the two take turns in the mainloop,
 //      so one's epilogue overlaps the other's math (checked on 7 CTAs too)
+//   5  gemm_sm90_cluster.cuh (checked under the CPU emulator, not yet on a GPU): version 3 in clusters of 2
+//      CTAs whose tiles share an operand tile (along M: B, along N: A), each loading half of it with TMA
+//      multicast into both; the check runs both tile widths x both pairings on 3 clusters (6 CTAs), the
+//      bench the launcher's choices (--axis m|n forces a pairing) and prints the clusters launched
 // Layouts are the Linear products (x (M,K), W (N,K), dY (M,N)), named by the stored operands:
 //   NT  Y = x W^T (forward)   NN  dX = dY W (input grad)   TN  dW = dY^T x (weight grad)   TT  (for completeness)
 //
@@ -19,7 +23,9 @@
 //   gemm --check            validate only          gemm --bench   time only (each shape still spot-checked)
 //   gemm --versions 1,2     only those versions    gemm --quick   fewer, smaller bench shapes
 //   gemm --csv FILE         also write name,layout,m,n,k,version,ms,tflops rows (run_gemm.sh joins torch)
-//   gemm --bn 128|256       version 3's tile width in the bench (default: the launcher's choice)
+//   gemm --bn 128|256       version 3's (and 5's) tile width in the bench (default: the launcher's choice)
+//   gemm --axis m|n         version 5's pairing in the bench (default: the launcher's choice)
+//   gemm --shapes a,b:NT    bench only these shapes (by name: square4096, c_fc, lm_head, ...; or name:layout)
 // Exit status 1 when any check fails. Built by the CMake target gemm_dev (not the default build) or by
 // kernels/dev/run_gemm.sh with nvcc directly.
 #include <algorithm>
@@ -36,6 +42,7 @@
 #include "matmul/gemm_sm80.cuh"
 #include "matmul/gemm_sm90.cuh"
 #include "dev/gemm/gemm_sm90_next.cuh"
+#include "dev/gemm/gemm_sm90_cluster.cuh"
 
 #define CHECK(call)                                                                               \
   do {                                                                                            \
@@ -94,14 +101,41 @@ struct Buffers {
 
 float uniform(std::mt19937& rng) { return std::uniform_real_distribution<float>(-1.0f, 1.0f)(rng); }
 
+// Runs f(i) for i in [0, n) on every core.
+template <typename F>
+void parallel_for(int64_t n, F f) {
+  const int64_t threads = std::max(1u, std::thread::hardware_concurrency());
+  std::vector<std::thread> pool;
+  for (int64_t t = 0; t < threads; ++t)
+    pool.emplace_back([&, t] {
+      for (int64_t i = t; i < n; i += threads) f(i);
+    });
+  for (auto& th : pool) th.join();
+}
+
+// v[i] = bf16 of uniform [-1, 1): chunks of 2^20 elements on every core, each from its own generator seeded
+// by rng (the host fill of the squares' operands was seconds of the GPU stage's bench time on one core).
+void fill_uniform(std::vector<uint16_t>& v, std::mt19937& rng) {
+  const int64_t chunk = 1 << 20, chunks = (static_cast<int64_t>(v.size()) + chunk - 1) / chunk;
+  std::vector<uint32_t> seeds(chunks);
+  for (auto& seed : seeds) seed = rng();
+  auto fill = [&](int64_t c) {
+    std::mt19937 local(seeds[c]);
+    const int64_t end = std::min<int64_t>(static_cast<int64_t>(v.size()), (c + 1) * chunk);
+    for (int64_t i = c * chunk; i < end; ++i) v[i] = to_bf16(uniform(local));
+  };
+  if (chunks == 1) fill(0);  // the check's small problems: no threads
+  else parallel_for(chunks, fill);
+}
+
 Buffers make_buffers(const Problem& p, int copies, std::mt19937& rng) {
   Buffers d;
   const int64_t na = p.batch * p.size_a(), nb = p.batch * p.size_b(), nc = p.batch * p.size_c();
   d.ha.resize(na);
   d.hb.resize(nb);
   d.hbias.resize(p.n);
-  for (auto& v : d.ha) v = to_bf16(uniform(rng));
-  for (auto& v : d.hb) v = to_bf16(uniform(rng));
+  fill_uniform(d.ha, rng);
+  fill_uniform(d.hb, rng);
   for (auto& v : d.hbias) v = to_bf16(uniform(rng));
   for (int i = 0; i < copies; ++i) {
     bf16 *a, *b;
@@ -147,26 +181,16 @@ void upload_c(const Buffers& d) {
   CHECK(cudaMemcpy(d.c, d.c_init.data(), d.c_init.size(), cudaMemcpyHostToDevice));
 }
 
-// Runs f(i) for i in [0, n) on every core.
-template <typename F>
-void parallel_for(int64_t n, F f) {
-  const int64_t threads = std::max(1u, std::thread::hardware_concurrency());
-  std::vector<std::thread> pool;
-  for (int64_t t = 0; t < threads; ++t)
-    pool.emplace_back([&, t] {
-      for (int64_t i = t; i < n; i += threads) f(i);
-    });
-  for (auto& th : pool) th.join();
-}
-
 // ---- the versions ----------------------------------------------------------------------------------
 
 int device_major = 0, device_minor = 0, device_sms = 1;
-int v3_sms = 0, v3_bn = 0;  // versions 3-4: CTA count (0: every SM); version 3's tile width (0: the launcher's)
+int v3_sms = 0, v3_bn = 0;  // versions 3-5: CTA count (0: every SM); versions 3, 5: tile width (0: the launcher's)
+int v5_axis = 0;            // version 5's pairing (gemm90cluster::Axis; 0: the launcher's)
+int v5_clusters = 0;        // version 5's clusters in its last launch
 
 bool supports(int version, const Problem& p) {
   if (version == 1) return !p.gelu;  // the stand-in has no GELU epilogue
-  if (version == 3)
+  if (version == 3 || version == 5)  // version 5 takes what version 3 takes
     return anvil::gemm90::gemm_sm90_supported(device_major, device_minor, nullptr, nullptr, nullptr, nullptr, p.m,
                                               p.n, p.k, p.lda(), p.ldb(), p.n, p.size_a(), p.size_b(), p.size_c(),
                                               p.batch);
@@ -184,12 +208,16 @@ cudaError_t launch_v2(const anvil::gemm::MmaArgs& g, bool gelu) {
               : anvil::gemm::launch_gemm_sm80<kAT, kBT, Tout, false>(g, 0);
 }
 
-// versions 3-4: the Hopper kernels; schedule: version 3's tile width, or version 4's schedule
+// versions 3-5: the Hopper kernels; schedule: version 3's or 5's tile width, or version 4's schedule
 template <int kVersion, bool kAT, bool kBT, typename Tout, bool kGelu, typename Args>
 cudaError_t launch_sm90_version(const bf16* a, const bf16* b, const Problem& p, const Args& g, int sms, int schedule) {
   if constexpr (kVersion == 3)
     return anvil::gemm90::launch_gemm_sm90<kAT, kBT, Tout, kGelu>(a, b, p.lda(), p.ldb(), p.size_a(), p.size_b(), g,
                                                                   sms, schedule, 0);
+  else if constexpr (kVersion == 5)
+    return anvil::gemm90cluster::launch_gemm_sm90_cluster<kAT, kBT, Tout, kGelu>(
+        a, b, p.lda(), p.ldb(), p.size_a(), p.size_b(), g, sms, schedule,
+        static_cast<anvil::gemm90cluster::Axis>(v5_axis), 0, &v5_clusters);
   else
     return anvil::gemm90next::launch_gemm_sm90<kAT, kBT, Tout, kGelu>(a, b, p.lda(), p.ldb(), p.size_a(),
                                                                       p.size_b(), g, sms, schedule, 0);
@@ -218,10 +246,10 @@ cudaError_t run_typed(int version, const Problem& p, const bf16* a, const bf16* 
     return anvil::gemm::launch_gemm_simt<bf16, Tout>(g, 0);
   }
   const int sms = v3_sms > 0 ? v3_sms : device_sms;
-  if (version == 3) {
+  if (version == 3 || version == 5) {  // the same arguments
     anvil::gemm90::Args g{c, p.bias ? bias : nullptr, p.m, p.n, p.k, p.n, p.size_c(), p.alpha, p.accumulate ? 1 : 0,
                           0, 0, static_cast<int>(p.batch), 0, 0};
-    return launch_v3<3, Tout>(a, b, p, g, sms, v3_bn);
+    return version == 3 ? launch_v3<3, Tout>(a, b, p, g, sms, v3_bn) : launch_v3<5, Tout>(a, b, p, g, sms, v3_bn);
   }
   if (version == 4) {
     anvil::gemm90next::Args g{c, p.bias ? bias : nullptr, p.m, p.n, p.k, p.n, p.size_c(), p.alpha,
@@ -375,14 +403,20 @@ int check_problem(const Problem& p, const std::vector<int>& versions, std::mt199
   int ran = 0;
   for (int version : versions) {
     if (!supports(version, p)) continue;
-    for (int bn : version == 3 ? std::vector<int>{128, 256} : std::vector<int>{0}) {
-      const int keep_sms = v3_sms, keep_bn = v3_bn;
-      if (version >= 3) v3_sms = 7, v3_bn = bn;
+    // version 3: both tile widths; 5: both tile widths x both pairings (axis 1: along M, 2: along N)
+    std::vector<std::pair<int, int>> schedules = {{0, 0}};
+    if (version == 3) schedules = {{128, 0}, {256, 0}};
+    if (version == 5) schedules = {{128, 1}, {128, 2}, {256, 1}, {256, 2}};
+    for (auto [bn, axis] : schedules) {
+      const int keep_sms = v3_sms, keep_bn = v3_bn, keep_axis = v5_axis;
+      if (version >= 3) v3_sms = 7, v3_bn = bn, v5_axis = axis;  // version 5: 3 clusters of 2
       upload_c(d);
       run(version, p, d, 0);
       CHECK(cudaDeviceSynchronize());
-      if (!validate(version, p, d, ref) && version >= 3) printf("    (version %d, bn %d, on 7 CTAs)\n", version, bn);
-      v3_sms = keep_sms, v3_bn = keep_bn;
+      if (!validate(version, p, d, ref) && version >= 3)
+        printf("    (version %d, bn %d%s, on 7 CTAs%s)\n", version, bn,
+               axis == 1 ? ", pairs along M" : axis == 2 ? ", pairs along N" : "", version == 5 ? ": 3 clusters" : "");
+      v3_sms = keep_sms, v3_bn = keep_bn, v5_axis = keep_axis;
       ++ran;
     }
   }
@@ -457,7 +491,7 @@ double time_ms(int version, const Problem& p, const Buffers& d, int max_reps) {
   return times[times.size() / 2];
 }
 
-void bench_all(const std::vector<int>& versions, bool quick, FILE* csv) {
+void bench_all(const std::vector<int>& versions, bool quick, const std::vector<std::string>& shapes, FILE* csv) {
   std::mt19937 rng(99);
   struct Case { const char* name; Layout l; int64_t m, n, k; };
   std::vector<Case> cases = {{"square4096", NT, 4096, 4096, 4096}, {"square8192", NT, 8192, 8192, 8192}};
@@ -473,6 +507,14 @@ void bench_all(const std::vector<int>& versions, bool quick, FILE* csv) {
   }
   if (quick) cases = {{"square4096", NT, 4096, 4096, 4096}, {"c_fc", NT, bt, 3072, 768}, {"c_fc", NN, bt, 768, 3072},
                       {"c_fc", TN, 3072, 768, bt}};
+  if (!shapes.empty())
+    cases.erase(std::remove_if(cases.begin(), cases.end(),
+                               [&](const Case& c) {
+                                 const std::string name = c.name, both = name + ":" + layout_name(c.l);
+                                 return std::find(shapes.begin(), shapes.end(), name) == shapes.end() &&
+                                        std::find(shapes.begin(), shapes.end(), both) == shapes.end();
+                               }),
+                cases.end());
   printf("\n%-12s %-3s %6s %6s %6s %4s %9s %8s\n", "shape", "lay", "m", "n", "k", "ver", "ms", "TFLOP/s");
   for (const Case& c : cases) {
     // dW accumulates in fp32 (the product's db), the others write bf16
@@ -491,8 +533,10 @@ void bench_all(const std::vector<int>& versions, bool quick, FILE* csv) {
       const double flops = 2.0 * p.m * p.n * p.k;
       const bool slow = version == 1 && flops > 1e11;
       const double ms = time_ms(version, p, d, slow ? 3 : 50);
-      printf("%-12s %-3s %6lld %6lld %6lld %4d %9.3f %8.1f%s\n", c.name, layout_name(c.l), (long long)p.m,
-             (long long)p.n, (long long)p.k, version, ms, flops / ms / 1e9, ok ? "" : "  (WRONG)");
+      char note[48] = "";
+      if (version == 5) snprintf(note, sizeof(note), "  (%d clusters)", v5_clusters);
+      printf("%-12s %-3s %6lld %6lld %6lld %4d %9.3f %8.1f%s%s\n", c.name, layout_name(c.l), (long long)p.m,
+             (long long)p.n, (long long)p.k, version, ms, flops / ms / 1e9, ok ? "" : "  (WRONG)", note);
       if (csv)
         fprintf(csv, "%s,%s,%lld,%lld,%lld,%d,%.6f,%.2f\n", c.name, layout_name(c.l), (long long)p.m,
                 (long long)p.n, (long long)p.k, version, ms, flops / ms / 1e9);
@@ -507,7 +551,8 @@ void bench_all(const std::vector<int>& versions, bool quick, FILE* csv) {
 
 int main(int argc, char** argv) {
   bool check = true, bench = true, quick = false;
-  std::vector<int> versions = {1, 2, 3, 4};
+  std::vector<int> versions = {1, 2, 3, 4, 5};
+  std::vector<std::string> shapes;  // --shapes: bench only these
   FILE* csv = nullptr;
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
@@ -523,12 +568,26 @@ int main(int argc, char** argv) {
       }
     }
     else if (a == "--bn" && i + 1 < argc) v3_bn = atoi(argv[++i]);
+    else if (a == "--axis" && i + 1 < argc) {
+      const std::string axis = argv[++i];
+      v5_axis = axis == "m" ? 1 : axis == "n" ? 2 : -1;
+      if (v5_axis < 0) { fprintf(stderr, "--axis takes m or n\n"); return 2; }
+    }
+    else if (a == "--shapes" && i + 1 < argc) {
+      for (const char* v = argv[++i]; *v;) {
+        const char* end = v;
+        while (*end && *end != ',') ++end;
+        shapes.emplace_back(v, end);
+        v = *end ? end + 1 : end;
+      }
+    }
     else if (a == "--csv" && i + 1 < argc) {
       csv = fopen(argv[++i], "w");
       if (!csv) { perror("csv"); return 2; }
       fprintf(csv, "name,layout,m,n,k,version,ms,tflops\n");
     } else {
-      fprintf(stderr, "usage: gemm [--check|--bench] [--quick] [--versions N,M] [--bn 128|256] [--csv FILE]\n");
+      fprintf(stderr, "usage: gemm [--check|--bench] [--quick] [--versions N,M] [--bn 128|256] [--axis m|n] "
+                      "[--shapes a,b] [--csv FILE]\n");
       return 2;
     }
   }
@@ -544,7 +603,7 @@ int main(int argc, char** argv) {
     return 2;
   }
   if (check) check_all(versions);
-  if (bench) bench_all(versions, quick, csv);
+  if (bench) bench_all(versions, quick, shapes, csv);
   if (csv) fclose(csv);
   printf("\n%s (%d failures)\n", failures ? "FAILED" : "all checks passed", failures);
   return failures ? 1 : 0;
