@@ -4,6 +4,7 @@ import ai.anvil.autograd.Autocast;
 import ai.anvil.autograd.Precision;
 import ai.anvil.autograd.Tape;
 import ai.anvil.backend.Backend;
+import ai.anvil.models.gpt.Gpt;
 import ai.anvil.nn.Module;
 import ai.anvil.tensor.Device;
 import ai.anvil.tensor.Scope;
@@ -366,7 +367,7 @@ public final class Trainer implements AutoCloseable {
   /** Why the step could never be captured, known before it runs; null when nothing stands in the way. */
   private String graphObstacle() {
     double dropout = config.dropout();
-    if (model instanceof ai.anvil.models.gpt.Gpt gpt) dropout = Math.max(dropout, gpt.config().dropout());
+    if (model instanceof Gpt gpt) dropout = Math.max(dropout, gpt.config().dropout());
     if (dropout > 0) {
       return "dropout " + dropout + " draws its masks from host seeds, so every replay would repeat the captured masks";
     }
