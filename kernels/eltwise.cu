@@ -2,9 +2,14 @@
 //   Same contract as native/cpu/eltwise.cpp (see anvil.h):
 //   fwd  ADD: out = a + b   MUL: out = a * b   SCALE: out = alpha * a   AXPY: out += alpha * a
 //   bwd  da, db written (=), or accumulated (+=) when accumulate.   out may alias a or b.
+//   ADD with b_bf16: out (fp32) = a (fp32) + float(b (bf16)): the residual add of a bf16 branch (a bf16
+//   linear's output under Autocast) into the fp32 stream, 10 bytes per element instead of the 6 + 12 of a
+//   cast to fp32 followed by an fp32 add.
 // Memory-bound: one grid-stride loop of 16-byte packs (4 fp32 / 8 bf16) when every pointer is 16-byte
 // aligned, scalar otherwise; the tail after the last whole pack is scalar.
 #include "common.cuh"
+
+#include <type_traits>
 
 ANVIL_PARAMS_CHECK(anvil_eltwise_params, ANVIL_ELTWISE_SLOTS);
 
@@ -12,16 +17,17 @@ namespace {
 
 using namespace anvil;
 
-// out (n) = alpha * x * (y or 1) (+ out when accumulate); add: out = x + y.
-template <typename T, int N>
-__global__ void eltwise_kernel(T* out, const T* x, const T* y, float alpha, int64_t n, bool add,
+// out (n) = alpha * x * (y or 1) (+ out when accumulate); add: out = x + y. y's storage is Y (T, or bf16
+// under fp32 T for the widening add).
+template <typename T, typename Y, int N>
+__global__ void eltwise_kernel(T* out, const T* x, const Y* y, float alpha, int64_t n, bool add,
                                bool accumulate) {
   const int64_t packs = n / N, stride = (int64_t)gridDim.x * blockDim.x;
   const int64_t first = blockIdx.x * (int64_t)blockDim.x + threadIdx.x;
   for (int64_t p = first; p < packs; p += stride) {
     float a[N], b[N], o[N];
     load_pack<T, N>(x + p * N, a);
-    if (y) load_pack<T, N>(y + p * N, b);
+    if (y) load_pack<Y, N>(y + p * N, b);
     if (accumulate) load_pack<T, N>(out + p * N, o);
 #pragma unroll
     for (int i = 0; i < N; ++i) {
@@ -50,17 +56,20 @@ __global__ void fill_kernel(T* out, T value, int64_t n) {
 
 constexpr int kThreads = 256;
 
-template <typename T>
+// Y: the storage of y (T, or bf16 for the widening add); N = T's 16-byte pack (a bf16 y then moves 8 bytes).
+template <typename T, typename Y = T>
 int launch(int64_t out, int64_t x, int64_t y, double alpha, int64_t n, bool add, bool acc, cudaStream_t s) {
   if (n <= 0) return ANVIL_OK;
   constexpr int N = pack_of<T>();
   const bool vec = aligned16(out) && aligned16(x) && aligned16(y);  // y == 0 counts as aligned
   if (vec) {
-    eltwise_kernel<T, N><<<blocks_for(n / N + 1, kThreads), kThreads, 0, s>>>(
-        dptr<T>(out), dptr<const T>(x), dptr<const T>(y), (float)alpha, n, add, acc);
+    auto kernel = eltwise_kernel<T, Y, N>;
+    ANVIL_LAUNCH(kernel, blocks_for(n / N + 1, kThreads), kThreads, 0, s)(
+        dptr<T>(out), dptr<const T>(x), dptr<const Y>(y), (float)alpha, n, add, acc);
   } else {
-    eltwise_kernel<T, 1><<<blocks_for(n, kThreads), kThreads, 0, s>>>(
-        dptr<T>(out), dptr<const T>(x), dptr<const T>(y), (float)alpha, n, add, acc);
+    auto kernel = eltwise_kernel<T, Y, 1>;
+    ANVIL_LAUNCH(kernel, blocks_for(n, kThreads), kThreads, 0, s)(
+        dptr<T>(out), dptr<const T>(x), dptr<const Y>(y), (float)alpha, n, add, acc);
   }
   ANVIL_LAUNCH_CHECK("eltwise_kernel");
   return ANVIL_OK;
@@ -68,6 +77,11 @@ int launch(int64_t out, int64_t x, int64_t y, double alpha, int64_t n, bool add,
 
 template <typename T>
 int eltwise_fwd(const anvil_eltwise_params* p, cudaStream_t s) {
+  if (p->b_bf16) {
+    if (!std::is_same_v<T, float> || p->op != ANVIL_ADD)
+      return anvil_set_error(ANVIL_E_INVALID, "cuda eltwise_fwd: b_bf16 needs ADD with fp32 a and out");
+    return launch<float, bf16>(p->out, p->a, p->b, 1.0, p->n, true, false, s);
+  }
   switch (p->op) {
     case ANVIL_ADD: return launch<T>(p->out, p->a, p->b, 1.0, p->n, true, false, s);
     case ANVIL_MUL: return launch<T>(p->out, p->a, p->b, 1.0, p->n, false, false, s);
@@ -101,9 +115,11 @@ int fill(int64_t dst, int64_t n, T value, cudaStream_t s) {
   if (n <= 0) return ANVIL_OK;
   constexpr int N = 16 / sizeof(T);
   if (aligned16(dst)) {
-    fill_kernel<T, N><<<blocks_for(n / N + 1, kThreads), kThreads, 0, s>>>(dptr<T>(dst), value, n);
+    auto kernel = fill_kernel<T, N>;
+    ANVIL_LAUNCH(kernel, blocks_for(n / N + 1, kThreads), kThreads, 0, s)(dptr<T>(dst), value, n);
   } else {
-    fill_kernel<T, 1><<<blocks_for(n, kThreads), kThreads, 0, s>>>(dptr<T>(dst), value, n);
+    auto kernel = fill_kernel<T, 1>;
+    ANVIL_LAUNCH(kernel, blocks_for(n, kThreads), kThreads, 0, s)(dptr<T>(dst), value, n);
   }
   ANVIL_LAUNCH_CHECK("fill_kernel");
   return ANVIL_OK;

@@ -18,8 +18,9 @@
 // The dispatch depends only on the arguments, the device and the process-wide cap set by
 // anvil_cuda_matmul_limit_kernel (tests use it to run the sm_80 path on Hopper), never on timing: one
 // input always takes the same kernel, so results are reproducible run to run. anvil_cuda_matmul_fwd_kernel
-// says which kernel a forward call takes. dbias is two deterministic kernels below.
+// says which kernel a forward call takes. dbias is two deterministic kernels (matmul/column_sums.cuh).
 #include "common.cuh"
+#include "matmul/column_sums.cuh"
 #include "matmul/gemm_simt.cuh"
 #include "matmul/gemm_sm80.cuh"
 #include "matmul/gemm_sm90.cuh"
@@ -40,36 +41,6 @@ struct Operand {
   int64_t ld;
   int64_t stride;  // batch stride in elements; 0 broadcasts
 };
-
-// dbias (n) += column sums of dc (rows, n): column partials over row splits, then one sum per column,
-// both in fixed orders (deterministic).
-template <typename T>
-__global__ void __launch_bounds__(256)
-column_partials_kernel(const T* dc, float* partials, int64_t rows, int64_t n, int64_t rows_per_split) {
-  __shared__ float sums[8][33];
-  const int64_t col = blockIdx.x * 32 + threadIdx.x;
-  const int64_t begin = blockIdx.y * rows_per_split;
-  const int64_t end = begin + rows_per_split < rows ? begin + rows_per_split : rows;
-  float acc = 0;
-  if (col < n)
-    for (int64_t r = begin + threadIdx.y; r < end; r += 8) acc += load(dc, r * n + col);
-  sums[threadIdx.y][threadIdx.x] = acc;
-  __syncthreads();
-  if (threadIdx.y == 0 && col < n) {
-    float s = 0;
-#pragma unroll
-    for (int i = 0; i < 8; ++i) s += sums[i][threadIdx.x];
-    partials[blockIdx.y * n + col] = s;
-  }
-}
-
-__global__ void column_sum_kernel(const float* partials, float* dbias, int64_t n, int64_t splits) {
-  const int64_t col = blockIdx.x * (int64_t)blockDim.x + threadIdx.x;
-  if (col >= n) return;
-  float s = 0;
-  for (int64_t i = 0; i < splits; ++i) s += partials[i * n + col];
-  dbias[col] += s;
-}
 
 // c (m,n; leading dimension ldc) = [c +] sum, rounded once: the end of a bf16 sum over batch items.
 template <typename T>
@@ -258,21 +229,8 @@ int matmul_bwd(const anvil_matmul_params* p, cudaStream_t s) {
                           p->db, k, p->stride_b, acc, 0);
     if (rc) return rc;
   }
-  if (p->dbias && m > 0 && n > 0 && batch > 0) {
-    // dC is contiguous (the output of the forward): batch*m rows of n.
-    const int64_t rows = batch * m;
-    const auto [per, splits] = row_splits(rows);  // a fixed summation order (common.cuh)
-    if ((n + 31) / 32 > INT32_MAX) return anvil_set_error(ANVIL_E_UNSUPPORTED, "cuda matmul: n too large");
-    Scratch scratch(s);
-    ANVIL_CUDA_CHECK(scratch.allocate(sizeof(float) * splits * n));
-    auto partials = column_partials_kernel<T>;
-    ANVIL_LAUNCH(partials, dim3(static_cast<unsigned>((n + 31) / 32), static_cast<unsigned>(splits)), dim3(32, 8), 0,
-                 s)(dptr<const T>(p->dc), scratch.at<float>(0), rows, n, per);
-    ANVIL_LAUNCH_CHECK("column_partials_kernel");
-    ANVIL_LAUNCH(column_sum_kernel, blocks_for(n, 256, INT32_MAX), 256, 0, s)(scratch.at<float>(0),
-                                                                              dptr<float>(p->dbias), n, splits);
-    ANVIL_LAUNCH_CHECK("column_sum_kernel");
-  }
+  // dC is contiguous (the output of the forward): batch*m rows of n (matmul/column_sums.cuh).
+  if (p->dbias && m > 0 && n > 0 && batch > 0) return colsum::column_sums<T>(p->dc, p->dbias, batch * m, n, true, s);
   return ANVIL_OK;
 }
 

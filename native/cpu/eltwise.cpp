@@ -42,6 +42,7 @@ void add(float* out, const float* a, const float* b, int64_t n) {
 }  // namespace
 
 extern "C" int anvil_cpu_eltwise_fwd(const anvil_eltwise_params* p) {
+  if (p->b_bf16) return fail(ANVIL_E_UNSUPPORTED, "eltwise_fwd: a bf16 operand on the fp32-only CPU backend");
   float* out = ptr<float>(p->out);
   const float* a = ptr<const float>(p->a);
   const float* b = ptr<const float>(p->b);

@@ -2,8 +2,9 @@
 //   fwd: x (rows, cols), weight (cols), bias (cols) or 0 -> y (rows, cols) written;
 //        mean (rows), rstd (rows) written when not 0 (saved for bwd)
 //        y = (x - mean) * rstd * weight + bias,  rstd = 1 / sqrt(var + eps), var biased (/cols)
-//   bwd: x, weight, mean, rstd, dy (rows, cols) -> dx (rows, cols) written (=);
-//        dweight (cols) += sum_rows dy * xhat;  dbias (cols) += sum_rows dy (when not 0)
+//   bwd: x, weight, mean, rstd, dy (rows, cols) -> dx (rows, cols) written (=), or added (+=) when
+//        accumulate_dx; dweight (cols) += sum_rows dy * xhat;  dbias (cols) += sum_rows dy (when not 0);
+//        both written (=) instead when overwrite_params. y_bf16 (a CUDA mode) is refused: fp32 only.
 //        dx = rstd * (dy w - mean_cols(dy w) - xhat * mean_cols(dy w xhat)),  xhat = (x - mean) rstd
 //
 // Numerics: the row statistics are two-pass in fp64 and xhat is formed in fp64 (the row is in L1 by
@@ -71,20 +72,29 @@ RowStats layernorm_row(const float* x, const float* weight, const float* bias, f
   return {static_cast<float>(mean), static_cast<float>(rstd)};
 }
 
+// dst[j] += src[j]: the accumulate step of the backward, on its own sweep.
+ANVIL_MULTIVERSION
+void add_row(float* dst, const float* src, int64_t cols) {
+  for (int64_t j = 0; j < cols; j++) dst[j] += src[j];
+}
+
 // One row of the backward: dx (cols) written; dweight/dbias partials (cols, fp64) accumulated.
 // The mean is recomputed in fp64 from x (the row is read anyway) rather than taken from the saved
 // fp32 mean, for the reason above; rstd comes from the forward. dx first holds dxhat = dy * w, so the
-// second sweep subtracts exactly the rounded products that were summed.
+// second sweep subtracts exactly the rounded products that were summed. With accumulate, the row goes
+// through `scratch` (cols) and is then added to dx in a separate sweep: the same roundings as writing
+// a temporary and adding it afterwards (no multiply-add contracted across the two).
 ANVIL_MULTIVERSION
 void layernorm_row_bwd(const float* x, const float* weight, const float* dy, float rstd, float* dx,
-                       double* dweight, double* dbias, int64_t cols) {
+                       double* dweight, double* dbias, int64_t cols, float* scratch) {
+  float* out = scratch ? scratch : dx;
   const double mean = row_mean(x, cols);
   double sum_dxhat = 0.0, sum_dxhat_xhat = 0.0;
 #pragma omp simd reduction(+ : sum_dxhat, sum_dxhat_xhat)
   for (int64_t j = 0; j < cols; j++) {
     float xhat = static_cast<float>((static_cast<double>(x[j]) - mean) * rstd);
     float dxhat = dy[j] * weight[j];
-    dx[j] = dxhat;
+    out[j] = dxhat;
     sum_dxhat += dxhat;
     sum_dxhat_xhat += static_cast<double>(dxhat) * xhat;
     dweight[j] += static_cast<double>(dy[j]) * xhat;
@@ -93,17 +103,19 @@ void layernorm_row_bwd(const float* x, const float* weight, const float* dy, flo
   const float b = static_cast<float>(sum_dxhat_xhat / static_cast<double>(cols));
   for (int64_t j = 0; j < cols; j++) {
     float xhat = static_cast<float>((static_cast<double>(x[j]) - mean) * rstd);
-    dx[j] = rstd * (dx[j] - a - xhat * b);
+    out[j] = rstd * (out[j] - a - xhat * b);
   }
+  if (scratch) add_row(dx, scratch, cols);
   if (dbias) {
     for (int64_t j = 0; j < cols; j++) dbias[j] += dy[j];
   }
 }
 
-// target[j] += sum over blocks of partial[block][j], blocks in order; columns [begin, end).
+// target[j] (+)= sum over blocks of partial[block][j], blocks in order; columns [begin, end); written
+// (=) when overwrite.
 ANVIL_MULTIVERSION
 void add_block_sums(float* target, const double* partial, int64_t blocks, int64_t cols, int64_t begin,
-                    int64_t end) {
+                    int64_t end, bool overwrite) {
   constexpr int64_t kTile = 256;
   double sum[kTile];
   for (int64_t j0 = begin; j0 < end; j0 += kTile) {
@@ -113,7 +125,9 @@ void add_block_sums(float* target, const double* partial, int64_t blocks, int64_
       const double* row = partial + b * cols + j0;
       for (int64_t k = 0; k < width; k++) sum[k] += row[k];
     }
-    for (int64_t k = 0; k < width; k++) target[j0 + k] += static_cast<float>(sum[k]);
+    for (int64_t k = 0; k < width; k++) {
+      target[j0 + k] = overwrite ? static_cast<float>(sum[k]) : target[j0 + k] + static_cast<float>(sum[k]);
+    }
   }
 }
 
@@ -123,6 +137,7 @@ int check(const anvil_layernorm_params* p, const char* op) {
                 (long long)p->rows, (long long)p->cols);
   }
   if (!(p->eps >= 0.0)) return fail(ANVIL_E_INVALID, "%s: eps %g must be >= 0", op, p->eps);
+  if (p->y_bf16) return fail(ANVIL_E_UNSUPPORTED, "%s: y_bf16 on the fp32-only CPU backend", op);
   return ANVIL_OK;
 }
 
@@ -174,11 +189,13 @@ extern "C" int anvil_cpu_layernorm_bwd(const anvil_layernorm_params* p) {
   const bool parallel = rows * cols > kParallelMin;
 
   // Each block's partial sums are its own, whichever thread computes it (parallel.h).
+  const bool accumulate = p->accumulate_dx != 0;
   parallel_tasks(blocks, parallel ? max_threads() : 1, [&](int64_t b, int) {
     const int64_t end = std::min(rows, (b + 1) * block_rows);
+    std::vector<float> row(accumulate ? cols : 0);
     for (int64_t r = b * block_rows; r < end; r++) {
       layernorm_row_bwd(x + r * cols, weight, dy + r * cols, rstd[r], dx + r * cols, pw + b * cols,
-                        pb ? pb + b * cols : nullptr, cols);
+                        pb ? pb + b * cols : nullptr, cols, accumulate ? row.data() : nullptr);
     }
   });
 
@@ -187,8 +204,8 @@ extern "C" int anvil_cpu_layernorm_bwd(const anvil_layernorm_params* p) {
   const int64_t lines = (cols + 15) / 16;
   parallel_range(lines, std::max<int64_t>(2, kParallelMin / (16 * blocks)), [&](int64_t l0, int64_t l1) {
     const int64_t begin = std::min(cols, l0 * 16), end = std::min(cols, l1 * 16);
-    add_block_sums(dweight, pw, blocks, cols, begin, end);
-    if (dbias) add_block_sums(dbias, pb, blocks, cols, begin, end);
+    add_block_sums(dweight, pw, blocks, cols, begin, end, p->overwrite_params != 0);
+    if (dbias) add_block_sums(dbias, pb, blocks, cols, begin, end, p->overwrite_params != 0);
   });
   return ANVIL_OK;
 }

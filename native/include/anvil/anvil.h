@@ -105,6 +105,9 @@ ANVIL_API int anvil_cpu_matmul_bwd(const anvil_matmul_params* p);
  *   op SCALE: out = alpha * a        bwd: da = alpha * dout
  *   op AXPY:  out += alpha * a       (in place, no bwd; used for gradient sums and clipping)
  * bwd writes da/db (=), or adds (+=) when accumulate. da or db may be 0.
+ * b_bf16 (CUDA, ADD fwd only): 1 when b is bf16 while a, out and the call's dtype are fp32, so out =
+ *   a + float(b) in one pass (a bf16 branch added into an fp32 residual stream: no fp32 copy of the
+ *   branch); 0: b has the call's dtype. The CPU backend is fp32 only and refuses 1.
  * ------------------------------------------------------------------------------------------------- */
 #define ANVIL_ADD 0
 #define ANVIL_MUL 1
@@ -117,8 +120,9 @@ typedef struct {
   int64_t n;
   int64_t accumulate;
   double alpha;
+  int64_t b_bf16;
 } anvil_eltwise_params;
-#define ANVIL_ELTWISE_SLOTS 10
+#define ANVIL_ELTWISE_SLOTS 11
 ANVIL_API int anvil_cpu_eltwise_fwd(const anvil_eltwise_params* p);
 ANVIL_API int anvil_cpu_eltwise_bwd(const anvil_eltwise_params* p);
 
@@ -139,15 +143,23 @@ ANVIL_API int anvil_cpu_gelu_bwd(const anvil_gelu_params* p);
 /* ---------------------------------------------------------------------------------------------------
  * layernorm over the last dim: x (rows, cols) -> y (rows, cols); mean, rstd (rows) saved for bwd.
  *   weight, bias (cols); bias may be 0. mean/rstd may be 0 in fwd when no bwd will follow.
- * bwd: dx (=) ; dweight (+=) ; dbias (+=, may be 0). Needs x, weight, mean, rstd, dy.
+ * bwd: dx (=, or += when accumulate_dx); dweight (+=, or = when overwrite_params); dbias
+ *   (likewise, may be 0). Needs x, weight, mean, rstd, dy.
+ * y_bf16 (CUDA): 1 when y (fwd) and dy (bwd) are bf16 while x, weight, bias, dx and the call's dtype are
+ *   fp32: a LayerNorm whose output feeds a bf16 linear writes it in bf16 (the same fp32 value rounded
+ *   once, as a cast after it would) and takes its gradient in bf16. The CPU backend is fp32 only and
+ *   refuses 1.
  * ------------------------------------------------------------------------------------------------- */
 typedef struct {
   int64_t x, weight, bias, y, mean, rstd;
   int64_t dy, dx, dweight, dbias;
   int64_t rows, cols;
   double eps;
+  int64_t y_bf16;
+  int64_t accumulate_dx;
+  int64_t overwrite_params;
 } anvil_layernorm_params;
-#define ANVIL_LAYERNORM_SLOTS 13
+#define ANVIL_LAYERNORM_SLOTS 16
 ANVIL_API int anvil_cpu_layernorm_fwd(const anvil_layernorm_params* p);
 ANVIL_API int anvil_cpu_layernorm_bwd(const anvil_layernorm_params* p);
 

@@ -86,20 +86,48 @@ public final class Ops {
 
   // ---- elementwise --------------------------------------------------------------------------------
 
-  /** a + b, same shapes. Mixed F32 and BF16 promote to F32 (the bf16 side is cast, recorded). */
+  /**
+   * a + b, same shapes. Mixed F32 and BF16 give F32: on a backend with bf16 kernels the bf16 side is read
+   * as is by the add (a bf16 branch into the fp32 residual stream, one pass), elsewhere it is cast first.
+   * The backward hands the output's gradient on to an input instead of copying it where it can
+   * ({@link Tape.Grads#pass}).
+   */
   public static Tensor add(Tensor a, Tensor b) {
-    if (mixedFloat(a, b)) return addSame(cast(a, DType.F32), cast(b, DType.F32));
+    if (mixedFloat(a, b)) {
+      Tensor wide = a.dtype() == DType.F32 ? a : b, narrow = wide == a ? b : a;
+      if (backend(wide).supports(DType.BF16)) return addWidened(wide, narrow);
+      return addSame(cast(a, DType.F32), cast(b, DType.F32));
+    }
     return addSame(a, b);
+  }
+
+  // wide (F32) + narrow (BF16) -> F32 in one kernel; float addition commutes, so this is a + b either way.
+  // The backward rounds the gradient to bf16 for narrow (what the cast's backward did) and passes it to wide.
+  private static Tensor addWidened(Tensor wide, Tensor narrow) {
+    if (!wide.shape().equals(narrow.shape())) {
+      throw new IllegalArgumentException("add: shapes " + wide.shape() + " and " + narrow.shape() + " differ");
+    }
+    Tensor out = Tensor.empty(DType.F32, wide.device(), wide.dims());
+    backend(wide).add(wide, narrow, out);
+    Tape.maybeRecord(out, (d, grads) -> {
+      Slot s = grads.slot(narrow);
+      if (s != null) backend(wide).cast(d, s.buffer(), s.accumulate());
+      grads.pass(wide, d);
+    }, wide, narrow);
+    return out;
   }
 
   private static Tensor addSame(Tensor a, Tensor b) {
     Tensor out = Tensor.empty(a.dtype(), a.device(), a.dims());
     backend(a).add(a, b, out);
     Tape.maybeRecord(out, (d, grads) -> {
-      for (Tensor x : new Tensor[] {a, b}) {
-        Slot s = grads.slot(x);
+      if (b != a) {
+        Slot s = grads.slot(b);
         if (s != null) backend(a).addBackward(d, s.buffer(), null, s.accumulate());
+      } else {
+        grads.pass(a, d);  // a + a: d once here, once more below
       }
+      grads.pass(a, d);
     }, a, b);
     return out;
   }
@@ -181,12 +209,26 @@ public final class Ops {
    * than weight is cast to weight's first (a bf16 activation into an fp32 LayerNorm: fp32 statistics).
    */
   public static Tensor layerNorm(Tensor x, Tensor weight, Tensor bias, double eps) {
-    if (mixedFloat(x, weight)) return layerNormSame(cast(x, weight.dtype()), weight, bias, eps);
-    return layerNormSame(x, weight, bias, eps);
+    if (mixedFloat(x, weight)) return layerNormAs(cast(x, weight.dtype()), weight, bias, eps, weight.dtype());
+    return layerNormAs(x, weight, bias, eps, x.dtype());
   }
 
-  private static Tensor layerNormSame(Tensor x, Tensor weight, Tensor bias, double eps) {
-    Tensor y = Tensor.empty(x.dtype(), x.device(), x.dims());
+  /**
+   * {@link #layerNorm} for an output that feeds a linear: inside a bf16 {@link Autocast} for x's device,
+   * with fp32 x and weight, the output is written in bf16 (the fp32 result rounded once, exactly what the
+   * linear's cast of it would give) and its gradient is taken in bf16, so no cast pass runs either way.
+   * Elsewhere it is {@link #layerNorm}. Statistics, weight and bias gradients stay fp32.
+   */
+  public static Tensor layerNormForLinear(Tensor x, Tensor weight, Tensor bias, double eps) {
+    if (Autocast.active(x.device()) == null || x.dtype() != DType.F32 || weight.dtype() != DType.F32) {
+      return layerNorm(x, weight, bias, eps);
+    }
+    return layerNormAs(x, weight, bias, eps, DType.BF16);
+  }
+
+  // y in yType (x's dtype, or BF16 beside fp32 x); the backward adds into x's gradient in the kernel.
+  private static Tensor layerNormAs(Tensor x, Tensor weight, Tensor bias, double eps, DType yType) {
+    Tensor y = Tensor.empty(yType, x.device(), x.dims());
     long rows = x.shape().rows();
     boolean record = Tape.active() != null;
     Tensor mean = record ? Tensor.empty(DType.F32, x.device(), rows) : null;
@@ -198,8 +240,9 @@ public final class Ops {
       if (dw != null && !dw.accumulate()) backend(x).fill(dweight, 0.0);
       Tensor dbias = db == null ? null : db.buffer();
       if (db != null && !db.accumulate()) backend(x).fill(dbias, 0.0);
-      if (grads.wants(x)) {
-        grads.write(x, dx -> backend(x).layerNormBackward(x, weight, mean, rstd, dy, dx, dweight, dbias));
+      Slot dx = grads.slot(x);
+      if (dx != null) {
+        backend(x).layerNormBackward(x, weight, mean, rstd, dy, dx.buffer(), dweight, dbias, dx.accumulate(), false);
       } else {
         try (Tensor scratch = Tensor.empty(x.dtype(), x.device(), x.dims())) {
           backend(x).layerNormBackward(x, weight, mean, rstd, dy, scratch, dweight, dbias);

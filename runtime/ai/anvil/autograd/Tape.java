@@ -208,6 +208,9 @@ public final class Tape implements AutoCloseable {
     private final Tape tape;
     private final Map<Tensor, Tensor> grads = new IdentityHashMap<>();
     private final List<Tensor> temporaries = new ArrayList<>();
+    // Gradient buffers this backward made (slot) or handed on (pass): only these may change hands, never
+    // a tensor the caller gave (the seed) or a view of one.
+    private final Map<Tensor, Boolean> owned = new IdentityHashMap<>();
 
     private Grads(Tape tape) {
       this.tape = tape;
@@ -223,6 +226,7 @@ public final class Tape implements AutoCloseable {
 
     void release() {
       grads.clear();
+      owned.clear();
     }
 
     /** Whether x needs a gradient at all (rules skip the work for inputs that do not). */
@@ -249,7 +253,30 @@ public final class Tape implements AutoCloseable {
       if (g != null) return new Slot(g, true);
       g = Tensor.empty(gradType(x), x.device(), x.dims());
       grads.put(x, g);
+      owned.put(g, Boolean.TRUE);
       return new Slot(g, false);
+    }
+
+    /**
+     * Adds g, the gradient a rule received for its output, into x's gradient, for a rule whose input
+     * gradient equals its output gradient (an add, an identity): when this is x's first contribution, x
+     * is not a leaf and g is a buffer this backward made with x's shape and gradient dtype, g itself
+     * becomes x's gradient (later contributions add into it) and nothing is copied; otherwise g is
+     * copied or added into x's slot. The rule must not read g after passing it, so a rule that also
+     * writes other inputs' gradients from g does those first.
+     */
+    public void pass(Tensor x, Tensor g) {
+      if (!wants(x)) return;
+      if (!x.requiresGrad() && !grads.containsKey(x) && owned.containsKey(g) && g.dtype() == gradType(x)
+          && g.shape().equals(x.shape())) {
+        grads.put(x, g);
+        return;
+      }
+      Slot s = slot(x);
+      Backend backend = Backend.of(x.device());
+      if (g.dtype() != s.buffer().dtype()) backend.cast(g, s.buffer(), s.accumulate());
+      else if (s.accumulate()) backend.axpy(1.0, g, s.buffer());
+      else backend.copy(g, s.buffer());
     }
 
     /**

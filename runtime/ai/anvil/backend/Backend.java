@@ -165,9 +165,19 @@ public abstract class Backend {
 
   // ---- elementwise ------------------------------------------------------------------------------
 
-  /** out = a + b (same shapes). out may be a or b. */
+  /**
+   * out = a + b (same shapes). out may be a or b. Where this backend supports BF16, b may be BF16 while a
+   * and out are F32: out = a + float(b) in one pass (a bf16 branch added into an fp32 residual stream).
+   */
   public final void add(Tensor a, Tensor b, Tensor out) {
-    sameShapeFloat("add", a, b, out);
+    if (b != null && a != null && b.dtype() == DType.BF16 && a.dtype() == DType.F32 && supports(DType.BF16)) {
+      sameShapeFloat("add", a, null, out);
+      Checks.present("add", "second argument", b, device);
+      Checks.shape("add", "second argument", b, a.shape());
+      Checks.distinct("add", "out", out, b);
+    } else {
+      sameShapeFloat("add", a, b, out);
+    }
     doEltwise(Eltwise.ADD, a, b, out, 1.0);
   }
 
@@ -253,7 +263,8 @@ public abstract class Backend {
   public final void layerNorm(Tensor x, Tensor weight, Tensor bias, Tensor y, Tensor mean, Tensor rstd,
                               double eps) {
     String op = "layerNorm";
-    sameShapeFloat(op, x, y, null);
+    sameShapeFloat(op, x, lowered(x, y) ? null : y, null);
+    if (lowered(x, y)) Checks.shape(op, "y", y, x.shape());
     long cols = lastDim(op, x);
     param(op, "weight", weight, cols, x);
     if (bias != null) param(op, "bias", bias, cols, x);
@@ -267,8 +278,18 @@ public abstract class Backend {
   /** dx (=); dweight (+=); dbias (+=, nullable). */
   public final void layerNormBackward(Tensor x, Tensor weight, Tensor mean, Tensor rstd, Tensor dy, Tensor dx,
                                       Tensor dweight, Tensor dbias) {
+    layerNormBackward(x, weight, mean, rstd, dy, dx, dweight, dbias, false, false);
+  }
+
+  /**
+   * dx (= or += when accumulateDx); dweight, dbias (+=, or = when overwriteParams; dbias nullable). dy
+   * may be BF16 with x F32 where this backend supports BF16 (the gradient of a bf16 layerNorm output).
+   */
+  public final void layerNormBackward(Tensor x, Tensor weight, Tensor mean, Tensor rstd, Tensor dy, Tensor dx,
+                                      Tensor dweight, Tensor dbias, boolean accumulateDx, boolean overwriteParams) {
     String op = "layerNormBackward";
-    sameShapeFloat(op, x, dy, dx);
+    sameShapeFloat(op, x, lowered(x, dy) ? null : dy, dx);
+    if (lowered(x, dy)) Checks.shape(op, "dy", dy, x.shape());
     long cols = lastDim(op, x);
     param(op, "weight", weight, cols, x);
     param(op, "dweight", dweight, cols, null);
@@ -278,14 +299,22 @@ public abstract class Backend {
     if (mean == null || rstd == null) throw new IllegalArgumentException(op + ": mean and rstd are required");
     stats(op, mean, rstd, x.shape().rows());
     Checks.distinct(op, "dx", dx, x, dy, weight);
-    doLayerNormBackward(x, weight, mean, rstd, dy, dx, dweight, dbias);
+    doLayerNormBackward(x, weight, mean, rstd, dy, dx, dweight, dbias, accumulateDx, overwriteParams);
+  }
+
+  // A BF16 y (or dy) beside an F32 x, on a backend with BF16: a layerNorm output that feeds a bf16 linear.
+  private boolean lowered(Tensor x, Tensor y) {
+    if (x == null || y == null || x.dtype() != DType.F32 || y.dtype() != DType.BF16 || !supports(DType.BF16)) return false;
+    Checks.present("layerNorm", "bf16 output", y, device);
+    return true;
   }
 
   protected abstract void doLayerNorm(Tensor x, Tensor weight, Tensor bias, Tensor y, Tensor mean, Tensor rstd,
                                       double eps);
 
   protected abstract void doLayerNormBackward(Tensor x, Tensor weight, Tensor mean, Tensor rstd, Tensor dy,
-                                              Tensor dx, Tensor dweight, Tensor dbias);
+                                              Tensor dx, Tensor dweight, Tensor dbias, boolean accumulateDx,
+                                              boolean overwriteParams);
 
   // ---- softmax ----------------------------------------------------------------------------------
 

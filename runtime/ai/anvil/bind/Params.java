@@ -14,9 +14,9 @@ import org.bytedeco.javacpp.LongPointer;
  */
 public final class Params {
   public static final int MATMUL = 21;
-  public static final int ELTWISE = 10;
+  public static final int ELTWISE = 11;
   public static final int GELU = 7;
-  public static final int LAYERNORM = 13;
+  public static final int LAYERNORM = 16;
   public static final int SOFTMAX = 7;
   public static final int ATTENTION = 25;
   public static final int EMBEDDING = 8;

@@ -19,4 +19,12 @@ public final class LayerNorm extends Module {
   public Tensor forward(Tensor x) {
     return Ops.layerNorm(x, weight, bias, eps);
   }
+
+  /**
+   * forward for an output that only feeds a linear: inside a bf16 Autocast it is written in bf16, exactly
+   * the linear's cast of the fp32 output, without the cast pass ({@link Ops#layerNormForLinear}).
+   */
+  public Tensor forwardForLinear(Tensor x) {
+    return Ops.layerNormForLinear(x, weight, bias, eps);
+  }
 }

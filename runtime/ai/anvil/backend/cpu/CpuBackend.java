@@ -227,6 +227,7 @@ public final class CpuBackend extends Backend {
         .put(addr(a)).put(addr(b)).put(addr(out))
         .put(addr(dout)).put(addr(da)).put(addr(db))
         .put(n).put(accumulate).putDouble(alpha)
+        .put(out != null && b != null && b.dtype() == DType.BF16 && out.dtype() == DType.F32)
         .address(Params.ELTWISE);
   }
 
@@ -252,17 +253,19 @@ public final class CpuBackend extends Backend {
         .put(addr(x)).put(addr(weight)).put(addr(bias)).put(addr(y)).put(addr(mean)).put(addr(rstd))
         .put(0L).put(0L).put(0L).put(0L)
         .put(x.shape().rows()).put(x.dim(-1)).putDouble(eps)
+        .put(y.dtype() != x.dtype()).put(false).put(false)
         .address(Params.LAYERNORM);
     check("layerNorm", AnvilCpu.anvil_cpu_layernorm_fwd(p));
   }
 
   @Override
   protected void doLayerNormBackward(Tensor x, Tensor weight, Tensor mean, Tensor rstd, Tensor dy, Tensor dx,
-                                     Tensor dweight, Tensor dbias) {
+                                     Tensor dweight, Tensor dbias, boolean accumulateDx, boolean overwriteParams) {
     long p = begin()
         .put(addr(x)).put(addr(weight)).put(0L).put(0L).put(addr(mean)).put(addr(rstd))
         .put(addr(dy)).put(addr(dx)).put(addr(dweight)).put(addr(dbias))
         .put(x.shape().rows()).put(x.dim(-1)).putDouble(0.0)
+        .put(dy.dtype() != x.dtype()).put(accumulateDx).put(overwriteParams)
         .address(Params.LAYERNORM);
     check("layerNormBackward", AnvilCpu.anvil_cpu_layernorm_bwd(p));
   }

@@ -305,6 +305,7 @@ public final class CudaBackend extends Backend {
         .put(addr(x)).put(addr(weight)).put(addr(bias)).put(addr(y)).put(addr(mean)).put(addr(rstd))
         .put(0L).put(0L).put(0L).put(0L)
         .put(x.shape().rows()).put(x.dim(-1)).putDouble(eps)
+        .put(y.dtype() != x.dtype()).put(false).put(false)
         .address(Params.LAYERNORM);
     bind();
     check("layerNorm", AnvilCuda.anvil_cuda_layernorm_fwd(p, x.dtype().code(), stream));
@@ -312,11 +313,12 @@ public final class CudaBackend extends Backend {
 
   @Override
   protected void doLayerNormBackward(Tensor x, Tensor weight, Tensor mean, Tensor rstd, Tensor dy, Tensor dx,
-                                     Tensor dweight, Tensor dbias) {
+                                     Tensor dweight, Tensor dbias, boolean accumulateDx, boolean overwriteParams) {
     long p = Params.begin()
         .put(addr(x)).put(addr(weight)).put(0L).put(0L).put(addr(mean)).put(addr(rstd))
         .put(addr(dy)).put(addr(dx)).put(addr(dweight)).put(addr(dbias))
         .put(x.shape().rows()).put(x.dim(-1)).putDouble(0.0)
+        .put(dy.dtype() != x.dtype()).put(accumulateDx).put(overwriteParams)
         .address(Params.LAYERNORM);
     bind();
     check("layerNormBackward", AnvilCuda.anvil_cuda_layernorm_bwd(p, x.dtype().code(), stream));

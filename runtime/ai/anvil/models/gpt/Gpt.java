@@ -604,14 +604,20 @@ public final class Gpt extends Module implements CausalLm, SequenceEncoder {
     }
 
     /** Training/scoring path: x (B, T, C) -> (B, T, C), recorded when a tape is active. */
+    // ln(x) for lin: in bf16 under a bf16 Autocast (no cast pass, LayerNorm.forwardForLinear) unless lin
+    // has a delta (LoRA), whose own ops take the fp32 output.
+    private static Tensor normFor(LayerNorm ln, Linear lin, Tensor x) {
+      return lin.delta() == null ? ln.forwardForLinear(x) : ln.forward(x);
+    }
+
     Tensor forward(Tensor x, Gpt model, int layer, GptExtension ext) {
-      Tensor qkv = cAttn.forward(ln1.forward(x));                                    // (B, T, 3C)
+      Tensor qkv = cAttn.forward(normFor(ln1, cAttn, x));                            // (B, T, 3C)
       Tensor[] prefix = ext == null ? null : ext.keyValuePrefix(layer);
       Tensor kv = prefix == null ? qkv : withPrefix(prefix, qkv);                    // (B, P+T, 3C)
       Tensor a = Ops.attention(model.packedSpec, qkv, kv, kv, null);                 // (B, T, C)
       Tensor h = attnProj.forward(a);
       x = Ops.add(x, model.dropout(ext == null ? h : ext.afterAttention(layer, h)));
-      Tensor m = mlpProj.forward(Ops.gelu(cFc.forward(ln2.forward(x)), true));       // via (B, T, 4C)
+      Tensor m = mlpProj.forward(Ops.gelu(cFc.forward(normFor(ln2, cFc, x)), true)); // via (B, T, 4C)
       return Ops.add(x, model.dropout(ext == null ? m : ext.afterMlp(layer, m)));
     }
 
