@@ -7,6 +7,11 @@
 //        dbias (n, fp32) += column sums of dC over every row of every batch item
 //   A broadcast input's gradient (stride 0) sums over the batch: items run in order, the first writes or
 //   accumulates as asked and the rest add. Same products and transposes as native/cpu/matmul.cpp.
+//   gelu = 1 (anvil.h): the forward's epilogue stores v = alpha acc + bias into pre (when given, dtype) and
+//   C = gelu_tanh(v), in every kernel (the tensor-core ones instantiate kGelu for bf16 output only: a
+//   forward's output has the input's dtype); accumulate is refused with it. The backward runs
+//   anvil_cuda_gelu_bwd (gelu.cu, the unfused op's kernel) from pre and dC into a dtype scratch dpre, then
+//   the plain backward from dpre.
 // Every product (forward, da, db) is one call of gemm() below, which picks the kernel (kernel_for):
 //   - bf16 on a device of compute capability 9.0 (Hopper) when the wgmma kernel's preconditions hold
 //     (matmul/gemm_sm90.cuh: k > 0, leading dimensions and batch strides multiples of 8 elements, pointers
@@ -24,6 +29,7 @@
 #include "matmul/gemm_simt.cuh"
 #include "matmul/gemm_sm80.cuh"
 #include "matmul/gemm_sm90.cuh"
+#include "matmul/split_k.cuh"
 
 #include <atomic>
 #include <type_traits>
@@ -42,6 +48,12 @@ struct Operand {
   int64_t stride;  // batch stride in elements; 0 broadcasts
 };
 
+// The forward's activation: gelu, and where the pre-activation goes (0: nowhere; C's layout and dtype).
+struct Epilogue {
+  bool gelu = false;
+  int64_t pre = 0;
+};
+
 // c (m,n; leading dimension ldc) = [c +] sum, rounded once: the end of a bf16 sum over batch items.
 template <typename T>
 __global__ void round_sum_kernel(const float* sum, T* c, int64_t m, int64_t n, int64_t ldc, bool accumulate) {
@@ -57,8 +69,9 @@ std::atomic<int> kernel_cap{ANVIL_GEMM_WGMMA_SM90};
 // The kernel the header's rule picks for one product (ANVIL_GEMM_*).
 template <typename Tin>
 int kernel_for(int64_t batch, int64_t m, int64_t n, int64_t k, const Operand& a, const Operand& b, int64_t c,
-               int64_t ldc, int64_t stride_c, int64_t bias) {
+               int64_t ldc, int64_t stride_c, int64_t bias, const Epilogue& epi = {}) {
   if constexpr (std::is_same_v<Tin, bf16>) {
+    if (!aligned16(epi.pre)) return ANVIL_GEMM_SIMT;  // pair stores of pre, as of C
     const int cap = kernel_cap.load(std::memory_order_relaxed);
     const tc::DeviceInfo dev = tc::device_info();
     const void *pa = dptr<const void>(a.address), *pb = dptr<const void>(b.address), *pc = dptr<const void>(c),
@@ -77,50 +90,76 @@ int kernel_for(int64_t batch, int64_t m, int64_t n, int64_t k, const Operand& a,
 template <bool kAT, bool kBT, typename Tout>
 cudaError_t launch_sm90(cudaStream_t s, int64_t batch, int64_t m, int64_t n, int64_t k, float alpha,
                         const Operand& a, const Operand& b, int64_t c, int64_t ldc, int64_t stride_c, bool accumulate,
-                        int64_t bias) {
+                        int64_t bias, const Epilogue& epi) {
   gemm90::Args g{dptr<void>(c), dptr<const bf16>(bias), m, n, k, ldc, stride_c, alpha, accumulate ? 1 : 0, 0, 0,
-                 static_cast<int>(batch), 0, 0};
-  return gemm90::launch_gemm_sm90<kAT, kBT, Tout>(dptr<const bf16>(a.address), dptr<const bf16>(b.address), a.ld,
-                                                  b.ld, a.stride, b.stride, g, tc::device_info().sms, 0, s);
+                 static_cast<int>(batch), 0, 0, 0, dptr<void>(epi.pre)};
+  const bf16 *pa = dptr<const bf16>(a.address), *pb = dptr<const bf16>(b.address);
+  const int sms = tc::device_info().sms;
+  if constexpr (std::is_same_v<Tout, bf16>) {
+    if (epi.gelu)
+      return gemm90::launch_gemm_sm90<kAT, kBT, Tout, true>(pa, pb, a.ld, b.ld, a.stride, b.stride, g, sms, 0, s);
+  }
+  return gemm90::launch_gemm_sm90<kAT, kBT, Tout>(pa, pb, a.ld, b.ld, a.stride, b.stride, g, sms, 0, s);
 }
 
-// One product (batch items batch, or one when the caller loops) on the kernel kernel_for picks.
+template <bool kAT, bool kBT, typename Tout>
+cudaError_t launch_sm80(const gemm::MmaArgs& g, const Epilogue& epi, cudaStream_t s) {
+  if constexpr (std::is_same_v<Tout, bf16>) {
+    if (epi.gelu) return gemm::launch_gemm_sm80<kAT, kBT, Tout, true>(g, s);
+  }
+  return gemm::launch_gemm_sm80<kAT, kBT, Tout>(g, s);
+}
+
+// One product (batch items batch, or one when the caller loops) on the kernel kernel_for picks. A gelu
+// epilogue comes only with Tout == Tin (matmul_fwd).
 template <typename Tin, typename Tout>
 cudaError_t launch_product(cudaStream_t s, int64_t batch, int64_t m, int64_t n, int64_t k, float alpha,
                            const Operand& a, const Operand& b, int64_t c, int64_t ldc, int64_t stride_c,
-                           bool accumulate, int64_t bias) {
-  const int kernel = kernel_for<Tin>(batch, m, n, k, a, b, c, ldc, stride_c, bias);
+                           bool accumulate, int64_t bias, const Epilogue& epi) {
+  const int kernel = kernel_for<Tin>(batch, m, n, k, a, b, c, ldc, stride_c, bias, epi);
   if constexpr (std::is_same_v<Tin, bf16>) {
     if (kernel == ANVIL_GEMM_WGMMA_SM90) {
-      if (!a.trans && b.trans) return launch_sm90<false, true, Tout>(s, batch, m, n, k, alpha, a, b, c, ldc, stride_c, accumulate, bias);
-      if (!a.trans && !b.trans) return launch_sm90<false, false, Tout>(s, batch, m, n, k, alpha, a, b, c, ldc, stride_c, accumulate, bias);
-      if (a.trans && !b.trans) return launch_sm90<true, false, Tout>(s, batch, m, n, k, alpha, a, b, c, ldc, stride_c, accumulate, bias);
-      return launch_sm90<true, true, Tout>(s, batch, m, n, k, alpha, a, b, c, ldc, stride_c, accumulate, bias);
+      if (!a.trans && b.trans) return launch_sm90<false, true, Tout>(s, batch, m, n, k, alpha, a, b, c, ldc, stride_c, accumulate, bias, epi);
+      if (!a.trans && !b.trans) return launch_sm90<false, false, Tout>(s, batch, m, n, k, alpha, a, b, c, ldc, stride_c, accumulate, bias, epi);
+      if (a.trans && !b.trans) return launch_sm90<true, false, Tout>(s, batch, m, n, k, alpha, a, b, c, ldc, stride_c, accumulate, bias, epi);
+      return launch_sm90<true, true, Tout>(s, batch, m, n, k, alpha, a, b, c, ldc, stride_c, accumulate, bias, epi);
     }
     if (kernel == ANVIL_GEMM_MMA_SM80) {
       gemm::MmaArgs g{dptr<const bf16>(a.address), dptr<const bf16>(b.address), dptr<void>(c),
                       dptr<const bf16>(bias), m, n, k, a.ld, b.ld, ldc, a.stride, b.stride, stride_c, batch,
-                      alpha, accumulate ? 1 : 0, 0, 0};
-      if (!a.trans && b.trans) return gemm::launch_gemm_sm80<false, true, Tout>(g, s);   // x W^T (forward)
-      if (!a.trans && !b.trans) return gemm::launch_gemm_sm80<false, false, Tout>(g, s); // dY W (input grad)
-      if (a.trans && !b.trans) return gemm::launch_gemm_sm80<true, false, Tout>(g, s);   // dY^T x (weight grad)
-      return gemm::launch_gemm_sm80<true, true, Tout>(g, s);
+                      alpha, accumulate ? 1 : 0, 0, 0, dptr<void>(epi.pre)};
+      if (!a.trans && b.trans) return launch_sm80<false, true, Tout>(g, epi, s);   // x W^T (forward)
+      if (!a.trans && !b.trans) return launch_sm80<false, false, Tout>(g, epi, s); // dY W (input grad)
+      if (a.trans && !b.trans) return launch_sm80<true, false, Tout>(g, epi, s);   // dY^T x (weight grad)
+      return launch_sm80<true, true, Tout>(g, epi, s);
     }
   }
   gemm::SimtArgs g{dptr<const void>(a.address), dptr<const void>(b.address), dptr<void>(c), dptr<const void>(bias),
                    m, n, k, a.ld, b.ld, ldc, a.stride, b.stride, stride_c, batch, alpha, accumulate, a.trans,
-                   b.trans};
+                   b.trans, epi.gelu, dptr<void>(epi.pre)};
   return gemm::launch_gemm_simt<Tin, Tout>(g, s);
 }
 
 // C[z] (m,n) = alpha op(A[z]) op(B[z]) + bias [+ C[z]] for z < batch. A C with batch stride 0 (the
 // gradient of a broadcast input) sums the items: one launch per item, in order, adding after the first.
+// epi (a gelu) only with a C of its own per item (stride_c != 0 or batch 1): the forward.
 template <typename Tin, typename Tout>
 int gemm(cudaStream_t s, int64_t batch, int64_t m, int64_t n, int64_t k, float alpha, Operand a, Operand b,
-         int64_t c, int64_t ldc, int64_t stride_c, bool accumulate, int64_t bias) {
+         int64_t c, int64_t ldc, int64_t stride_c, bool accumulate, int64_t bias, const Epilogue& epi = {}) {
   if (m <= 0 || n <= 0 || batch <= 0) return ANVIL_OK;
   if ((m + gemm::kSimtTileM - 1) / gemm::kSimtTileM > 65535)
     return anvil_set_error(ANVIL_E_UNSUPPORTED, "cuda matmul: m > 4194240");
+  if constexpr (std::is_same_v<Tin, bf16>) {
+    // A weight gradient's small output from many rows: split k when its tiles fill under half the SMs.
+    if (batch == 1 && a.trans && !b.trans && !epi.gelu && n % 8 == 0 &&
+        kernel_for<Tin>(1, m, n, k, a, b, c, ldc, 0, bias) == ANVIL_GEMM_WGMMA_SM90) {
+      const int sms = tc::device_info().sms;
+      if (const int64_t slices = splitk::slices_for(m, n, k, sms); slices > 1)
+        return splitk::gemm_split_k<Tout>(s, slices, m, n, k, alpha, dptr<const bf16>(a.address), a.ld,
+                                          dptr<const bf16>(b.address), b.ld, dptr<Tout>(c), ldc, accumulate,
+                                          dptr<const bf16>(bias), sms);
+    }
+  }
   if (stride_c == 0 && batch > 1 && !std::is_same_v<Tout, float>) {
     // A bf16 sum over the items: the items go into an fp32 scratch (m,n) and C is rounded once at the
     // end, so a broadcast input's gradient is no worse than one rounding of the exact sum.
@@ -142,13 +181,13 @@ int gemm(cudaStream_t s, int64_t batch, int64_t m, int64_t n, int64_t k, float a
       bz.address += z * b.stride * static_cast<int64_t>(sizeof(Tin));
       az.stride = bz.stride = 0;
       if (cudaError_t e = launch_product<Tin, Tout>(s, 1, m, n, k, alpha, az, bz, c, ldc, 0, z > 0 || accumulate,
-                                                    bias);
+                                                    bias, {});
           e != cudaSuccess)
         return cuda_fail(e, "matmul kernel", __FILE__, __LINE__);
     }
     return ANVIL_OK;
   }
-  if (cudaError_t e = launch_product<Tin, Tout>(s, batch, m, n, k, alpha, a, b, c, ldc, stride_c, accumulate, bias);
+  if (cudaError_t e = launch_product<Tin, Tout>(s, batch, m, n, k, alpha, a, b, c, ldc, stride_c, accumulate, bias, epi);
       e != cudaSuccess)
     return cuda_fail(e, "matmul kernel", __FILE__, __LINE__);
   return ANVIL_OK;
@@ -174,26 +213,73 @@ Product forward_product(const anvil_matmul_params* p) {
   return {p->batch, m, n, k, {p->a, ta, lda, p->stride_a}, {p->b, tb, ldb, p->stride_b}, p->c, n, p->stride_c};
 }
 
+// The gelu and pre fields' rule (anvil.h), for fwd and bwd.
+int check_epilogue(const anvil_matmul_params* p) {
+  if (p->gelu != 0 && p->gelu != 1)
+    return anvil_set_error(ANVIL_E_INVALID, "cuda matmul: gelu must be 0 (none) or 1 (tanh)");
+  if (p->gelu && p->accumulate)
+    return anvil_set_error(ANVIL_E_INVALID, "cuda matmul: accumulate is not supported with the gelu epilogue");
+  if (p->gelu && p->pre && p->pre == p->c) return anvil_set_error(ANVIL_E_INVALID, "cuda matmul: pre must not be c");
+  return ANVIL_OK;
+}
+
 template <typename T>
 int matmul_fwd(const anvil_matmul_params* p, cudaStream_t s) {
   if (p->batch > 1 && p->stride_c == 0)
     return anvil_set_error(ANVIL_E_INVALID, "cuda matmul_fwd: stride_c 0 would write every batch item to one C");
+  if (int rc = check_epilogue(p)) return rc;
   const Product f = forward_product(p);
+  const Epilogue epi{p->gelu != 0, p->gelu ? p->pre : 0};
   return gemm<T, T>(s, f.batch, f.m, f.n, f.k, static_cast<float>(p->alpha), f.a, f.b, f.c, f.ldc, f.stride_c,
-                    p->accumulate != 0, p->bias);
+                    p->accumulate != 0, p->bias, epi);
 }
 
 template <typename T>
 int fwd_kernel(const anvil_matmul_params* p, int64_t* kernel) {
   const Product f = forward_product(p);
+  const Epilogue epi{p->gelu != 0, p->gelu ? p->pre : 0};
   *kernel = f.m <= 0 || f.n <= 0 || f.batch <= 0 ? 0
                                                  : kernel_for<T>(f.batch, f.m, f.n, f.k, f.a, f.b, f.c, f.ldc,
-                                                                 f.stride_c, p->bias);
+                                                                 f.stride_c, p->bias, epi);
   return ANVIL_OK;
 }
 
 template <typename T>
+int matmul_bwd(const anvil_matmul_params* p, cudaStream_t s);
+
+// gelu: dpre (dtype scratch, dC's layout) = dC * gelu'(pre) by gelu.cu's kernel, then the plain backward.
+template <typename T>
+int matmul_gelu_bwd(const anvil_matmul_params* p, cudaStream_t s) {
+  if (!p->da && !p->db && !p->dbias) return ANVIL_OK;
+  if (!p->dc || !p->pre) return anvil_set_error(ANVIL_E_INVALID, "cuda matmul_bwd: the gelu epilogue needs dc and pre");
+  anvil_matmul_params q = *p;
+  q.gelu = 0;
+  q.pre = 0;
+  const int64_t item = p->m * p->n;
+  if (item <= 0 || p->batch <= 0) return matmul_bwd<T>(&q, s);
+  const bool packed = p->batch == 1 || p->stride_c == item;
+  const int64_t elements = packed ? p->batch * item : (p->batch - 1) * p->stride_c + item;
+  Scratch scratch(s);
+  ANVIL_CUDA_CHECK(scratch.allocate(sizeof(T) * elements));
+  const int64_t dtype = std::is_same_v<T, bf16> ? ANVIL_BF16 : ANVIL_F32;
+  for (int64_t z = 0; z < (packed ? 1 : p->batch); ++z) {
+    const int64_t at = z * p->stride_c * static_cast<int64_t>(sizeof(T));
+    anvil_gelu_params g{};
+    g.x = p->pre + at;
+    g.dy = p->dc + at;
+    g.dx = reinterpret_cast<int64_t>(scratch.at<T>(0)) + at;
+    g.n = packed ? elements : item;
+    g.approximate = 1;
+    if (int rc = anvil_cuda_gelu_bwd(&g, dtype, reinterpret_cast<int64_t>(s))) return rc;
+  }
+  q.dc = reinterpret_cast<int64_t>(scratch.at<T>(0));
+  return matmul_bwd<T>(&q, s);
+}
+
+template <typename T>
 int matmul_bwd(const anvil_matmul_params* p, cudaStream_t s) {
+  if (int rc = check_epilogue(p)) return rc;
+  if (p->gelu) return matmul_gelu_bwd<T>(p, s);
   if (!p->dc && (p->da || p->db || p->dbias)) return anvil_set_error(ANVIL_E_INVALID, "cuda matmul_bwd: null dc");
   if ((p->da && !p->b) || (p->db && !p->a))
     return anvil_set_error(ANVIL_E_INVALID, "cuda matmul_bwd: da needs b and db needs a");

@@ -2,6 +2,8 @@
 // for bf16 products the tensor-core kernel does not take (gemm_sm80.cuh: unaligned rows or pointers),
 // and version 1 of the playground (kernels/dev/gemm). Correct for everything the C ABI allows.
 //   C[z] (m,n) = alpha * op(A[z]) (m,k) @ op(B[z]) (k,n) + bias (n) [+ C[z] when accumulate]
+//   gelu: v = alpha * acc + bias; pre[z] (when not null, C's type and layout) = v; C = gelu_tanh(v)
+//   [+ C]; the epilogue of gemm_sm80.cuh, here a run-time flag (this kernel is not the fast path).
 //   op(A) = A stored (m,k), or A^T of A stored (k,m) when trans_a; op(B) = B stored (k,n), or B^T of B
 //   stored (n,k) when trans_b. stride_* are batch strides in elements (0 broadcasts one matrix).
 // Tiles of 64x64 outputs, 16 deep; 256 threads each own a 4x4 block of outputs spaced 16 apart (so the
@@ -10,6 +12,7 @@
 #pragma once
 
 #include "common.cuh"
+#include "matmul/epilogue.cuh"
 #include "tensor_core.cuh"
 
 namespace anvil::gemm {
@@ -24,6 +27,8 @@ struct SimtArgs {
   int64_t m, n, k, lda, ldb, ldc, stride_a, stride_b, stride_c, batch;
   float alpha;
   bool accumulate, trans_a, trans_b;
+  bool gelu;
+  void* pre;  // (batch, m, n) like c, or null: v before the gelu (gelu only)
 };
 
 // C (m,n) = alpha * op(A) (m,k) op(B) (k,n) + bias [+ C], for every batch item blockIdx.z + i*gridDim.z.
@@ -89,6 +94,10 @@ __global__ void __launch_bounds__(kSimtThreads, 2) gemm_simt_kernel(SimtArgs g) 
         if (col >= g.n) continue;
         float v = g.alpha * acc[p][q];
         if (bias) v += load(bias, col);
+        if (g.gelu) {
+          if (g.pre) store(static_cast<Tout*>(g.pre) + z * g.stride_c, r * g.ldc + col, v);
+          v = gelu_tanh(v);
+        }
         if (g.accumulate) v += load(c, r * g.ldc + col);
         store(c, r * g.ldc + col, v);
       }

@@ -3,9 +3,11 @@
 //   C bf16 or fp32; for z < batch with element strides stride_a/b/c between items (0: one matrix).
 //   op(A): A stored (m,k) (K contiguous, "K-major") or, kAT, A^T stored (k,m) (M contiguous).
 //   op(B): B stored (k,n) (N contiguous) or, kBT, B^T stored (n,k) (K contiguous: a Linear weight).
-//   epilogue, per element, in this order: v = alpha * acc; v += bias[col] (when bias); v = gelu_tanh(v)
-//   (kGelu, playground only: the C ABI has no field for it); v += C[row, col] (accumulate: residual add,
-//   gradient accumulation); C = v rounded to Tout.
+//   epilogue, per element, in this order: v = alpha * acc; v += bias[col] (when bias); with kGelu,
+//   pre[row, col] = v rounded to Tout (when pre is not null: the pre-activation the backward reads; same
+//   layout as C) and v = gelu_tanh(v) (matmul/epilogue.cuh) from the unrounded v; v += C[row, col]
+//   (accumulate: residual add, gradient accumulation); C = v rounded to Tout. The C ABI's gelu field
+//   (anvil.h) takes kGelu with accumulate 0.
 // The three Linear products are layouts of this one kernel (x (M,K), W (N,K), dY (M,N)):
 //   forward  Y = x W^T      kAT=0 kBT=1   both operands K-major: plain ldmatrix for A and B
 //   dX = dY W               kAT=0 kBT=0   B N-major: ldmatrix.trans for B
@@ -28,6 +30,7 @@
 
 #include <cstdint>
 
+#include "matmul/epilogue.cuh"
 #include "tensor_core.cuh"
 
 namespace anvil::gemm {
@@ -43,6 +46,7 @@ struct MmaArgs {
   float alpha;
   int accumulate;
   int tiles_m, tiles_n;
+  void* pre;  // kGelu: (batch, m, n) like c (ldc, stride_c), or null
 };
 
 constexpr int kBM = 128, kBN = 128, kBK = 32, kStages = 4, kThreads = 128, kGroupM = 8;
@@ -51,11 +55,6 @@ constexpr int kChunksPerThread = kBM * kBK / 8 / kThreads;  // 16-byte chunks of
 constexpr int kTileElems = kBM * kBK;  // one operand's stage (kBN * kBK for B: the same)
 constexpr int kSmemBytes = kStages * 2 * kTileElems * 2;
 static_assert(kBM == kBN, "one tile size for both operands keeps the loaders shared");
-
-__device__ __forceinline__ float gelu_tanh(float x) {
-  const float u = 0.7978845608028654f * (x + 0.044715f * x * x * x);
-  return x / (1.0f + __expf(fminf(-2.0f * u, 80.0f)));
-}
 
 // Stages one operand's 128 x 32 k-tiles into shared memory, one k-tile per call, in increasing order.
 // kKMajor: stored (rows, k) with k contiguous -> tile [128 rows][4 chunks]; otherwise stored (k, rows) ->
@@ -237,6 +236,7 @@ __global__ void __launch_bounds__(kThreads, 2) gemm_mma_kernel(const MmaArgs g) 
     __syncthreads();  // the next batch item's prologue refills slots other warps may still be reading
 
     Tout* c = static_cast<Tout*>(g.c) + z * g.stride_c;
+    Tout* pre = kGelu && g.pre ? static_cast<Tout*>(g.pre) + z * g.stride_c : nullptr;
 #pragma unroll
     for (int i = 0; i < kMTiles; ++i) {
 #pragma unroll
@@ -254,6 +254,7 @@ __global__ void __launch_bounds__(kThreads, 2) gemm_mma_kernel(const MmaArgs g) 
             v1 += bv.y;
           }
           if constexpr (kGelu) {
+            if (pre) store_pair<Tout>(pre + row * g.ldc + col, v0, v1);
             v0 = gelu_tanh(v0);
             v1 = gelu_tanh(v1);
           }

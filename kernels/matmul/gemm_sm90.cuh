@@ -2,7 +2,9 @@
 // shared-memory stages, wgmma m64nNk16 from shared memory, warp specialization, persistent CTAs.
 //   C[z] (m,n) = epilogue(alpha * op(A[z]) (m,k) op(B[z]) (k,n)), bf16 in, fp32 accumulate, bf16 or fp32
 //   out; the epilogue of gemm_sm80.cuh, per element in this order: v = alpha * acc; v += bias[col] (when
-//   bias); v = gelu_tanh(v) (kGelu); v += C (accumulate: residual add, gradient +=); C = v rounded to Tout.
+//   bias); with kGelu, pre = v rounded to Tout (when pre is not null: the aux store of the pre-activation
+//   for the backward, C's layout) and v = gelu_tanh(v); v += C (accumulate: residual add, gradient +=);
+//   C = v rounded to Tout.
 // Every layout of the Linear products, named by the stored operands (x (M,K), W (N,K), dY (M,N)):
 //   NT  Y = x W^T      A K-major, B K-major         (forward)
 //   NN  dX = dY W      A K-major, B N-major         (input gradient)
@@ -84,6 +86,7 @@ struct Args {
   int tiles_m, tiles_n, batch;
   int a_batched, b_batched;  // 0: one matrix for every batch item (stride 0)
   int group_m;  // tile rows per raster group; the launcher fills it, tiles_m/n and a/b_batched
+  void* pre;    // kGelu: (batch, m, n) like c (ldc, stride_c), or null
 };
 
 #if !defined(ANVIL_HOST_EMULATION)
@@ -134,6 +137,7 @@ __device__ __forceinline__ void store_fragment(const float (&d)[N / 2], const Ar
   constexpr int kChunk = 8;
   const int w = t / 32, lane = t % 32;
   Tout* out = static_cast<Tout*>(g.c) + z * g.stride_c;
+  Tout* pre = kGelu && g.pre ? static_cast<Tout*>(g.pre) + z * g.stride_c : nullptr;
 #pragma unroll
   for (int half = 0; half < 2; ++half) {
     const int64_t row = row0 + 16 * w + lane / 4 + 8 * half;
@@ -156,6 +160,7 @@ __device__ __forceinline__ void store_fragment(const float (&d)[N / 2], const Ar
         if (col >= g.n) continue;
         float v0 = g.alpha * d[4 * j + 2 * half] + bias[jj].x, v1 = g.alpha * d[4 * j + 2 * half + 1] + bias[jj].y;
         if constexpr (kGelu) {
+          if (pre) gemm::store_pair<Tout>(pre + row * g.ldc + col, v0, v1);
           v0 = gemm::gelu_tanh(v0);
           v1 = gemm::gelu_tanh(v1);
         }

@@ -15,6 +15,11 @@
 //                 db: (k,n) = op(A)^T (k,m) . dC,   or (n,k) = dC^T (n,m) . op(A)
 // A Linear on (batch, T, in) activations with a shared weight (stride_b = 0, rows stored contiguously)
 // folds the batch into the rows: one product of batch*m rows instead of batch small ones.
+//
+// GELU epilogue (gelu = 1, anvil.h): fwd runs the product into pre (or into C when pre is 0), then
+// anvil_cpu_gelu_fwd from there into C; bwd computes dpre = dC * gelu'(pre) with anvil_cpu_gelu_bwd into
+// scratch and runs the plain backward on it. These are the very calls the unfused composition (matmul,
+// then the gelu op) makes on the same fp32 values, so the results are bit-identical to it.
 #include <atomic>
 #include <cstdlib>
 #include <vector>
@@ -257,8 +262,7 @@ int check(const anvil_matmul_params* p, const char* op) {
 extern "C" const char* anvil_cpu_gemm_kernel(void) { return gemm::active().name; }
 
 // C[b] (m,n) = alpha * op(A[b]) (m,k) @ op(B[b]) (k,n) + bias (n) [+ C[b]]
-extern "C" int anvil_cpu_matmul_fwd(const anvil_matmul_params* p) {
-  if (int status = check(p, "matmul_fwd")) return status;
+static int plain_fwd(const anvil_matmul_params* p) {
   if (p->batch > 1 && p->stride_c == 0)
     return fail(ANVIL_E_INVALID, "matmul_fwd: stride_c 0 would write every batch item to one C");
   if (!p->c || (p->m * p->n * p->k > 0 && (!p->a || !p->b)))
@@ -277,8 +281,7 @@ extern "C" int anvil_cpu_matmul_fwd(const anvil_matmul_params* p) {
 }
 
 // da = alpha dC op(B)^T (A's layout), db = alpha op(A)^T dC (B's layout), dbias += colsum(dC).
-extern "C" int anvil_cpu_matmul_bwd(const anvil_matmul_params* p) {
-  if (int status = check(p, "matmul_bwd")) return status;
+static int plain_bwd(const anvil_matmul_params* p) {
   if (!p->dc && (p->da || p->db || p->dbias)) return fail(ANVIL_E_INVALID, "matmul_bwd: null dc");
   if ((p->da && !p->b) || (p->db && !p->a))
     return fail(ANVIL_E_INVALID, "matmul_bwd: da needs b and db needs a");
@@ -323,4 +326,84 @@ extern "C" int anvil_cpu_matmul_bwd(const anvil_matmul_params* p) {
   }
   if (p->dbias && m > 0 && n > 0) add_column_sums(dc, batch, p->stride_c, m, n, ptr<float>(p->dbias));
   return ANVIL_OK;
+}
+
+namespace {
+
+// f(offset, count) over the batch*m*n elements of a C-shaped tensor (rows of n contiguous, items
+// stride_c apart): one span when the items are packed, else one per item.
+template <typename F>
+int for_c_spans(const anvil_matmul_params* p, F f) {
+  const int64_t item = p->m * p->n;
+  if (p->batch == 1 || p->stride_c == item) return f(0, p->batch * item);
+  for (int64_t z = 0; z < p->batch; ++z)
+    if (int status = f(z * p->stride_c, item)) return status;
+  return ANVIL_OK;
+}
+
+int check_epilogue(const anvil_matmul_params* p, const char* op) {
+  if (p->gelu != 0 && p->gelu != 1)
+    return fail(ANVIL_E_INVALID, "%s: gelu must be 0 (none) or 1 (tanh), got %lld", op, (long long)p->gelu);
+  if (p->gelu && p->accumulate)
+    return fail(ANVIL_E_INVALID, "%s: accumulate is not supported with the gelu epilogue", op);
+  if (p->gelu && p->pre && p->pre == p->c) return fail(ANVIL_E_INVALID, "%s: pre must not be c", op);
+  return ANVIL_OK;
+}
+
+}  // namespace
+
+// gelu: pre = alpha op(A) op(B) + bias (into C when pre is 0), C = gelu(pre).
+extern "C" int anvil_cpu_matmul_fwd(const anvil_matmul_params* p) {
+  if (int status = check(p, "matmul_fwd")) return status;
+  if (int status = check_epilogue(p, "matmul_fwd")) return status;
+  if (!p->gelu) return plain_fwd(p);
+  anvil_matmul_params q = *p;
+  if (p->pre) q.c = p->pre;
+  q.gelu = 0;
+  q.pre = 0;
+  if (int status = plain_fwd(&q)) return status;
+  return for_c_spans(p, [&](int64_t offset, int64_t count) {
+    anvil_gelu_params g{};
+    g.x = reinterpret_cast<int64_t>(ptr<const float>(q.c) + offset);
+    g.y = reinterpret_cast<int64_t>(ptr<float>(p->c) + offset);
+    g.n = count;
+    g.approximate = 1;
+    return anvil_cpu_gelu_fwd(&g);
+  });
+}
+
+// gelu: dpre = dC * gelu'(pre) in scratch, then the plain backward from dpre.
+extern "C" int anvil_cpu_matmul_bwd(const anvil_matmul_params* p) {
+  if (int status = check(p, "matmul_bwd")) return status;
+  if (int status = check_epilogue(p, "matmul_bwd")) return status;
+  if (!p->gelu) return plain_bwd(p);
+  if (!p->da && !p->db && !p->dbias) return ANVIL_OK;
+  if (!p->dc || !p->pre) return fail(ANVIL_E_INVALID, "matmul_bwd: the gelu epilogue needs dc and pre");
+  if (p->m == 0 || p->n == 0) {
+    anvil_matmul_params q = *p;
+    q.gelu = 0;
+    q.pre = 0;
+    return plain_bwd(&q);  // nothing flows back; da/db still written as the plain backward does
+  }
+  const int64_t floats = (p->batch - 1) * p->stride_c + p->m * p->n;
+  const int64_t scratch = anvil_cpu_alloc(floats * static_cast<int64_t>(sizeof(float)));
+  if (!scratch) return fail(ANVIL_E_NOMEM, "matmul_bwd: no memory for %lld floats of dpre", (long long)floats);
+  int status = for_c_spans(p, [&](int64_t offset, int64_t count) {
+    anvil_gelu_params g{};
+    g.x = reinterpret_cast<int64_t>(ptr<const float>(p->pre) + offset);
+    g.dy = reinterpret_cast<int64_t>(ptr<const float>(p->dc) + offset);
+    g.dx = reinterpret_cast<int64_t>(ptr<float>(scratch) + offset);
+    g.n = count;
+    g.approximate = 1;
+    return anvil_cpu_gelu_bwd(&g);
+  });
+  if (status == ANVIL_OK) {
+    anvil_matmul_params q = *p;
+    q.dc = scratch;
+    q.gelu = 0;
+    q.pre = 0;
+    status = plain_bwd(&q);
+  }
+  anvil_cpu_free(scratch);
+  return status;
 }

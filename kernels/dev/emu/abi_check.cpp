@@ -3,6 +3,8 @@
 // emulator in bf16 and compared with the CPU library (anvil_cpu_*, fp32) on the same bf16-rounded inputs:
 // the same cases as the cross-backend Java test, so the fold, transpose and broadcast mappings of da/db,
 // the dbias kernels and the attention routing (flash, decode, SIMT fallback) are checked without a GPU.
+// The GELU epilogue (gelu = 1: C and the aux store pre, the backward through pre, the refusals) on the
+// wgmma, mma.sync (capped) and SIMT kernels.
 // Bound per element: 2^-6 |ref| + 2^-8 * (the typical magnitude of the sum): bf16 rounding of the result
 // and of the accumulated C; a wrong index or mapping is off by O(1).
 //
@@ -14,6 +16,35 @@
 #include <random>
 #include <string>
 #include <vector>
+
+// matmul.cu's GELU backward calls anvil_cuda_gelu_bwd (gelu.cu), which launches with <<<>>> and uses
+// normcdff, neither of which the emulator has: this stand-in keeps its contract on the host (emulated device
+// memory is host memory and launches run at once) through the CPU library's gelu', rounding to bf16 once.
+// gelu.cu's own kernel is checked against the CPU by the GPU tests (CrossBackendOpTest.gelu).
+extern "C" int anvil_cuda_gelu_bwd(const anvil_gelu_params* p, int64_t dtype, int64_t) {
+  const size_t n = static_cast<size_t>(p->n);
+  std::vector<float> x(n), dy(n), dx(n);
+  auto get = [&](int64_t address, size_t i) {
+    return dtype == ANVIL_BF16 ? __bfloat162float(reinterpret_cast<const __nv_bfloat16*>(address)[i])
+                               : reinterpret_cast<const float*>(address)[i];
+  };
+  for (size_t i = 0; i < n; ++i) {
+    x[i] = get(p->x, i);
+    dy[i] = get(p->dy, i);
+  }
+  anvil_gelu_params q = *p;
+  q.x = reinterpret_cast<int64_t>(x.data());
+  q.dy = reinterpret_cast<int64_t>(dy.data());
+  q.dx = reinterpret_cast<int64_t>(dx.data());
+  q.accumulate = 0;
+  if (int rc = anvil_cpu_gelu_bwd(&q)) return rc;
+  for (size_t i = 0; i < n; ++i) {
+    const float v = dx[i] + (p->accumulate ? get(p->dx, i) : 0.0f);
+    if (dtype == ANVIL_BF16) reinterpret_cast<__nv_bfloat16*>(p->dx)[i] = __float2bfloat16(v);
+    else reinterpret_cast<float*>(p->dx)[i] = v;
+  }
+  return ANVIL_OK;
+}
 
 namespace {
 
@@ -161,6 +192,115 @@ void matmul_case(int64_t m, int64_t n, int64_t k) {
       }
 }
 
+void resync_bf16(Pair& p) {  // both sides to the CPU's values rounded to bf16
+  for (size_t i = 0; i < p.cpu.size(); ++i) {
+    p.cpu[i] = round_bf16(p.cpu[i]);
+    static_cast<__nv_bfloat16*>(p.dev)[i] = __float2bfloat16(p.cpu[i]);
+  }
+}
+
+void expect_invalid(int rc, const char* what) {
+  ++checks;
+  if (rc != ANVIL_E_INVALID) {
+    printf("  FAIL %s returned %d, expected ANVIL_E_INVALID\n", what, rc);
+    ++failures;
+  }
+}
+
+// The GELU epilogue through the C ABI, every transpose pair and batch mode of matmul_case, on the kernel the
+// cap allows: fwd with bias and pre (C = gelu(v), pre = v), fwd without pre, then bwd (da +=, db +=,
+// dbias +=) from the CPU's pre rounded to bf16 on both sides; accumulate with gelu and a bwd without pre are
+// refused by both libraries.
+void matmul_gelu_case(int64_t m, int64_t n, int64_t k, int64_t cap) {
+  anvil_cuda_matmul_limit_kernel(cap);
+  for (int mode = 0; mode < 4; ++mode)
+    for (int ta = 0; ta < 2; ++ta)
+      for (int tb = 0; tb < 2; ++tb) {
+        const int64_t batch = mode == 0 ? 1 : 3;
+        const bool a_batched = mode == 1 || mode == 2, b_batched = mode == 1 || mode == 3;
+        const int64_t na = (a_batched ? batch : 1) * m * k, nb = (b_batched ? batch : 1) * k * n, nc = batch * m * n;
+        const std::string at = "m=" + std::to_string(m) + " n=" + std::to_string(n) + " k=" + std::to_string(k) +
+                               " mode=" + std::to_string(mode) + " ta=" + std::to_string(ta) + " tb=" + std::to_string(tb) +
+                               " cap=" + std::to_string(cap);
+        Pair a = pair(randoms(na)), b = pair(randoms(nb)), bias = pair(randoms(n));
+        Pair c = pair(std::vector<float>(nc, NAN)), pre = pair(std::vector<float>(nc, NAN));
+        auto fill = [&](anvil_matmul_params& p, bool dev) {
+          auto ad = [&](const Pair& x) { return dev ? x.dev_addr() : x.cpu_addr(); };
+          p.a = ad(a);
+          p.b = ad(b);
+          p.batch = batch;
+          p.m = m;
+          p.n = n;
+          p.k = k;
+          p.trans_a = ta;
+          p.trans_b = tb;
+          p.stride_a = a_batched ? m * k : 0;
+          p.stride_b = b_batched ? k * n : 0;
+          p.stride_c = m * n;
+          p.gelu = 1;
+        };
+        anvil_matmul_params pc{}, pd{};
+        fill(pc, false);
+        fill(pd, true);
+        pc.c = c.cpu_addr();
+        pd.c = c.dev_addr();
+        pc.bias = bias.cpu_addr();
+        pd.bias = bias.dev_addr();
+        pc.pre = pre.cpu_addr();
+        pd.pre = pre.dev_addr();
+        pc.alpha = pd.alpha = 0.5;
+        expect_ok(anvil_cpu_matmul_fwd(&pc), "cpu matmul_fwd gelu");
+        expect_ok(anvil_cuda_matmul_fwd(&pd, ANVIL_BF16, 0), "cuda matmul_fwd gelu");
+        compare("matmul gelu c " + at, c, std::sqrt((double)k));
+        compare("matmul gelu pre " + at, pre, std::sqrt((double)k));
+        pc.accumulate = pd.accumulate = 1;
+        expect_invalid(anvil_cpu_matmul_fwd(&pc), "cpu matmul_fwd gelu + accumulate");
+        expect_invalid(anvil_cuda_matmul_fwd(&pd, ANVIL_BF16, 0), "cuda matmul_fwd gelu + accumulate");
+        // no bias, no pre, alpha 1 (into a fresh C)
+        Pair c2 = pair(std::vector<float>(nc, NAN));
+        anvil_matmul_params qc{}, qd{};
+        fill(qc, false);
+        fill(qd, true);
+        qc.c = c2.cpu_addr();
+        qd.c = c2.dev_addr();
+        qc.alpha = qd.alpha = 1.0;
+        expect_ok(anvil_cpu_matmul_fwd(&qc), "cpu matmul_fwd gelu, no pre");
+        expect_ok(anvil_cuda_matmul_fwd(&qd, ANVIL_BF16, 0), "cuda matmul_fwd gelu, no pre");
+        compare("matmul gelu c (no bias, no pre) " + at, c2, std::sqrt((double)k));
+
+        // backward through the CPU's pre (rounded), accumulating
+        resync_bf16(pre);
+        Pair dc = pair(randoms(nc)), da = pair(randoms(na)), db = pair(randoms(nb), false), dbias = pair(randoms(n), false);
+        anvil_matmul_params bc{}, bd{};
+        fill(bc, false);
+        fill(bd, true);
+        bc.pre = pre.cpu_addr();
+        bd.pre = pre.dev_addr();
+        bc.dc = dc.cpu_addr();
+        bd.dc = dc.dev_addr();
+        bc.da = da.cpu_addr();
+        bd.da = da.dev_addr();
+        bc.db = db.cpu_addr();
+        bd.db = db.dev_addr();
+        bc.dbias = dbias.cpu_addr();
+        bd.dbias = dbias.dev_addr();
+        bc.accumulate_da = bd.accumulate_da = 1;
+        bc.accumulate_db = bd.accumulate_db = 1;
+        bc.alpha = bd.alpha = 0.5;
+        expect_ok(anvil_cpu_matmul_bwd(&bc), "cpu matmul_bwd gelu");
+        expect_ok(anvil_cuda_matmul_bwd(&bd, ANVIL_BF16, 0), "cuda matmul_bwd gelu");
+        const double depth_a = std::sqrt((double)n), depth_b = std::sqrt((double)(a_batched || b_batched ? batch * m : m));
+        compare("matmul_bwd gelu da (+=) " + at, da, std::max(depth_a, 1.0) * (mode == 3 ? batch : 1));
+        compare("matmul_bwd gelu db (+=) " + at, db, std::max(depth_b, 1.0) * batch);
+        compare("matmul_bwd gelu dbias " + at, dbias, std::sqrt((double)(batch * m)));
+        bc.pre = bd.pre = 0;
+        expect_invalid(anvil_cpu_matmul_bwd(&bc), "cpu matmul_bwd gelu without pre");
+        expect_invalid(anvil_cuda_matmul_bwd(&bd, ANVIL_BF16, 0), "cuda matmul_bwd gelu without pre");
+        for (Pair* p : {&a, &b, &bias, &c, &pre, &c2, &dc, &da, &db, &dbias}) release(*p);
+      }
+  anvil_cuda_matmul_limit_kernel(ANVIL_GEMM_WGMMA_SM90);
+}
+
 // The cross-backend test's attention cases: packed qkv or separate tensors, masks, causal, cross lengths.
 void attention_case(int64_t batch, int64_t heads, int64_t dim, int64_t tq, int64_t tk, bool causal, bool packed,
                     bool masked) {
@@ -244,8 +384,10 @@ void attention_case(int64_t batch, int64_t heads, int64_t dim, int64_t tq, int64
 }  // namespace
 
 int main() {
-  // odd shapes take the SIMT kernel, multiples of 8 the tensor-core kernel (matmul.cu's rule)
-  for (auto s : std::vector<std::array<int64_t, 3>>{{7, 65, 63}, {136, 136, 40}, {8, 72, 136}, {24, 8, 72}}) {
+  // odd shapes take the SIMT kernel, multiples of 8 the tensor-core kernel (matmul.cu's rule); the last two
+  // give db (a TN product of k = m rows onto a one-tile output) to split-K, in 2 and 4 slices
+  for (auto s : std::vector<std::array<int64_t, 3>>{
+           {7, 65, 63}, {136, 136, 40}, {8, 72, 136}, {24, 8, 72}, {2048, 136, 72}, {4096, 64, 64}}) {
     matmul_case(s[0], s[1], s[2]);
     printf("  matmul %lldx%lldx%lld: %d failures so far\n", (long long)s[0], (long long)s[1], (long long)s[2], failures);
     fflush(stdout);
@@ -263,6 +405,16 @@ int main() {
            (long long)a[2], (long long)a[3], (long long)a[4], failures);
     fflush(stdout);
   }
+  // the GELU epilogue: SIMT (odd), then wgmma and mma.sync (capped) for multiples of 8; after the attention
+  // cases, so that they draw the same random inputs as before
+  matmul_gelu_case(7, 65, 63, ANVIL_GEMM_WGMMA_SM90);
+  for (auto s : std::vector<std::array<int64_t, 3>>{{136, 136, 40}, {24, 8, 72}})
+    for (int64_t cap : {ANVIL_GEMM_WGMMA_SM90, ANVIL_GEMM_MMA_SM80}) {
+      matmul_gelu_case(s[0], s[1], s[2], cap);
+      printf("  matmul gelu %lldx%lldx%lld cap %lld: %d failures so far\n", (long long)s[0], (long long)s[1],
+             (long long)s[2], (long long)cap, failures);
+      fflush(stdout);
+    }
   printf("%d checks, %d failures: %s\n", checks, failures, failures ? "FAILED" : "ok");
   return failures ? 1 : 0;
 }

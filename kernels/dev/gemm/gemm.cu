@@ -16,6 +16,8 @@
 //      CTAs whose tiles share an operand tile (along M: B, along N: A), each loading half of it with TMA
 //      multicast into both; the check runs both tile widths x both pairings on 3 clusters (6 CTAs), the
 //      bench the launcher's choices (--axis m|n forces a pairing) and prints the clusters launched
+// Epilogues checked: plain, bias with alpha, bias + GELU with the aux store of the pre-activation (C's type;
+// what the product's gelu field writes for the backward), accumulate.
 // Layouts are the Linear products (x (M,K), W (N,K), dY (M,N)), named by the stored operands:
 //   NT  Y = x W^T (forward)   NN  dX = dY W (input grad)   TN  dW = dY^T x (weight grad)   TT  (for completeness)
 //
@@ -82,6 +84,7 @@ struct Problem {
   int64_t m, n, k, batch;
   bool f32_out, bias, gelu, accumulate;
   float alpha;
+  bool pre = false;  // gelu: the aux store of v = alpha acc + bias (C's type and layout)
   int64_t lda() const { return trans_a(layout) ? m : k; }
   int64_t ldb() const { return trans_b(layout) ? k : n; }
   int64_t size_a() const { return m * k; }
@@ -93,6 +96,7 @@ struct Problem {
 struct Buffers {
   std::vector<bf16*> a, b;
   void* c = nullptr;
+  void* pre = nullptr;  // (batch, m, n) as Tout when the problem stores the pre-activation
   bf16* bias = nullptr;
   std::vector<uint16_t> ha, hb, hbias;
   std::vector<float> hc0;       // C before the run, as Tout holds it (NaN poison when not accumulating)
@@ -147,6 +151,7 @@ Buffers make_buffers(const Problem& p, int copies, std::mt19937& rng) {
     d.b.push_back(b);
   }
   CHECK(cudaMalloc(&d.c, std::max<int64_t>(nc, 8) * 4));
+  if (p.pre) CHECK(cudaMalloc(&d.pre, std::max<int64_t>(nc, 8) * 4));
   CHECK(cudaMalloc(&d.bias, std::max<int64_t>(p.n, 8) * 2));
   CHECK(cudaMemcpy(d.bias, d.hbias.data(), p.n * 2, cudaMemcpyHostToDevice));
   return d;
@@ -156,6 +161,7 @@ void free_buffers(Buffers& d) {
   for (auto* a : d.a) CHECK(cudaFree(a));
   for (auto* b : d.b) CHECK(cudaFree(b));
   CHECK(cudaFree(d.c));
+  if (d.pre) CHECK(cudaFree(d.pre));
   CHECK(cudaFree(d.bias));
 }
 
@@ -177,8 +183,10 @@ void prepare_c(const Problem& p, Buffers& d, std::mt19937& rng) {
   }
 }
 
+// C as prepared; pre (when stored) NaN-poisoned: 0xffff... is a NaN in fp32 and bf16 alike.
 void upload_c(const Buffers& d) {
   CHECK(cudaMemcpy(d.c, d.c_init.data(), d.c_init.size(), cudaMemcpyHostToDevice));
+  if (d.pre) CHECK(cudaMemset(d.pre, 0xff, d.c_init.size()));
 }
 
 // ---- the versions ----------------------------------------------------------------------------------
@@ -189,7 +197,6 @@ int v5_axis = 0;            // version 5's pairing (gemm90cluster::Axis; 0: the 
 int v5_clusters = 0;        // version 5's clusters in its last launch
 
 bool supports(int version, const Problem& p) {
-  if (version == 1) return !p.gelu;  // the stand-in has no GELU epilogue
   if (version == 3 || version == 5)  // version 5 takes what version 3 takes
     return anvil::gemm90::gemm_sm90_supported(device_major, device_minor, nullptr, nullptr, nullptr, nullptr, p.m,
                                               p.n, p.k, p.lda(), p.ldb(), p.n, p.size_a(), p.size_b(), p.size_c(),
@@ -238,26 +245,27 @@ cudaError_t launch_v3(const bf16* a, const bf16* b, const Problem& p, const Args
 }
 
 template <typename Tout>
-cudaError_t run_typed(int version, const Problem& p, const bf16* a, const bf16* b, void* c, const bf16* bias) {
+cudaError_t run_typed(int version, const Problem& p, const bf16* a, const bf16* b, void* c, const bf16* bias,
+                      void* pre) {
   if (version == 1) {
     anvil::gemm::SimtArgs g{a, b, c, p.bias ? bias : nullptr, p.m, p.n, p.k, p.lda(), p.ldb(), p.n,
                             p.size_a(), p.size_b(), p.size_c(), p.batch, p.alpha, p.accumulate,
-                            trans_a(p.layout), trans_b(p.layout)};
+                            trans_a(p.layout), trans_b(p.layout), p.gelu, pre};
     return anvil::gemm::launch_gemm_simt<bf16, Tout>(g, 0);
   }
   const int sms = v3_sms > 0 ? v3_sms : device_sms;
   if (version == 3 || version == 5) {  // the same arguments
     anvil::gemm90::Args g{c, p.bias ? bias : nullptr, p.m, p.n, p.k, p.n, p.size_c(), p.alpha, p.accumulate ? 1 : 0,
-                          0, 0, static_cast<int>(p.batch), 0, 0};
+                          0, 0, static_cast<int>(p.batch), 0, 0, 0, pre};
     return version == 3 ? launch_v3<3, Tout>(a, b, p, g, sms, v3_bn) : launch_v3<5, Tout>(a, b, p, g, sms, v3_bn);
   }
   if (version == 4) {
     anvil::gemm90next::Args g{c, p.bias ? bias : nullptr, p.m, p.n, p.k, p.n, p.size_c(), p.alpha,
-                              p.accumulate ? 1 : 0, 0, 0, static_cast<int>(p.batch), 0, 0, 0};
+                              p.accumulate ? 1 : 0, 0, 0, static_cast<int>(p.batch), 0, 0, 0, pre};
     return launch_v3<4, Tout>(a, b, p, g, sms, anvil::gemm90next::kPingPong128);
   }
   anvil::gemm::MmaArgs g{a, b, c, p.bias ? bias : nullptr, p.m, p.n, p.k, p.lda(), p.ldb(), p.n, p.size_a(),
-                         p.size_b(), p.size_c(), p.batch, p.alpha, p.accumulate ? 1 : 0, 0, 0};
+                         p.size_b(), p.size_c(), p.batch, p.alpha, p.accumulate ? 1 : 0, 0, 0, pre};
   switch (p.layout) {
     case NT: return launch_v2<false, true, Tout>(g, p.gelu);
     case NN: return launch_v2<false, false, Tout>(g, p.gelu);
@@ -269,8 +277,8 @@ cudaError_t run_typed(int version, const Problem& p, const bf16* a, const bf16* 
 void run(int version, const Problem& p, const Buffers& d, int copy) {
   const bf16* a = d.a[copy % d.a.size()];
   const bf16* b = d.b[copy % d.b.size()];
-  cudaError_t e = p.f32_out ? run_typed<float>(version, p, a, b, d.c, d.bias)
-                            : run_typed<bf16>(version, p, a, b, d.c, d.bias);
+  cudaError_t e = p.f32_out ? run_typed<float>(version, p, a, b, d.c, d.bias, d.pre)
+                            : run_typed<bf16>(version, p, a, b, d.c, d.bias, d.pre);
   if (e != cudaSuccess) {
     fprintf(stderr, "launch of version %d failed: %s\n", version, cudaGetErrorString(e));
     exit(2);
@@ -286,7 +294,7 @@ double gelu_ref(double x) {
 
 // Element (z, row, col): the exact value over the bf16 inputs, and sum |terms| for the error bound.
 void reference(const Problem& p, const Buffers& d, int64_t z, int64_t row, int64_t col, double& value,
-               double& magnitude) {
+               double& magnitude, double& pre) {
   const uint16_t* a = d.ha.data() + z * p.size_a();
   const uint16_t* b = d.hb.data() + z * p.size_b();
   double acc = 0, mag = 0;
@@ -302,6 +310,7 @@ void reference(const Problem& p, const Buffers& d, int64_t z, int64_t row, int64
     v += from_bf16(d.hbias[col]);
     mag += std::fabs(from_bf16(d.hbias[col]));
   }
+  pre = v;
   if (p.gelu) v = gelu_ref(v);  // gelu' is at most ~1.13: the bound below still holds with slack
   if (p.accumulate) {
     const double old = d.hc0[(z * p.m + row) * p.n + col];
@@ -321,6 +330,7 @@ int failures = 0;
 struct Reference {
   std::vector<int64_t> picks;
   std::vector<double> value, bound;
+  std::vector<double> pre, pre_bound;  // the pre-activation v and its bound (every problem; checked when stored)
 };
 
 Reference make_reference(const Problem& p, const Buffers& d, bool full) {
@@ -339,29 +349,57 @@ Reference make_reference(const Problem& p, const Buffers& d, bool full) {
   const double round = p.f32_out ? 0.0 : std::ldexp(1.0, -8);
   r.value.resize(r.picks.size());
   r.bound.resize(r.picks.size());
+  r.pre.resize(r.picks.size());
+  r.pre_bound.resize(r.picks.size());
   parallel_for(static_cast<int64_t>(r.picks.size()), [&](int64_t j) {
     const int64_t i = r.picks[j];
     const int64_t z = i / p.size_c(), row = (i % p.size_c()) / p.n, col = i % p.n;
-    double v, mag;
-    reference(p, d, z, row, col, v, mag);
+    double v, mag, pre;
+    reference(p, d, z, row, col, v, mag, pre);
     r.value[j] = v;
     r.bound[j] = gamma * mag + round * std::fabs(v) + 1e-30;
+    r.pre[j] = pre;
+    r.pre_bound[j] = (p.k + 4) * std::ldexp(1.0, -24) * 1.01 * mag + round * std::fabs(pre) + 1e-30;
   });
   return r;
 }
 
 // Compares C with the reference; also counts NaNs over the whole output (an element nothing wrote
 // keeps its NaN poison). Prints the first bad element.
-bool validate(int version, const Problem& p, const Buffers& d, const Reference& ref) {
+// A (batch, m, n) output of the problem's type as floats.
+std::vector<float> download(const Problem& p, const void* src) {
   const int64_t nc = p.batch * p.size_c();
   std::vector<float> got(nc);
   if (p.f32_out) {
-    CHECK(cudaMemcpy(got.data(), d.c, nc * 4, cudaMemcpyDeviceToHost));
+    CHECK(cudaMemcpy(got.data(), src, nc * 4, cudaMemcpyDeviceToHost));
   } else {
     std::vector<uint16_t> h(nc);
-    CHECK(cudaMemcpy(h.data(), d.c, nc * 2, cudaMemcpyDeviceToHost));
+    CHECK(cudaMemcpy(h.data(), src, nc * 2, cudaMemcpyDeviceToHost));
     for (int64_t i = 0; i < nc; ++i) got[i] = from_bf16(h[i]);
   }
+  return got;
+}
+
+// The aux store: every element written (no NaN poison left) and each picked one within its bound.
+bool validate_pre(int version, const Problem& p, const Buffers& d, const Reference& ref) {
+  const std::vector<float> got = download(p, d.pre);
+  int64_t nans = 0, bad = 0, first_bad = -1;
+  for (float v : got) nans += std::isnan(v);
+  for (size_t j = 0; j < ref.picks.size(); ++j)
+    if (!(std::fabs(got[ref.picks[j]] - ref.pre[j]) <= ref.pre_bound[j]) && bad++ == 0) first_bad = j;
+  if (bad == 0 && nans == 0) return true;
+  ++failures;
+  const int64_t i = first_bad >= 0 ? ref.picks[first_bad] : 0;
+  printf("  FAIL v%d %s m=%lld n=%lld k=%lld batch=%lld %s pre (aux store): %lld bad of %zu checked, %lld NaN; "
+         "first bad element %lld = %g, expected %g\n",
+         version, layout_name(p.layout), (long long)p.m, (long long)p.n, (long long)p.k, (long long)p.batch,
+         p.f32_out ? "f32" : "bf16", (long long)bad, ref.picks.size(), (long long)nans, (long long)i, got[i],
+         first_bad >= 0 ? ref.pre[first_bad] : 0.0);
+  return false;
+}
+
+bool validate(int version, const Problem& p, const Buffers& d, const Reference& ref) {
+  const std::vector<float> got = download(p, d.c);
   int64_t nans = 0;
   for (float v : got) nans += std::isnan(v);
   double worst = 0, sum_err2 = 0, sum_ref2 = 0;
@@ -377,14 +415,15 @@ bool validate(int version, const Problem& p, const Buffers& d, const Reference& 
       ++bad;
     }
   }
-  const bool ok = bad == 0 && nans == 0;
-  if (!ok) {
+  const bool ok = bad == 0 && nans == 0 && (!p.pre || validate_pre(version, p, d, ref));
+  if (!(bad == 0 && nans == 0)) {
     ++failures;
     const int64_t i = first_bad >= 0 ? ref.picks[first_bad] : 0;
     printf("  FAIL v%d %s m=%lld n=%lld k=%lld batch=%lld %s%s%s%s alpha=%g: %lld bad of %zu checked, %lld NaN; "
            "first bad element %lld (z=%lld row=%lld col=%lld) = %g, expected %g\n",
            version, layout_name(p.layout), (long long)p.m, (long long)p.n, (long long)p.k, (long long)p.batch,
-           p.f32_out ? "f32" : "bf16", p.bias ? " bias" : "", p.gelu ? " gelu" : "", p.accumulate ? " acc" : "",
+           p.f32_out ? "f32" : "bf16", p.bias ? " bias" : "", p.gelu ? (p.pre ? " gelu+pre" : " gelu") : "",
+           p.accumulate ? " acc" : "",
            p.alpha, (long long)bad, ref.picks.size(), (long long)nans, (long long)i, (long long)(i / p.size_c()),
            (long long)((i % p.size_c()) / p.n), (long long)(i % p.n), got[i],
            first_bad >= 0 ? ref.value[first_bad] : 0.0);
@@ -442,8 +481,9 @@ void check_all(const std::vector<int>& versions) {
     for (Layout l : {NT, NN, TN, TT})
       for (int epi = 0; epi < 4; ++epi)
         for (bool f32 : {false, true}) {
+          // epilogues: 0 plain, 1 bias (alpha 0.5), 2 bias + gelu + the aux store of pre, 3 accumulate
           const Problem p{l, s.m, s.n, s.k, s.batch, f32, epi == 1 || epi == 2, epi == 2, epi == 3,
-                          epi == 1 ? 0.5f : epi == 3 ? -1.0f : 1.0f};
+                          epi == 1 ? 0.5f : epi == 3 ? -1.0f : 1.0f, epi == 2};
           checked += check_problem(p, versions, rng, true);
 #ifdef ANVIL_HOST_EMULATION
           printf("  %s m=%lld n=%lld k=%lld batch=%lld epilogue %d %s: %d failures so far\n", layout_name(l),

@@ -86,6 +86,7 @@ struct Args {
   int tiles_m, tiles_n, batch;
   int a_batched, b_batched;  // 0: one matrix for every batch item (stride 0)
   int group_m;  // tile rows per raster group; the launcher fills it, tiles_m/n and a/b_batched
+  void* pre;    // kGelu: (batch, m, n) like c (ldc, stride_c), or null: the aux store of v (gemm_sm90.cuh)
 };
 
 #if !defined(ANVIL_HOST_EMULATION)
@@ -136,6 +137,7 @@ __device__ __forceinline__ void store_fragment(const float (&d)[N / 2], const Ar
   constexpr int kChunk = 8;
   const int w = t / 32, lane = t % 32;
   Tout* out = static_cast<Tout*>(g.c) + z * g.stride_c;
+  Tout* pre = kGelu && g.pre ? static_cast<Tout*>(g.pre) + z * g.stride_c : nullptr;
 #pragma unroll
   for (int half = 0; half < 2; ++half) {
     const int64_t row = row0 + 16 * w + lane / 4 + 8 * half;
@@ -158,6 +160,7 @@ __device__ __forceinline__ void store_fragment(const float (&d)[N / 2], const Ar
         if (col >= g.n) continue;
         float v0 = g.alpha * d[4 * j + 2 * half] + bias[jj].x, v1 = g.alpha * d[4 * j + 2 * half + 1] + bias[jj].y;
         if constexpr (kGelu) {
+          if (pre) gemm::store_pair<Tout>(pre + row * g.ldc + col, v0, v1);
           v0 = gemm::gelu_tanh(v0);
           v1 = gemm::gelu_tanh(v1);
         }

@@ -84,6 +84,14 @@ ANVIL_API int anvil_cpu_fill_f32(int64_t dst, int64_t n, double value);
  *      db (+=, or = when !accumulate_db) = alpha * op(A)^T dC in B's layout; dbias (+=) = column sums
  *      of dC (bias is not scaled by alpha in fwd either).
  *      Any of da/db/dbias may be 0 (not wanted). Strides of da/db/dc equal those of a/b/c.
+ * GELU epilogue (gelu = 1: the tanh approximation GPT-2 uses, gelu(v) = 0.5 v (1 + tanh(sqrt(2/pi)
+ *   (v + 0.044715 v^3)))); gelu = 0: none):
+ *   fwd: v = alpha * op(A) op(B) + bias; C = gelu(v); pre (when not 0) = v, in C's dtype and layout
+ *        (strides of c). accumulate must be 0 with gelu (ANVIL_E_INVALID): "C += gelu(v)" would be a
+ *        residual add after the activation, which no caller needs, and "C = gelu(v + C)" would need the
+ *        old C in the backward.
+ *   bwd: reads pre (required, as the fwd stored it) and dC: dpre = dC * gelu'(pre), then da, db, dbias
+ *        exactly as above with dpre in place of dC (c and bias are not read).
  * ------------------------------------------------------------------------------------------------- */
 typedef struct {
   int64_t a, b, c, bias;
@@ -93,8 +101,10 @@ typedef struct {
   int64_t stride_a, stride_b, stride_c;
   int64_t accumulate, accumulate_da, accumulate_db;
   double alpha;
+  int64_t gelu; /* 0 none, 1 tanh-approximate GELU epilogue */
+  int64_t pre;  /* fwd: where to store v (0: don't); bwd with gelu: v as stored, required */
 } anvil_matmul_params;
-#define ANVIL_MATMUL_SLOTS 21
+#define ANVIL_MATMUL_SLOTS 23
 ANVIL_API int anvil_cpu_matmul_fwd(const anvil_matmul_params* p);
 ANVIL_API int anvil_cpu_matmul_bwd(const anvil_matmul_params* p);
 

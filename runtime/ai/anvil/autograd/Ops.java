@@ -27,8 +27,24 @@ public final class Ops {
    * copies of weight and bias and returns bf16; the weight and bias gradients stay fp32 (+=).
    */
   public static Tensor linear(Tensor x, Tensor weight, Tensor bias) {
+    return linear("linear", x, weight, bias, false);
+  }
+
+  /**
+   * gelu(x (..., in) @ weight^T + bias) -> (..., out) with GPT-2's tanh GELU applied in the product's
+   * epilogue ({@link Backend#matmulGelu}) instead of by a second pass over the output: the op
+   * {@code gelu(linear(x, weight, bias), true)}, with the same Autocast rule as {@link #linear}. On the CPU
+   * its values and gradients are bit-identical to that composition (the same kernels on the same floats).
+   * When a tape records, the pre-activation x W^T + b (..., out) is kept for the backward, which computes
+   * dpre = dy * gelu'(pre) and from it the gradients of the linear ({@link Backend#matmulGeluBackward}).
+   */
+  public static Tensor linearGelu(Tensor x, Tensor weight, Tensor bias) {
+    return linear("linearGelu", x, weight, bias, true);
+  }
+
+  private static Tensor linear(String op, Tensor x, Tensor weight, Tensor bias, boolean gelu) {
     if (x.rank() < 1 || weight.rank() != 2 || x.dim(-1) != weight.dim(1)) {
-      throw new IllegalArgumentException("linear: input " + x.shape() + " does not match weight " + weight.shape()
+      throw new IllegalArgumentException(op + ": input " + x.shape() + " does not match weight " + weight.shape()
           + " (expected (..., " + (weight.rank() == 2 ? weight.dim(1) : "in") + "))");
     }
     Autocast ac = Autocast.active(x.device());
@@ -41,19 +57,35 @@ public final class Ops {
     Tensor x2 = x.reshape(rows, in);
     Tensor y = Tensor.empty(x.dtype(), x.device(), outDims);
     Tensor y2 = y.reshape(rows, out);
-    backend(x).matmul(x2, wc, bc, y2, false, true, 1.0, false);
+    // (rows, out) pre-activation, only when the backward will need it
+    Tensor pre = gelu && records(x, weight, bias) ? Tensor.empty(x.dtype(), x.device(), rows, out) : null;
+    if (gelu) backend(x).matmulGelu(x2, wc, bc, y2, pre, false, true, 1.0);
+    else backend(x).matmul(x2, wc, bc, y2, false, true, 1.0, false);
     Tensor xin = x;
     Tape.maybeRecord(y, (dy, grads) -> {
       Slot dx = grads.slot(xin), dw = grads.slot(weight), db = grads.slot(bias);
-      if (dw != null && !dw.accumulate()) throw new IllegalStateException("linear: weight gradient must accumulate");
+      if (dw != null && !dw.accumulate()) throw new IllegalStateException(op + ": weight gradient must accumulate");
       Tensor dy2 = dy.reshape(rows, out);
       Tensor dx2 = dx == null ? null : dx.buffer().reshape(rows, in);
       Tensor dbias = db == null ? null : db.buffer();
       if (db != null && !db.accumulate()) backend(xin).fill(dbias, 0.0);
-      backend(xin).matmulBackward(x2, wc, dy2, dx2, dw == null ? null : dw.buffer(), dbias, false, true, 1.0,
-          dx != null && dx.accumulate(), true);
+      Tensor dwBuffer = dw == null ? null : dw.buffer();
+      boolean accDx = dx != null && dx.accumulate();
+      if (gelu) {
+        backend(xin).matmulGeluBackward(x2, wc, pre, dy2, dx2, dwBuffer, dbias, false, true, 1.0, accDx, true);
+      } else {
+        backend(xin).matmulBackward(x2, wc, dy2, dx2, dwBuffer, dbias, false, true, 1.0, accDx, true);
+      }
     }, xin, weight, bias);
     return y;
+  }
+
+  /** Whether an op on these inputs will be recorded (Tape.maybeRecord's rule). */
+  private static boolean records(Tensor... inputs) {
+    Tape tape = Tape.active();
+    if (tape == null) return false;
+    for (Tensor t : inputs) if (tape.needsGrad(t)) return true;
+    return false;
   }
 
   /**

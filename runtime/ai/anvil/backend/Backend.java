@@ -122,14 +122,35 @@ public abstract class Backend {
    */
   public final void matmul(Tensor a, Tensor b, Tensor bias, Tensor c, boolean transA, boolean transB,
                            double alpha, boolean accumulate) {
-    MatmulShape s = MatmulShape.of("matmul", a, b, c, transA, transB);
-    checkFloat("matmul", a, b, c);
-    Checks.optional("matmul", "bias", bias, device);
-    Checks.sameDtype("matmul", a, "bias", bias);
-    if (bias != null) Checks.shape("matmul", "bias", bias, s.n());
-    Checks.finite("matmul", "alpha", alpha);
-    Checks.distinct("matmul", "c", c, a, b, bias);
-    doMatmul(s, a, b, bias, c, alpha, accumulate);
+    MatmulShape s = checkMatmul("matmul", a, b, bias, c, transA, transB, alpha);
+    doMatmul(s, a, b, bias, c, null, false, alpha, accumulate);
+  }
+
+  /**
+   * c = gelu(alpha * op(a) @ op(b) + bias), GELU in GPT-2's tanh form, fused into the product's epilogue;
+   * pre (optional, c's shape and dtype) receives v = alpha * op(a) @ op(b) + bias, which
+   * {@link #matmulGeluBackward} needs. Shapes as {@link #matmul}; there is no accumulating form (anvil.h).
+   */
+  public final void matmulGelu(Tensor a, Tensor b, Tensor bias, Tensor c, Tensor pre, boolean transA,
+                               boolean transB, double alpha) {
+    MatmulShape s = checkMatmul("matmulGelu", a, b, bias, c, transA, transB, alpha);
+    Checks.optional("matmulGelu", "pre", pre, device);
+    Checks.shape("matmulGelu", "pre", pre, c.shape());
+    Checks.sameDtype("matmulGelu", c, "pre", pre);
+    Checks.distinct("matmulGelu", "pre", pre, a, b, bias, c);
+    doMatmul(s, a, b, bias, c, pre, true, alpha, false);
+  }
+
+  private MatmulShape checkMatmul(String op, Tensor a, Tensor b, Tensor bias, Tensor c, boolean transA,
+                                  boolean transB, double alpha) {
+    MatmulShape s = MatmulShape.of(op, a, b, c, transA, transB);
+    checkFloat(op, a, b, c);
+    Checks.optional(op, "bias", bias, device);
+    Checks.sameDtype(op, a, "bias", bias);
+    if (bias != null) Checks.shape(op, "bias", bias, s.n());
+    Checks.finite(op, "alpha", alpha);
+    Checks.distinct(op, "c", c, a, b, bias);
+    return s;
   }
 
   /**
@@ -139,29 +160,56 @@ public abstract class Backend {
   public final void matmulBackward(Tensor a, Tensor b, Tensor dc, Tensor da, Tensor db, Tensor dbias,
                                    boolean transA, boolean transB, double alpha, boolean accumulateDa,
                                    boolean accumulateDb) {
-    MatmulShape s = MatmulShape.of("matmulBackward", a, b, dc, transA, transB);
-    checkFloat("matmulBackward", a, b, dc);
-    Checks.optional("matmulBackward", "da", da, device);
-    Checks.optional("matmulBackward", "db", db, device);
-    Checks.optional("matmulBackward", "dbias", dbias, device);
-    Checks.shape("matmulBackward", "da", da, a.shape());
-    Checks.shape("matmulBackward", "db", db, b.shape());
-    if (dbias != null) Checks.shape("matmulBackward", "dbias", dbias, s.n());
-    Checks.sameDtype("matmulBackward", a, "da", da);
-    Checks.dtype("matmulBackward", "db", db, DType.F32);
-    Checks.dtype("matmulBackward", "dbias", dbias, DType.F32);
-    Checks.finite("matmulBackward", "alpha", alpha);
-    Checks.distinct("matmulBackward", "da", da, a, b, dc);
-    Checks.distinct("matmulBackward", "db", db, a, b, dc);
-    doMatmulBackward(s, a, b, dc, da, db, dbias, alpha, accumulateDa, accumulateDb);
+    MatmulShape s = checkMatmulBackward("matmulBackward", a, b, dc, da, db, dbias, transA, transB, alpha);
+    doMatmulBackward(s, a, b, dc, da, db, dbias, null, false, alpha, accumulateDa, accumulateDb);
   }
 
-  protected abstract void doMatmul(MatmulShape s, Tensor a, Tensor b, Tensor bias, Tensor c, double alpha,
-                                   boolean accumulate);
+  /**
+   * Backward of {@link #matmulGelu}: dpre = dc * gelu'(pre), then da, db, dbias from dpre exactly as
+   * {@link #matmulBackward} computes them from dc. pre (required, dc's shape and dtype) is what the forward
+   * stored.
+   */
+  public final void matmulGeluBackward(Tensor a, Tensor b, Tensor pre, Tensor dc, Tensor da, Tensor db,
+                                       Tensor dbias, boolean transA, boolean transB, double alpha,
+                                       boolean accumulateDa, boolean accumulateDb) {
+    String op = "matmulGeluBackward";
+    MatmulShape s = checkMatmulBackward(op, a, b, dc, da, db, dbias, transA, transB, alpha);
+    Checks.present(op, "pre (the forward's pre-activation)", pre, device);
+    Checks.shape(op, "pre", pre, dc.shape());
+    Checks.sameDtype(op, dc, "pre", pre);
+    Checks.distinct(op, "da", da, pre);
+    Checks.distinct(op, "db", db, pre);
+    Checks.distinct(op, "dbias", dbias, pre, dc);
+    doMatmulBackward(s, a, b, dc, da, db, dbias, pre, true, alpha, accumulateDa, accumulateDb);
+  }
 
+  private MatmulShape checkMatmulBackward(String op, Tensor a, Tensor b, Tensor dc, Tensor da, Tensor db,
+                                          Tensor dbias, boolean transA, boolean transB, double alpha) {
+    MatmulShape s = MatmulShape.of(op, a, b, dc, transA, transB);
+    checkFloat(op, a, b, dc);
+    Checks.optional(op, "da", da, device);
+    Checks.optional(op, "db", db, device);
+    Checks.optional(op, "dbias", dbias, device);
+    Checks.shape(op, "da", da, a.shape());
+    Checks.shape(op, "db", db, b.shape());
+    if (dbias != null) Checks.shape(op, "dbias", dbias, s.n());
+    Checks.sameDtype(op, a, "da", da);
+    Checks.dtype(op, "db", db, DType.F32);
+    Checks.dtype(op, "dbias", dbias, DType.F32);
+    Checks.finite(op, "alpha", alpha);
+    Checks.distinct(op, "da", da, a, b, dc);
+    Checks.distinct(op, "db", db, a, b, dc);
+    return s;
+  }
+
+  /** c = [gelu](alpha op(a) op(b) + bias) [+ c]; gelu never with accumulate; pre only with gelu, may be null. */
+  protected abstract void doMatmul(MatmulShape s, Tensor a, Tensor b, Tensor bias, Tensor c, Tensor pre,
+                                   boolean gelu, double alpha, boolean accumulate);
+
+  /** With gelu, dc is first multiplied by gelu'(pre) (pre not null). */
   protected abstract void doMatmulBackward(MatmulShape s, Tensor a, Tensor b, Tensor dc, Tensor da, Tensor db,
-                                           Tensor dbias, double alpha, boolean accumulateDa,
-                                           boolean accumulateDb);
+                                           Tensor dbias, Tensor pre, boolean gelu, double alpha,
+                                           boolean accumulateDa, boolean accumulateDb);
 
   // ---- elementwise ------------------------------------------------------------------------------
 

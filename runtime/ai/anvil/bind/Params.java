@@ -13,7 +13,7 @@ import org.bytedeco.javacpp.LongPointer;
  * The block stays valid until the next {@code begin()} on the same thread, which is after the call.
  */
 public final class Params {
-  public static final int MATMUL = 21;
+  public static final int MATMUL = 23;
   public static final int ELTWISE = 11;
   public static final int GELU = 7;
   public static final int LAYERNORM = 16;

@@ -26,6 +26,16 @@ public final class Linear extends Module {
     return d == null ? y : Ops.add(y, d);
   }
 
+  /**
+   * gelu(forward(x)), GPT-2's tanh GELU: one product with the GELU in its epilogue ({@link Ops#linearGelu})
+   * when no delta is installed; with a delta, forward(x) and then the GELU op.
+   */
+  public Tensor forwardGelu(Tensor x) {
+    LinearDelta d = delta;
+    if (d == null) return Ops.linearGelu(x, weight, bias);
+    return Ops.gelu(Ops.add(Ops.linear(x, weight, bias), d.term(x, 0, out())), true);
+  }
+
   /** The installed delta's term for output features [from, to) (see {@link LinearDelta}), or null. */
   public Tensor deltaTerm(Tensor x, long from, long to) {
     LinearDelta d = delta;

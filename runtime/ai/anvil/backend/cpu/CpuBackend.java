@@ -172,22 +172,24 @@ public final class CpuBackend extends Backend {
   // ---- matmul -----------------------------------------------------------------------------------
 
   @Override
-  protected void doMatmul(MatmulShape s, Tensor a, Tensor b, Tensor bias, Tensor c, double alpha,
-                          boolean accumulate) {
-    long p = matmulParams(s, a, b, c, bias, null, null, null, alpha, accumulate, false, false);
-    check("matmul", AnvilCpu.anvil_cpu_matmul_fwd(p));
+  protected void doMatmul(MatmulShape s, Tensor a, Tensor b, Tensor bias, Tensor c, Tensor pre, boolean gelu,
+                          double alpha, boolean accumulate) {
+    long p = matmulParams(s, a, b, c, bias, null, null, null, null, alpha, accumulate, false, false, gelu, pre);
+    check(gelu ? "matmulGelu" : "matmul", AnvilCpu.anvil_cpu_matmul_fwd(p));
   }
 
   @Override
   protected void doMatmulBackward(MatmulShape s, Tensor a, Tensor b, Tensor dc, Tensor da, Tensor db,
-                                  Tensor dbias, double alpha, boolean accumulateDa, boolean accumulateDb) {
-    long p = matmulParams(s, a, b, null, null, dc, da, db, dbias, alpha, false, accumulateDa, accumulateDb);
-    check("matmulBackward", AnvilCpu.anvil_cpu_matmul_bwd(p));
+                                  Tensor dbias, Tensor pre, boolean gelu, double alpha, boolean accumulateDa,
+                                  boolean accumulateDb) {
+    long p = matmulParams(s, a, b, null, null, dc, da, db, dbias, alpha, false, accumulateDa, accumulateDb, gelu,
+        pre);
+    check(gelu ? "matmulGeluBackward" : "matmulBackward", AnvilCpu.anvil_cpu_matmul_bwd(p));
   }
 
   private static long matmulParams(MatmulShape s, Tensor a, Tensor b, Tensor c, Tensor bias, Tensor dc, Tensor da,
                                    Tensor db, Tensor dbias, double alpha, boolean acc, boolean accDa,
-                                   boolean accDb) {
+                                   boolean accDb, boolean gelu, Tensor pre) {
     return begin()
         .put(addr(a)).put(addr(b)).put(addr(c)).put(addr(bias))
         .put(addr(dc)).put(addr(da)).put(addr(db)).put(addr(dbias))
@@ -196,12 +198,8 @@ public final class CpuBackend extends Backend {
         .put(s.strideA()).put(s.strideB()).put(s.strideC())
         .put(acc).put(accDa).put(accDb)
         .putDouble(alpha)
+        .put(gelu).put(addr(pre))
         .address(Params.MATMUL);
-  }
-
-  private static long matmulParams(MatmulShape s, Tensor a, Tensor b, Tensor c, Tensor bias, Tensor dc, Tensor da,
-                                   Tensor db, double alpha, boolean acc, boolean accDa, boolean accDb) {
-    return matmulParams(s, a, b, c, bias, dc, da, db, null, alpha, acc, accDa, accDb);
   }
 
   // ---- elementwise ------------------------------------------------------------------------------

@@ -176,19 +176,22 @@ public final class CudaBackend extends Backend {
   // ---- matmul -----------------------------------------------------------------------------------
 
   @Override
-  protected void doMatmul(MatmulShape s, Tensor a, Tensor b, Tensor bias, Tensor c, double alpha,
-                          boolean accumulate) {
-    long p = matmulParams(s, a, b, c, bias, null, null, null, null, alpha, accumulate, false, false);
+  protected void doMatmul(MatmulShape s, Tensor a, Tensor b, Tensor bias, Tensor c, Tensor pre, boolean gelu,
+                          double alpha, boolean accumulate) {
+    long p = matmulParams(s, a, b, c, bias, null, null, null, null, alpha, accumulate, false, false, gelu,
+        pre);
     bind();
-    check("matmul", AnvilCuda.anvil_cuda_matmul_fwd(p, a.dtype().code(), stream));
+    check(gelu ? "matmulGelu" : "matmul", AnvilCuda.anvil_cuda_matmul_fwd(p, a.dtype().code(), stream));
   }
 
   @Override
   protected void doMatmulBackward(MatmulShape s, Tensor a, Tensor b, Tensor dc, Tensor da, Tensor db,
-                                  Tensor dbias, double alpha, boolean accumulateDa, boolean accumulateDb) {
-    long p = matmulParams(s, a, b, null, null, dc, da, db, dbias, alpha, false, accumulateDa, accumulateDb);
+                                  Tensor dbias, Tensor pre, boolean gelu, double alpha, boolean accumulateDa,
+                                  boolean accumulateDb) {
+    long p = matmulParams(s, a, b, null, null, dc, da, db, dbias, alpha, false, accumulateDa, accumulateDb, gelu,
+        pre);
     bind();
-    check("matmulBackward", AnvilCuda.anvil_cuda_matmul_bwd(p, a.dtype().code(), stream));
+    check(gelu ? "matmulGeluBackward" : "matmulBackward", AnvilCuda.anvil_cuda_matmul_bwd(p, a.dtype().code(), stream));
   }
 
   /** The GEMM kernels of the CUDA backend, in order of capability (anvil.h: ANVIL_GEMM_*). */
@@ -245,7 +248,7 @@ public final class CudaBackend extends Backend {
       throw new IllegalArgumentException("matmulKernel: dtypes " + a.dtype() + ", " + b.dtype() + ", " + c.dtype()
           + (bias == null ? "" : ", bias " + bias.dtype()) + " must be one float type");
     }
-    long p = matmulParams(s, a, b, c, bias, null, null, null, null, 1.0, false, false, false);
+    long p = matmulParams(s, a, b, c, bias, null, null, null, null, 1.0, false, false, false, false, null);
     long[] kernel = new long[1];
     bind();
     check("matmulKernel", AnvilCuda.anvil_cuda_matmul_fwd_kernel(p, a.dtype().code(), kernel));
@@ -254,7 +257,7 @@ public final class CudaBackend extends Backend {
 
   private static long matmulParams(MatmulShape s, Tensor a, Tensor b, Tensor c, Tensor bias, Tensor dc, Tensor da,
                                    Tensor db, Tensor dbias, double alpha, boolean acc, boolean accDa,
-                                   boolean accDb) {
+                                   boolean accDb, boolean gelu, Tensor pre) {
     return Params.begin()
         .put(addr(a)).put(addr(b)).put(addr(c)).put(addr(bias))
         .put(addr(dc)).put(addr(da)).put(addr(db)).put(addr(dbias))
@@ -263,6 +266,7 @@ public final class CudaBackend extends Backend {
         .put(s.strideA()).put(s.strideB()).put(s.strideC())
         .put(acc).put(accDa).put(accDb)
         .putDouble(alpha)
+        .put(gelu).put(addr(pre))
         .address(Params.MATMUL);
   }
 

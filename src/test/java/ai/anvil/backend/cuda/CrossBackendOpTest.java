@@ -4,11 +4,13 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 import ai.anvil.backend.AdamWStep;
+import ai.anvil.backend.Backend;
 import ai.anvil.backend.AttentionSpec;
 import ai.anvil.backend.cuda.CudaBackend.AttentionKernel;
 import ai.anvil.backend.cuda.CudaBackend.MatmulKernel;
 import ai.anvil.backend.cuda.Harness.Pair;
 import ai.anvil.tensor.DType;
+import ai.anvil.tensor.Device;
 import ai.anvil.tensor.Scope;
 import ai.anvil.tensor.Tensor;
 import ai.anvil.testkit.Assertions;
@@ -272,6 +274,101 @@ class CrossBackendOpTest {
           }
         }
       }
+    }
+  }
+
+  @ParameterizedTest
+  @MethodSource("matmulShapes")
+  void matmulGelu(DType dtype, MatmulKernel cap, int m, int n, int k) {
+    Harness h = new Harness(dtype, m * 10_000L + n * 100L + k + 7);
+    CudaBackend.limitMatmulKernel(cap);
+    try {
+      matmulGeluCases(h, cap, m, n, k);
+    } finally {
+      CudaBackend.limitMatmulKernel(MatmulKernel.WGMMA_SM90);
+    }
+  }
+
+  /**
+   * The GELU epilogue (Backend.matmulGelu / matmulGeluBackward) in every layout and batch mode of matmul:
+   * the forward's c and its aux store pre (with bias and pre, then neither), and the backward from the CPU's
+   * pre (rounded to the tested dtype on both sides), accumulating then writing. In bf16 the naive form of
+   * the backward is the unfused one: dpre = dc gelu'(pre) rounded to bf16 (gelu's backward writes a bf16
+   * gradient), the products from it, each result rounded.
+   */
+  private void matmulGeluCases(Harness h, MatmulKernel cap, int m, int n, int k) {
+    for (int mode = 0; mode < (isLarge(m, n, k) ? 1 : 4); mode++) {
+      for (boolean ta : new boolean[] {false, true}) {
+        for (boolean tb : new boolean[] {false, true}) {
+          try (Scope s = Scope.open()) {
+            int batch = mode == 0 ? 1 : 3;
+            long[] aDims = ta ? new long[] {k, m} : new long[] {m, k};
+            long[] bDims = tb ? new long[] {n, k} : new long[] {k, n};
+            if (mode == 1 || mode == 2) aDims = prepend(batch, aDims);
+            if (mode == 1 || mode == 3) bDims = prepend(batch, bDims);
+            long[] cDims = mode == 0 ? new long[] {m, n} : new long[] {batch, m, n};
+            String at = String.format(" m=%d n=%d k=%d mode=%d ta=%b tb=%b cap=%s", m, n, k, mode, ta, tb, cap);
+            Pair a = h.input(1, aDims), b = h.input(1, bDims), bias = h.input(1, n);
+            Pair c = h.output(cDims), pre = h.output(cDims);
+            h.cpu.matmulGelu(a.cpu(), b.cpu(), bias.cpu(), c.cpu(), pre.cpu(), ta, tb, 0.5);
+            h.gpu.matmulGelu(a.gpu(), b.gpu(), bias.gpu(), c.gpu(), pre.gpu(), ta, tb, 0.5);
+            h.check("matmulGelu c" + at, c, Tolerance.F32_REDUCTION);
+            h.check("matmulGelu pre" + at, pre, Tolerance.F32_REDUCTION);
+            Pair c2 = h.output(cDims);
+            h.cpu.matmulGelu(a.cpu(), b.cpu(), null, c2.cpu(), null, ta, tb, 1.0);
+            h.gpu.matmulGelu(a.gpu(), b.gpu(), null, c2.gpu(), null, ta, tb, 1.0);
+            h.check("matmulGelu c, no bias, no pre" + at, c2, Tolerance.F32_REDUCTION);
+
+            h.resync(pre);
+            Pair dc = h.input(1, cDims);
+            Pair da = h.input(1, aDims);
+            Pair db = h.f32(h.rnd.normal(Math.toIntExact(Harness.count(bDims)), 1), bDims);
+            Pair dbias = h.f32(h.rnd.normal(n, 1), n);
+            double[][] naive = h.bf16()
+                ? naiveGeluBackward(a, b, pre, dc, da.cpu(), db.cpu(), dbias.cpu(), ta, tb, 0.5, true) : null;
+            h.cpu.matmulGeluBackward(a.cpu(), b.cpu(), pre.cpu(), dc.cpu(), da.cpu(), db.cpu(), dbias.cpu(), ta, tb,
+                0.5, true, true);
+            h.gpu.matmulGeluBackward(a.gpu(), b.gpu(), pre.gpu(), dc.gpu(), da.gpu(), db.gpu(), dbias.gpu(), ta, tb,
+                0.5, true, true);
+            h.check("matmulGeluBackward da (+=)" + at, da, Tolerance.F32_REDUCTION, naive == null ? null : naive[0]);
+            h.check("matmulGeluBackward db (+=)" + at, db, Tolerance.F32_REDUCTION, naive == null ? null : naive[1]);
+            h.check("matmulGeluBackward dbias (+=)" + at, dbias, Tolerance.F32_REDUCTION,
+                naive == null ? null : naive[2]);
+            Pair da2 = h.output(aDims), db2 = h.outputF32(bDims);
+            naive = h.bf16() ? naiveGeluBackward(a, b, pre, dc, da2.cpu(), db2.cpu(), null, ta, tb, 1.0, false) : null;
+            h.cpu.matmulGeluBackward(a.cpu(), b.cpu(), pre.cpu(), dc.cpu(), da2.cpu(), db2.cpu(), null, ta, tb, 1.0,
+                false, false);
+            h.gpu.matmulGeluBackward(a.gpu(), b.gpu(), pre.gpu(), dc.gpu(), da2.gpu(), db2.gpu(), null, ta, tb, 1.0,
+                false, false);
+            h.check("matmulGeluBackward da (=)" + at, da2, Tolerance.F32_REDUCTION, naive == null ? null : naive[0]);
+            h.check("matmulGeluBackward db (=)" + at, db2, Tolerance.F32_REDUCTION, naive == null ? null : naive[1]);
+          }
+        }
+      }
+    }
+  }
+
+  /**
+   * The unfused bf16 backward on the CPU: dpre = dc gelu'(pre) rounded to bf16, then matmulBackward from it
+   * into copies of da, db, dbias (their values before the op; dbias may be null), each result rounded to bf16.
+   */
+  private static double[][] naiveGeluBackward(Pair a, Pair b, Pair pre, Pair dc, Tensor da, Tensor db, Tensor dbias,
+                                              boolean ta, boolean tb, double alpha, boolean accumulate) {
+    Backend cpu = Backend.of(Device.CPU);
+    try (Scope s = Scope.open()) {
+      Tensor dpre = Tensor.empty(DType.F32, Device.CPU, dc.cpu().dims());
+      cpu.geluBackward(pre.cpu(), dc.cpu(), dpre, true, false);
+      dpre.copyFrom(Random.toFloats(Harness.round(Random.toDoubles(dpre.toFloatArray()), DType.BF16)));
+      Tensor da0 = Tensor.of(da.toFloatArray(), Device.CPU, da.dims());
+      Tensor db0 = Tensor.of(db.toFloatArray(), Device.CPU, db.dims());
+      Tensor dbias0 = dbias == null ? null : Tensor.of(dbias.toFloatArray(), Device.CPU, dbias.dims());
+      cpu.matmulBackward(a.cpu(), b.cpu(), dpre, da0, db0, dbias0, ta, tb, alpha, accumulate, accumulate);
+      double[][] out = new double[3][];
+      Tensor[] results = {da0, db0, dbias0};
+      for (int i = 0; i < 3; i++) {
+        if (results[i] != null) out[i] = Harness.round(Random.toDoubles(results[i].toFloatArray()), DType.BF16);
+      }
+      return out;
     }
   }
 
