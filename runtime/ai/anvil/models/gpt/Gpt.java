@@ -642,7 +642,7 @@ public final class Gpt extends Module implements CausalLm, SequenceEncoder {
       long b = x.dim(0), t = x.dim(1), c = x.dim(2);
       long p = cache.length(), cap = cache.capacity();
       Backend be = Backend.of(x.device());
-      Tensor qkv = cAttn.forward(ln1.forward(x));                                     // (B, T, 3C), LoRA included
+      Tensor qkv = cAttn.forward(normFor(ln1, cAttn, x));                             // (B, T, 3C), LoRA included
       Tensor keyCache = cache.keys(layer), valueCache = cache.values(layer);
       be.kvAppend(qkv, (int) c, qkv, (int) (2 * c), keyCache, valueCache, cache.deviceLengths());
       Tensor a = Tensor.empty(qkv.dtype(), x.device(), b, t, c);                      // q is qkv's columns [0, C)
