@@ -15,11 +15,13 @@
 #   eltwise          eltwise.cu's add of a bf16 operand into fp32, bit for bit (eltwise_check.cpp)
 #   layernorm        layernorm.cu's bf16 output / bf16 dy / dx += / params = paths against its fp32 path, bit
 #                    for bit, and the fp32 kernels against anvil_cpu_layernorm_* (layernorm_check.cpp)
+#   decode           anvil_cuda_attention_decode_fwd (lengths in device memory) against anvil_cpu_attention_fwd per
+#                    row, anvil_cuda_kv_append / kv_advance (decode_check.cpp)
 # Catches index, mask, fragment-layout, dispatch and pipeline-order bugs; says nothing about speed or about
 # races between real hardware threads (compute-sanitizer racecheck covers those on a GPU).
 # About 8 minutes for all three on two cores.
 #
-#   kernels/dev/emu/run_emu.sh [--out DIR] [gemm|attention|abi|adamw|sample|cross_entropy|cast|column_sums|eltwise|layernorm ...]   (default: all; DIR: target/emu)
+#   kernels/dev/emu/run_emu.sh [--out DIR] [gemm|attention|abi|adamw|sample|cross_entropy|cast|column_sums|eltwise|layernorm|decode ...]   (default: all; DIR: target/emu)
 # Exit status 1 when any check fails.
 set -uo pipefail
 root="$(cd "$(dirname "$0")/../../.." && pwd)"
@@ -34,11 +36,11 @@ cuda_include="$(dirname "$(dirname "$(readlink -f "$(command -v nvcc)")")")/incl
 flags=(-x c++ -std=c++20 -O2 -g -fno-strict-aliasing -fsanitize=address -fno-omit-frame-pointer -DANVIL_HOST_EMULATION
        -include kernels/dev/emu/cuda_emu.h -I native/include -I kernels -I "$cuda_include" -pthread -w -Wno-psabi)
 targets=("$@")
-(( ${#targets[@]} == 0 )) && targets=(gemm attention abi adamw sample cross_entropy cast column_sums eltwise layernorm)
+(( ${#targets[@]} == 0 )) && targets=(gemm attention abi adamw sample cross_entropy cast column_sums eltwise layernorm decode)
 status=0
 for t in "${targets[@]}"; do
   echo "=== $t (emulated)"
-  if [[ "$t" == abi || "$t" == adamw || "$t" == sample || "$t" == cross_entropy || "$t" == cast || "$t" == column_sums || "$t" == eltwise || "$t" == layernorm ]]; then
+  if [[ "$t" == abi || "$t" == adamw || "$t" == sample || "$t" == cross_entropy || "$t" == cast || "$t" == column_sums || "$t" == eltwise || "$t" == layernorm || "$t" == decode ]]; then
     cmake -S . -B "$out/build" -DANVIL_CUDA=OFF -DANVIL_NATIVE_TESTS=OFF > "$out/cmake.log" 2>&1 &&
       cmake --build "$out/build" -j2 --target anvil_cpu >> "$out/cmake.log" 2>&1 || { echo "libanvil_cpu build failed"; status=1; continue; }
     lib="$(cd "$out/build/lib" && pwd)"
