@@ -617,7 +617,7 @@ public final class Gpt extends Module implements CausalLm, SequenceEncoder {
       Tensor a = Ops.attention(model.packedSpec, qkv, kv, kv, null);                 // (B, T, C)
       Tensor h = attnProj.forward(a);
       x = Ops.add(x, model.dropout(ext == null ? h : ext.afterAttention(layer, h)));
-      Tensor m = mlpProj.forward(Ops.gelu(cFc.forward(normFor(ln2, cFc, x)), true)); // via (B, T, 4C)
+      Tensor m = mlpProj.forward(cFc.forwardGelu(normFor(ln2, cFc, x)));             // via (B, T, 4C)
       return Ops.add(x, model.dropout(ext == null ? m : ext.afterMlp(layer, m)));
     }
 
@@ -664,7 +664,7 @@ public final class Gpt extends Module implements CausalLm, SequenceEncoder {
       }
       Tensor o = attnProj.forward(a);
       x = Ops.add(x, ext == null ? o : ext.afterAttention(layer, o));
-      Tensor m = mlpProj.forward(Ops.gelu(cFc.forward(ln2.forward(x)), true));
+      Tensor m = mlpProj.forward(cFc.forwardGelu(ln2.forward(x)));
       return Ops.add(x, ext == null ? m : ext.afterMlp(layer, m));
     }
   }
