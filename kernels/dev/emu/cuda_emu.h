@@ -27,6 +27,8 @@
 //     have all exited aborts (on the GPU: undefined behaviour, the reason for the barrier before exit).
 //     mbarriers are per block (keyed by block and offset), so a kernel in a cluster keeps them in dynamic
 //     shared memory (__shared__ is `static` here: one copy for the blocks that run at the same time).
+//     Its wgmma twins are checked across their flight: the operands are hashed at issue and read again
+//     at the wait_group that completes them, after a random pause; a write in between aborts.
 // Device memory is host memory: cudaMemcpy is memcpy, kernels run synchronously at launch.
 #pragma once
 
@@ -43,6 +45,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <deque>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -61,9 +64,21 @@ struct Warp {
   uint32_t slot[32][12];
 };
 
+// One wgmma's shared-memory operands (descriptors) and a hash of the values it read at issue.
+struct WgmmaRead {
+  uint64_t desc_a, desc_b;
+  int n;
+  bool trans_a, trans_b;
+  uint64_t hash;
+};
+
 struct WarpGroup {
   std::barrier<> bar{128};
   float* d[128];
+  // the checked wgmma twins (wgmma_checked & co.): reads issued since the last commit, and committed groups
+  // not yet waited for (kept by the warpgroup's thread 0)
+  std::vector<WgmmaRead> open;
+  std::deque<std::vector<WgmmaRead>> in_flight;
 };
 
 struct Block {
@@ -522,11 +537,64 @@ inline void wgmma_m64nk16(float* d, uint64_t desc_a, uint64_t desc_b, bool trans
   wg.bar.arrive_and_wait();
 }
 
+// ---- wgmma reads checked across their flight: on the GPU a wgmma reads its shared-memory operands any time
+// between issue and the wait_group that completes it, so nothing may write them in between (a producer that
+// refills a stage before every reader released it). The checked twins hash the operands at issue and read
+// them again at that wait, after a random pause of up to 0.5 ms that widens the window for such a write
+// (a peer CTA's multicast, another warpgroup's TMA); a difference aborts.
+inline uint64_t wgmma_operand_hash(uint64_t desc_a, uint64_t desc_b, int n, bool trans_a, bool trans_b) {
+  uint64_t h = 1469598103934665603ull;
+  auto mix = [&](float v) {
+    uint32_t u;
+    memcpy(&u, &v, 4);
+    h = (h ^ u) * 1099511628211ull;
+  };
+  for (int m = 0; m < 64; ++m)
+    for (int k = 0; k < 16; ++k) mix(trans_a ? desc_element_mn(desc_a, m, k) : desc_element(desc_a, m, k));
+  for (int j = 0; j < n; ++j)
+    for (int k = 0; k < 16; ++k) mix(trans_b ? desc_element_mn(desc_b, j, k) : desc_element(desc_b, j, k));
+  return h;
+}
+
+template <int N>
+inline void wgmma_checked(float* d, uint64_t desc_a, uint64_t desc_b, bool trans_a, bool trans_b, int scale_d) {
+  wgmma_m64nk16<N>(d, desc_a, desc_b, trans_a, trans_b, scale_d);
+  const int t = linear_thread();
+  if (t % 128 == 0)
+    tl_block->groups[t / 128]->open.push_back(
+        {desc_a, desc_b, N, trans_a, trans_b, wgmma_operand_hash(desc_a, desc_b, N, trans_a, trans_b)});
+}
+
+inline void wgmma_commit_checked() {
+  const int t = linear_thread();
+  if (t % 128) return;
+  WarpGroup& wg = *tl_block->groups[t / 128];
+  wg.in_flight.push_back(std::move(wg.open));
+  wg.open.clear();
+}
+
+inline void wgmma_wait_checked(size_t pending) {
+  const int t = linear_thread();
+  if (t % 128) return;
+  WarpGroup& wg = *tl_block->groups[t / 128];
+  if (wg.in_flight.size() <= pending) return;
+  static thread_local uint64_t seed = 0x9e3779b97f4a7c15ull ^ reinterpret_cast<uintptr_t>(&wg);
+  seed = seed * 6364136223846793005ull + 1442695040888963407ull;
+  std::this_thread::sleep_for(std::chrono::microseconds((seed >> 33) % 500));
+  while (wg.in_flight.size() > pending) {
+    for (const WgmmaRead& r : wg.in_flight.front())
+      if (wgmma_operand_hash(r.desc_a, r.desc_b, r.n, r.trans_a, r.trans_b) != r.hash)
+        fail("shared memory read by a wgmma in flight changed before its wait_group (a stage refilled before "
+             "its release?)", static_cast<uintptr_t>(r.desc_a & 0x3FFF) << 4);
+    wg.in_flight.pop_front();
+  }
+}
+
 }  // namespace anvil::emu
 
 // The sm_90 GEMM intrinsics of matmul/gemm_sm90.cuh (namespace anvil::gemm90) and of the playground's
 // next version (kernels/dev/gemm/gemm_sm90_next.cuh, anvil::gemm90next), on the emulator.
-#define ANVIL_EMU_GEMM90_INTRINSICS                                                                          \
+#define ANVIL_EMU_GEMM90_SYNC_INTRINSICS                                                                     \
   inline void mbar_init(uint32_t bar, int count) { ::anvil::emu::mbar_init(bar, count); }                   \
   inline void mbar_fence_init() {}                                                                           \
   inline void mbar_expect_tx(uint32_t bar, int bytes) { ::anvil::emu::mbar_expect_tx(bar, bytes); }          \
@@ -535,14 +603,16 @@ inline void wgmma_m64nk16(float* d, uint64_t desc_a, uint64_t desc_b, bool trans
   inline void tma_load_3d(uint32_t dst, const CUtensorMap* map, uint32_t bar, int c0, int c1, int c2) {      \
     ::anvil::emu::tma_load_3d(dst, map, bar, c0, c1, c2);                                                    \
   }                                                                                                          \
+  template <int N>                                                                                           \
+  inline void setmaxnreg_inc() {}                                                                            \
+  template <int N>                                                                                           \
+  inline void setmaxnreg_dec() {}
+#define ANVIL_EMU_GEMM90_INTRINSICS                                                                          \
+  ANVIL_EMU_GEMM90_SYNC_INTRINSICS                                                                           \
   inline void wgmma_fence() {}                                                                               \
   inline void wgmma_commit() {}                                                                              \
   template <int N>                                                                                           \
   inline void wgmma_wait() {}                                                                                \
-  template <int N>                                                                                           \
-  inline void setmaxnreg_inc() {}                                                                            \
-  template <int N>                                                                                           \
-  inline void setmaxnreg_dec() {}                                                                            \
   template <int kTA, int kTB>                                                                                \
   inline void wgmma_m64n256k16(float (&d)[128], uint64_t desc_a, uint64_t desc_b, int scale_d) {             \
     ::anvil::emu::wgmma_m64nk16<256>(d, desc_a, desc_b, kTA != 0, kTB != 0, scale_d);                        \
@@ -559,7 +629,7 @@ ANVIL_EMU_GEMM90_INTRINSICS
 }  // namespace anvil::gemm90next
 
 // The cluster primitives of hopper.cuh, for the playground's cluster version
-// (kernels/dev/gemm/gemm_sm90_cluster.cuh, anvil::gemm90cluster).
+// (kernels/dev/gemm/gemm_sm90_cluster.cuh, anvil::gemm90cluster), whose wgmma twins are the checked ones.
 #define ANVIL_EMU_CLUSTER_INTRINSICS                                                                          \
   inline uint32_t cluster_ctarank() { return ::anvil::emu::cluster_ctarank(); }                             \
   inline void cluster_arrive() { ::anvil::emu::cluster_arrive(); }                                          \
@@ -575,8 +645,22 @@ ANVIL_EMU_GEMM90_INTRINSICS
     ::anvil::emu::tma_load_3d_multicast(dst, map, bar, c0, c1, c2, mask);                                   \
   }
 namespace anvil::gemm90cluster {
-ANVIL_EMU_GEMM90_INTRINSICS
+ANVIL_EMU_GEMM90_SYNC_INTRINSICS
 ANVIL_EMU_CLUSTER_INTRINSICS
+inline void wgmma_fence() {}
+inline void wgmma_commit() { ::anvil::emu::wgmma_commit_checked(); }
+template <int N>
+inline void wgmma_wait() {
+  ::anvil::emu::wgmma_wait_checked(N);
+}
+template <int kTA, int kTB>
+inline void wgmma_m64n256k16(float (&d)[128], uint64_t desc_a, uint64_t desc_b, int scale_d) {
+  ::anvil::emu::wgmma_checked<256>(d, desc_a, desc_b, kTA != 0, kTB != 0, scale_d);
+}
+template <int kTA, int kTB>
+inline void wgmma_m64n128k16(float (&d)[64], uint64_t desc_a, uint64_t desc_b, int scale_d) {
+  ::anvil::emu::wgmma_checked<128>(d, desc_a, desc_b, kTA != 0, kTB != 0, scale_d);
+}
 }  // namespace anvil::gemm90cluster
 
 // ---- the device side: builtins and intrinsics -----------------------------------------------------

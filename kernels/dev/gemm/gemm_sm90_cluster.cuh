@@ -1,7 +1,8 @@
 // kernels/dev/gemm/gemm_sm90_cluster.cuh: playground version 5, the sm_90a GEMM of version 3
 // (matmul/gemm_sm90.cuh) with thread-block clusters of 2 and TMA multicast of the operand tile the two CTAs
 // share. Compiled for sm_90a and checked under the CPU emulator (kernels/dev/emu, which runs the two CTAs of
-// a cluster at the same time); not yet run on a GPU, not in the product (NOTES.md has the prediction).
+// a cluster at the same time and re-reads each wgmma's operands at the wait_group that completes it); not
+// yet run on a GPU, not in the product (NOTES.md has the prediction).
 //   C[z] (m,n) = epilogue(alpha * op(A[z]) (m,k) op(B[z]) (k,n)): version 3's contract, layouts, tiles
 //   (128 x BN x 64, BN 256 or 128 by the same choice), stage ring, warp roles and epilogue (store_fragment).
 //
@@ -63,7 +64,9 @@ struct Config {
 
 #if !defined(ANVIL_HOST_EMULATION)
 using namespace ::anvil::sm90;  // mbarriers, TMA loads, cluster primitives (hopper.cuh)
-#endif
+using g3::wgmma_m64n128k16;
+using g3::wgmma_m64n256k16;
+#endif  // (the emulator's twins of all of these, its wgmma ones checked across their flight, are in cuda_emu.h)
 
 // grid: 2 x clusters persistent CTAs in clusters of 2 along x; block kThreads; dynamic smem Config<BN>::kSmemBytes.
 template <typename Tout, bool kGelu, bool kAMN, bool kBMN, int BN, bool kPairM>
@@ -183,9 +186,9 @@ __global__ void __launch_bounds__(kThreads, 1)
 #pragma unroll
         for (int kk = 0; kk < kBK / 16; ++kk) {
           if constexpr (BN == 256)
-            g3::wgmma_m64n256k16<kAMN, kBMN>(d, da + kk * step_a, db + kk * step_b, kt > 0 || kk > 0);
+            wgmma_m64n256k16<kAMN, kBMN>(d, da + kk * step_a, db + kk * step_b, kt > 0 || kk > 0);
           else
-            g3::wgmma_m64n128k16<kAMN, kBMN>(d, da + kk * step_a, db + kk * step_b, kt > 0 || kk > 0);
+            wgmma_m64n128k16<kAMN, kBMN>(d, da + kk * step_a, db + kk * step_b, kt > 0 || kk > 0);
         }
         wgmma_commit();
         wgmma_wait<1>();  // the previous k-tile's group is done: release its stage
