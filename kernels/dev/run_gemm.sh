@@ -35,7 +35,7 @@ timeout 200 "$bin" --versions 1,2 --csv "$OUT/gemm-anvil.csv" "$@" 2>&1 | tee -a
 (( PIPESTATUS[0] != 0 )) && status=1
 timeout 100 "$bin" --versions 3 --csv "$OUT/gemm-anvil-v3.csv" "$@" 2>&1 | tee -a "$OUT/gemm.log"
 (( PIPESTATUS[0] != 0 )) && { echo "version 3 failed (exit ${PIPESTATUS[0]})" | tee -a "$OUT/gemm.log"; status=1; }
-# version 4 (gemm_sm90_next.cuh, not yet run on a GPU) in its own process too
+# version 4 (the ping-pong schedule of matmul/gemm_sm90.cuh) in its own process too
 timeout 100 "$bin" --versions 4 --csv "$OUT/gemm-anvil-v4.csv" "$@" 2>&1 | tee -a "$OUT/gemm.log"
 (( PIPESTATUS[0] != 0 )) && { echo "version 4 failed (exit ${PIPESTATUS[0]})" | tee -a "$OUT/gemm.log"; status=1; }
 # version 5 (gemm_sm90_cluster.cuh: clusters with TMA multicast, not yet run on a GPU) likewise

@@ -1,4 +1,4 @@
-// matmul/gemm_sm90.cuh: GEMM version 3 for sm_90a (Hopper): TMA tile loads into a ring of mbarrier-guarded
+// matmul/gemm_sm90.cuh: GEMM versions 3 and 4 for sm_90a (Hopper): TMA tile loads into a ring of mbarrier-guarded
 // shared-memory stages, wgmma m64nNk16 from shared memory, warp specialization, persistent CTAs.
 //   C[z] (m,n) = epilogue(alpha * op(A[z]) (m,k) op(B[z]) (k,n)), bf16 in, fp32 accumulate, bf16 or fp32
 //   out; the epilogue of gemm_sm80.cuh, per element in this order: v = alpha * acc; v += bias[col] (when
@@ -31,14 +31,18 @@
 // producer already loads the next tile's stages. BN = 256 (128 fp32 accumulators per thread, 4 stages of
 // 48 KB) or 128 (64 accumulators, 6 stages of 32 KB): the launcher picks the one with fewer tile-waves.
 // A wait that does not complete within ~2 s traps (a broken pipeline fails fast instead of hanging).
-// Run on an H200 (2026-11-27): this kernel without the two changes named next passed the playground check
-// (every layout and epilogue) and the product's GPU tests through the C ABI (commit 3d94641). The two
-// changes since, the epilogue's loads of C and bias ahead of its stores (store_fragment) and raster groups
-// of every tile row when A fits in L2, passed the playground check and the C ABI check under the CPU
-// emulator (kernels/dev/emu, which also passes the GPU-validated version) and compile without spills, but
-// have not run on a GPU.
-// Not yet: clusters with TMA multicast, a ping-pong of the two consumers (playground version 4,
-// kernels/dev/gemm/gemm_sm90_next.cuh), an epilogue through shared memory, split-k for few output tiles.
+// Two schedules of the consumers (launch_gemm_sm90's `schedule`; pick_schedule chooses by shape):
+//   cooperative (kCoop256 / kCoop128): both consumers on one 128 x BN tile, 64 rows each, as above;
+//   ping-pong (kPingPong128): each consumer takes whole 128 x 128 tiles (two m64n128k16 per k16 step) and
+//     the two take turns in the mainloop (turn barriers), so one's epilogue runs under the other's math;
+//     every stage then has one consumer (empty barriers count 1).
+// Measured on an H200 (playground, 2026-11-27 15:15 UTC, run 5): ping-pong buys 20-25% on the k = 768
+// products with wide outputs (c_attn, attn.c_proj, c_fc forward, mlp.c_proj input gradient, lm_head fwd)
+// whose 12 k-tiles per tile leave the cooperative epilogue unhidden, and loses ~20% on the long-k weight
+// gradients and the squares: pick_schedule takes it for k <= 1024 when every consumer gets tiles.
+// Validated there (before the GELU epilogue's pre store was added): every layout and epilogue of the
+// playground's check list, both schedules; the product's dispatch of ping-pong is new with this change.
+// Not yet: clusters with TMA multicast (playground version 5), an epilogue through shared memory.
 #pragma once
 
 #include <cuda.h>
@@ -171,20 +175,27 @@ __device__ __forceinline__ void store_fragment(const float (&d)[N / 2], const Ar
 }
 
 // grid: min(tiles, SMs) persistent CTAs; block kThreads; dynamic smem Config<BN>::kSmemBytes.
-template <typename Tout, bool kGelu, bool kAMN, bool kBMN, int BN>
+// kPingPong (BN 128 only): instead of both consumers sharing each 128 x BN tile (64 rows each), consumer c
+// takes this CTA's tiles c, c + 2, ... whole (two m64n128 wgmmas per k16 step, 128 accumulators), and the
+// two take turns in the mainloop (turn barriers): one's epilogue runs while the other's math does, so the
+// tensor cores do not wait for stores. Each stage then has one consumer (empty barriers count 1).
+template <typename Tout, bool kGelu, bool kAMN, bool kBMN, int BN, bool kPingPong>
 __global__ void __launch_bounds__(kThreads, 1)
     gemm_wgmma_kernel(const __grid_constant__ CUtensorMap map_a, const __grid_constant__ CUtensorMap map_b,
                       const Args g) {
 #if ANVIL_SM90A_BODY
+  static_assert(!kPingPong || BN == 128, "ping-pong consumers hold 128 x 128 tiles");
   using Cfg = Config<BN>;
   constexpr int S = Cfg::kStages;
   __shared__ __align__(8) uint64_t full[S];
   __shared__ __align__(8) uint64_t empty[S];
+  __shared__ __align__(8) uint64_t turn[2];  // ping-pong: turn[c] completes a phase when c may start its math
   const uint32_t raw = tc::smem_address(tc::dynamic_smem());
   const uint32_t base = (raw + 1023) & ~1023u;  // swizzled tiles start at 1024-byte boundaries
   auto stage_a = [&](int s) { return base + s * Cfg::kStageBytes; };
   auto stage_b = [&](int s) { return base + s * Cfg::kStageBytes + Cfg::kABytes; };
   const uint32_t full0 = tc::smem_address(&full[0]), empty0 = tc::smem_address(&empty[0]);
+  const uint32_t turn0 = tc::smem_address(&turn[0]);
 
   const int per_item = g.tiles_m * g.tiles_n, total = per_item * g.batch, per_group = g.group_m * g.tiles_n;
   const int ktiles = static_cast<int>((g.k + kBK - 1) / kBK);
@@ -201,8 +212,10 @@ __global__ void __launch_bounds__(kThreads, 1)
   if (threadIdx.x == 0) {
     for (int s = 0; s < S; ++s) {
       mbar_init(full0 + 8 * s, 1);
-      mbar_init(empty0 + 8 * s, kConsumers);
+      mbar_init(empty0 + 8 * s, kPingPong ? 1 : kConsumers);
     }
+    mbar_init(turn0, 1);
+    mbar_init(turn0 + 8, 1);
     mbar_fence_init();
   }
   __syncthreads();
@@ -238,34 +251,67 @@ __global__ void __launch_bounds__(kThreads, 1)
     }
   } else {
     setmaxnreg_inc<232>();
-    const int c = wg - 1;  // this consumer's 64 rows: m0 + 64c ..
+    const int c = wg - 1;
     // k16 step inside a stage: 32 bytes along a K-major line, 2 KB (16 k rows) in an M/N-major box
     constexpr uint64_t step_a = kAMN ? 2048 >> 4 : 32 >> 4, step_b = kBMN ? 2048 >> 4 : 32 >> 4;
-    int it = 0;
-    for (int tile = blockIdx.x; tile < total; tile += gridDim.x) {
-      int z, m0, n0;
-      decode(tile, z, m0, n0);
-      float d[BN / 2];
-      for (int kt = 0; kt < ktiles; ++kt, ++it) {
-        const int s = it % S;
-        mbar_wait(full0 + 8 * s, (it / S) & 1);
-        wgmma_fence();
-        // consumer c's 64 rows: 64 K-major lines of 128 bytes, or the c-th 64 x 64 M-major box: 8 KB either way
-        const uint64_t da = desc_sw128(stage_a(s) + c * kBox, kAMN), db = desc_sw128(stage_b(s), kBMN);
+    if constexpr (!kPingPong) {
+      int it = 0;
+      for (int tile = blockIdx.x; tile < total; tile += gridDim.x) {
+        int z, m0, n0;
+        decode(tile, z, m0, n0);
+        float d[BN / 2];
+        for (int kt = 0; kt < ktiles; ++kt, ++it) {
+          const int s = it % S;
+          mbar_wait(full0 + 8 * s, (it / S) & 1);
+          wgmma_fence();
+          // consumer c's 64 rows: 64 K-major lines of 128 bytes, or the c-th 64 x 64 M-major box: 8 KB either way
+          const uint64_t da = desc_sw128(stage_a(s) + c * kBox, kAMN), db = desc_sw128(stage_b(s), kBMN);
 #pragma unroll
-        for (int kk = 0; kk < kBK / 16; ++kk) {
-          if constexpr (BN == 256)
-            wgmma_m64n256k16<kAMN, kBMN>(d, da + kk * step_a, db + kk * step_b, kt > 0 || kk > 0);
-          else
-            wgmma_m64n128k16<kAMN, kBMN>(d, da + kk * step_a, db + kk * step_b, kt > 0 || kk > 0);
+          for (int kk = 0; kk < kBK / 16; ++kk) {
+            if constexpr (BN == 256)
+              wgmma_m64n256k16<kAMN, kBMN>(d, da + kk * step_a, db + kk * step_b, kt > 0 || kk > 0);
+            else
+              wgmma_m64n128k16<kAMN, kBMN>(d, da + kk * step_a, db + kk * step_b, kt > 0 || kk > 0);
+          }
+          wgmma_commit();
+          wgmma_wait<1>();  // the previous k-tile's group is done: release its stage
+          if (kt > 0 && t == 0) mbar_arrive(empty0 + 8 * ((it - 1) % S));
         }
-        wgmma_commit();
-        wgmma_wait<1>();  // the previous k-tile's group is done: release its stage
-        if (kt > 0 && t == 0) mbar_arrive(empty0 + 8 * ((it - 1) % S));
+        wgmma_wait<0>();
+        if (t == 0) mbar_arrive(empty0 + 8 * ((it - 1) % S));
+        store_fragment<Tout, kGelu, BN>(d, g, z, m0 + 64 * c, n0, t);
       }
-      wgmma_wait<0>();
-      if (t == 0) mbar_arrive(empty0 + 8 * ((it - 1) % S));
-      store_fragment<Tout, kGelu, BN>(d, g, z, m0 + 64 * c, n0, t);
+    } else {
+      // this consumer's tiles: local index j = c, c + 2, ... (CTA tile blockIdx.x + j * gridDim.x), whose
+      // k-tiles sit at ring positions j * ktiles ...; its i-th tile waits for turn phase i - 1 (consumer 0)
+      // or i (consumer 1), completed when the other consumer has issued its previous tile's math.
+      int i = 0;
+      for (int tile = blockIdx.x + c * gridDim.x; tile < total; tile += 2 * gridDim.x, ++i) {
+        int z, m0, n0;
+        decode(tile, z, m0, n0);
+        if (c == 1 || i > 0) mbar_wait(turn0 + 8 * c, (c == 0 ? i - 1 : i) & 1);
+        float d0[64], d1[64];
+        int it = (c + 2 * i) * ktiles;
+        for (int kt = 0; kt < ktiles; ++kt, ++it) {
+          const int s = it % S;
+          mbar_wait(full0 + 8 * s, (it / S) & 1);
+          wgmma_fence();
+          const uint64_t da = desc_sw128(stage_a(s), kAMN), db = desc_sw128(stage_b(s), kBMN);
+#pragma unroll
+          for (int kk = 0; kk < kBK / 16; ++kk) {
+            wgmma_m64n128k16<kAMN, kBMN>(d0, da + kk * step_a, db + kk * step_b, kt > 0 || kk > 0);
+            wgmma_m64n128k16<kAMN, kBMN>(d1, da + (kBox >> 4) + kk * step_a, db + kk * step_b, kt > 0 || kk > 0);
+          }
+          wgmma_commit();
+          wgmma_wait<1>();
+          if (kt > 0 && t == 0) mbar_arrive(empty0 + 8 * ((it - 1) % S));
+        }
+        if (t == 0) mbar_arrive(turn0 + 8 * (1 - c));  // the other consumer may start its math
+        wgmma_wait<0>();
+        if (t == 0) mbar_arrive(empty0 + 8 * ((it - 1) % S));
+        store_fragment<Tout, kGelu, 128>(d0, g, z, m0, n0, t);
+        store_fragment<Tout, kGelu, 128>(d1, g, z, m0 + 64, n0, t);
+      }
     }
   }
 #else
@@ -316,24 +362,38 @@ inline cudaError_t make_map(CUtensorMap* map, const bf16* base, int64_t inner, i
 #endif
 }
 
-// The tile width for a product: the one with fewer tile-waves over the SMs, BN 128 counted 10% dearer
-// per column (it reads B from shared memory twice as often per FLOP); ties go to 256.
+// Schedules of the kernel: cooperative consumers on 128 x 256 or 128 x 128 tiles, or ping-pong consumers
+// on 128 x 128 tiles each.
+constexpr int kCoop256 = 256, kCoop128 = 128, kPingPong128 = 1;
+
+// The cooperative tile width for a product: the one with fewer tile-waves over the SMs, BN 128 counted 10%
+// dearer per column (it reads B from shared memory twice as often per FLOP); ties go to 256.
 inline int pick_bn(int64_t m, int64_t n, int64_t batch, int sms) {
   const int64_t tm = (m + kBM - 1) / kBM;
   const int64_t w256 = (tm * ((n + 255) / 256) * batch + sms - 1) / sms;
   const int64_t w128 = (tm * ((n + 127) / 128) * batch + sms - 1) / sms;
-  return w128 * 128 * 11 < w256 * 256 * 10 ? 128 : 256;
+  return w128 * 128 * 11 < w256 * 256 * 10 ? kCoop128 : kCoop256;
+}
+
+// The schedule for a product: ping-pong when k is short (the epilogue is a large share of a tile) and
+// there are at least two 128 x 128 tiles per SM (both consumers of every CTA busy); else cooperative.
+inline int pick_schedule(int64_t m, int64_t n, int64_t k, int64_t batch, int sms) {
+  const int64_t tiles128 = ((m + kBM - 1) / kBM) * ((n + 127) / 128) * batch;
+  if (k <= 1024 && tiles128 >= 2 * static_cast<int64_t>(sms)) return kPingPong128;
+  return pick_bn(m, n, batch, sms);
 }
 
 // C[z] = epilogue(alpha op(A[z]) op(B[z])) for arguments gemm_sm90_supported accepted. kAT: A stored (k,m)
-// (M-major); kBT: B stored (n,k) (K-major). bn 0 picks the tile width (pick_bn); sms: CTAs at most.
+// (M-major); kBT: B stored (n,k) (K-major). schedule: kCoop256, kCoop128, kPingPong128, or 0 (pick_schedule);
+// sms: CTAs at most.
 template <bool kAT, bool kBT, typename Tout, bool kGelu = false>
 cudaError_t launch_gemm_sm90(const bf16* a, const bf16* b, int64_t lda, int64_t ldb, int64_t stride_a,
-                             int64_t stride_b, Args g, int sms, int bn, cudaStream_t stream) {
+                             int64_t stride_b, Args g, int sms, int schedule, cudaStream_t stream) {
   if (g.m <= 0 || g.n <= 0 || g.batch <= 0) return cudaSuccess;
   if (g.k <= 0 || sms <= 0) return cudaErrorInvalidValue;  // a tensor map needs a nonzero extent
-  if (bn == 0) bn = pick_bn(g.m, g.n, g.batch, sms);
-  if (bn != 256 && bn != 128) return cudaErrorInvalidValue;
+  if (schedule == 0) schedule = pick_schedule(g.m, g.n, g.k, g.batch, sms);
+  if (schedule != kCoop256 && schedule != kCoop128 && schedule != kPingPong128) return cudaErrorInvalidValue;
+  const int bn = schedule == kCoop256 ? 256 : 128;
   const int64_t tm = (g.m + kBM - 1) / kBM, tn = (g.n + bn - 1) / bn;
   if (tm * tn * g.batch > 0x7fffffff) return cudaErrorInvalidConfiguration;
   g.tiles_m = static_cast<int>(tm);
@@ -361,8 +421,9 @@ cudaError_t launch_gemm_sm90(const bf16* a, const bf16* b, int64_t lda, int64_t 
     ANVIL_LAUNCH(kernel, grid, kThreads, smem, stream)(map_a, map_b, g);
     return cudaGetLastError();
   };
-  if (bn == 256) return go(gemm_wgmma_kernel<Tout, kGelu, kAMN, kBMN, 256>, Config<256>::kSmemBytes);
-  return go(gemm_wgmma_kernel<Tout, kGelu, kAMN, kBMN, 128>, Config<128>::kSmemBytes);
+  if (schedule == kCoop256) return go(gemm_wgmma_kernel<Tout, kGelu, kAMN, kBMN, 256, false>, Config<256>::kSmemBytes);
+  if (schedule == kCoop128) return go(gemm_wgmma_kernel<Tout, kGelu, kAMN, kBMN, 128, false>, Config<128>::kSmemBytes);
+  return go(gemm_wgmma_kernel<Tout, kGelu, kAMN, kBMN, 128, true>, Config<128>::kSmemBytes);
 }
 
 }  // namespace anvil::gemm90

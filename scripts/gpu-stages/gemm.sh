@@ -6,7 +6,7 @@
 #                  compute capability 9.0; both tile widths on 7 CTAs) against the fp64 CPU reference: every
 #                  layout (NT, NN, TN, TT) and epilogue (bias, GELU, accumulate, alpha), bf16 and fp32 out,
 #                  odd sizes, k = 0, batched, more tiles than CTAs;
-#      check-v4.log   version 4 (gemm_sm90_next.cuh: ping-pong consumers, playground only) on the same list;
+#      check-v4.log   version 4 (the ping-pong schedule of the product kernel) on the same list;
 #   2. bench.log, gemm-anvil.csv   versions 3 and 4 (2 off Hopper) timed (CUDA events, median,
 #                  inputs rotated past L2) at the 4096 and 8192 squares and every layout of the GPT-2 small
 #                  Linears (8192 rows; 768->2304, 768->768, 768->3072, 3072->768, 768->50304);
@@ -34,7 +34,7 @@ status=0
 timeout 18 "$bin" --check --versions "$versions" > "$out/check.log" 2>&1 || status=1
 grep -E "FAIL|checked|failures" "$out/check.log" | head -20
 if (( hopper )); then
-  # version 4 (kernels/dev/gemm/gemm_sm90_next.cuh, not yet run on a GPU) in its own processes: a trap
+  # version 4 (the ping-pong schedule of matmul/gemm_sm90.cuh) in its own processes: a trap
   # there keeps the rest
   timeout 10 "$bin" --check --versions 4 > "$out/check-v4.log" 2>&1 || status=1
   grep -E "FAIL|checked|failures" "$out/check-v4.log" | head -20

@@ -9,9 +9,10 @@
 //      tensor maps (matmul/gemm_sm90.cuh): the product's kernel on compute capability 9.0. The check runs
 //      it with both tile widths on 7 CTAs (many tiles per CTA: the persistent loop and the stage ring
 //      across tiles); the bench on every SM with the launcher's tile choice (--bn 128|256 forces one).
-//   4  gemm_sm90_next.cuh (checked under the CPU emulator, not yet on a GPU): version 3 with ping-pong
-//      consumers: each consumer warpgroup takes whole 128x128 tiles and the two take turns in the mainloop,
-//      so one's epilogue overlaps the other's math (checked on 7 CTAs too)
+//   4  version 3's kernel with the ping-pong schedule (matmul/gemm_sm90.cuh, kPingPong128): each consumer
+//      warpgroup takes whole 128x128 tiles and the two take turns in the mainloop, so one's epilogue overlaps
+//      the other's math (checked on 7 CTAs too). The product takes it where pick_schedule says (k <= 1024
+//      with two tiles per SM), version 3's cooperative schedule elsewhere
 //   5  gemm_sm90_cluster.cuh (checked under the CPU emulator, not yet on a GPU): version 3 in clusters of 2
 //      CTAs whose tiles share an operand tile (along M: B, along N: A), each loading half of it with TMA
 //      multicast into both; the check runs both tile widths x both pairings on 3 clusters (6 CTAs), the
@@ -43,7 +44,6 @@
 #include "matmul/gemm_simt.cuh"
 #include "matmul/gemm_sm80.cuh"
 #include "matmul/gemm_sm90.cuh"
-#include "dev/gemm/gemm_sm90_next.cuh"
 #include "dev/gemm/gemm_sm90_cluster.cuh"
 
 #define CHECK(call)                                                                               \
@@ -197,14 +197,10 @@ int v5_axis = 0;            // version 5's pairing (gemm90cluster::Axis; 0: the 
 int v5_clusters = 0;        // version 5's clusters in its last launch
 
 bool supports(int version, const Problem& p) {
-  if (version == 3 || version == 5)  // version 5 takes what version 3 takes
+  if (version >= 3)  // versions 4 and 5 take what version 3 takes
     return anvil::gemm90::gemm_sm90_supported(device_major, device_minor, nullptr, nullptr, nullptr, nullptr, p.m,
                                               p.n, p.k, p.lda(), p.ldb(), p.n, p.size_a(), p.size_b(), p.size_c(),
                                               p.batch);
-  if (version == 4)
-    return anvil::gemm90next::gemm_sm90_supported(device_major, device_minor, nullptr, nullptr, nullptr, nullptr,
-                                                  p.m, p.n, p.k, p.lda(), p.ldb(), p.n, p.size_a(), p.size_b(),
-                                                  p.size_c(), p.batch);
   return anvil::gemm::gemm_sm80_supported(nullptr, nullptr, nullptr, nullptr, p.lda(), p.ldb(), p.n, p.size_a(),
                                           p.size_b(), p.size_c());
 }
@@ -218,16 +214,13 @@ cudaError_t launch_v2(const anvil::gemm::MmaArgs& g, bool gelu) {
 // versions 3-5: the Hopper kernels; schedule: version 3's or 5's tile width, or version 4's schedule
 template <int kVersion, bool kAT, bool kBT, typename Tout, bool kGelu, typename Args>
 cudaError_t launch_sm90_version(const bf16* a, const bf16* b, const Problem& p, const Args& g, int sms, int schedule) {
-  if constexpr (kVersion == 3)
-    return anvil::gemm90::launch_gemm_sm90<kAT, kBT, Tout, kGelu>(a, b, p.lda(), p.ldb(), p.size_a(), p.size_b(), g,
-                                                                  sms, schedule, 0);
-  else if constexpr (kVersion == 5)
+  if constexpr (kVersion == 5)
     return anvil::gemm90cluster::launch_gemm_sm90_cluster<kAT, kBT, Tout, kGelu>(
         a, b, p.lda(), p.ldb(), p.size_a(), p.size_b(), g, sms, schedule,
         static_cast<anvil::gemm90cluster::Axis>(v5_axis), 0, &v5_clusters);
-  else
-    return anvil::gemm90next::launch_gemm_sm90<kAT, kBT, Tout, kGelu>(a, b, p.lda(), p.ldb(), p.size_a(),
-                                                                      p.size_b(), g, sms, schedule, 0);
+  else  // versions 3 and 4: one kernel, two schedules (matmul/gemm_sm90.cuh)
+    return anvil::gemm90::launch_gemm_sm90<kAT, kBT, Tout, kGelu>(a, b, p.lda(), p.ldb(), p.size_a(), p.size_b(), g,
+                                                                  sms, schedule, 0);
 }
 
 template <int kVersion, typename Tout, typename Args>
@@ -254,15 +247,14 @@ cudaError_t run_typed(int version, const Problem& p, const bf16* a, const bf16* 
     return anvil::gemm::launch_gemm_simt<bf16, Tout>(g, 0);
   }
   const int sms = v3_sms > 0 ? v3_sms : device_sms;
-  if (version == 3 || version == 5) {  // the same arguments
+  if (version >= 3) {  // the same arguments
     anvil::gemm90::Args g{c, p.bias ? bias : nullptr, p.m, p.n, p.k, p.n, p.size_c(), p.alpha, p.accumulate ? 1 : 0,
                           0, 0, static_cast<int>(p.batch), 0, 0, 0, pre};
-    return version == 3 ? launch_v3<3, Tout>(a, b, p, g, sms, v3_bn) : launch_v3<5, Tout>(a, b, p, g, sms, v3_bn);
-  }
-  if (version == 4) {
-    anvil::gemm90next::Args g{c, p.bias ? bias : nullptr, p.m, p.n, p.k, p.n, p.size_c(), p.alpha,
-                              p.accumulate ? 1 : 0, 0, 0, static_cast<int>(p.batch), 0, 0, 0, pre};
-    return launch_v3<4, Tout>(a, b, p, g, sms, anvil::gemm90next::kPingPong128);
+    // version 3: the cooperative schedule (its tile width by pick_bn unless forced); 4: ping-pong
+    if (version == 3)
+      return launch_v3<3, Tout>(a, b, p, g, sms, v3_bn ? v3_bn : anvil::gemm90::pick_bn(p.m, p.n, p.batch, sms));
+    if (version == 4) return launch_v3<4, Tout>(a, b, p, g, sms, anvil::gemm90::kPingPong128);
+    return launch_v3<5, Tout>(a, b, p, g, sms, v3_bn);
   }
   anvil::gemm::MmaArgs g{a, b, c, p.bias ? bias : nullptr, p.m, p.n, p.k, p.lda(), p.ldb(), p.n, p.size_a(),
                          p.size_b(), p.size_c(), p.batch, p.alpha, p.accumulate ? 1 : 0, 0, 0, pre};

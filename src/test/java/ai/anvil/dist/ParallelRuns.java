@@ -6,6 +6,8 @@ import ai.anvil.models.gpt.Gpt;
 import ai.anvil.models.gpt.GptConfig;
 import ai.anvil.nn.Parameter;
 import ai.anvil.tensor.Device;
+import ai.anvil.tensor.Tensor;
+import ai.anvil.train.GradientSync;
 import ai.anvil.train.Pretraining;
 import ai.anvil.train.SamplerSource;
 import ai.anvil.train.TrainConfig;
@@ -25,7 +27,10 @@ final class ParallelRuns {
   /**
    * steps steps of config c on device: this rank's rows of world x batch_size per step (the sampler of the
    * single process, sharded), the model seeded with seed + rank (rank 0's weights must reach the others by
-   * the broadcast), and group's data parallelism attached when group is not null.
+   * the broadcast), and group's data parallelism attached when group is not null. Without a group on CUDA the
+   * Trainer would take its one-process device step (train.CudaTrainStep: fused AdamW, another optimizer
+   * kernel than the data-parallel step's); an identity sync keeps such a run on the step a data-parallel run
+   * takes, so a world of 1 can be compared with it bit for bit.
    */
   static Run train(TrainConfig c, TokenDataset data, int vocab, Device device, int steps, int rank, int world,
                    ProcessGroup group, long bucketElements) {
@@ -36,11 +41,33 @@ final class ParallelRuns {
              new SamplerSource(new BatchSampler(data.val(), c.batchSize(), c.blockSize(), c.seed() + 1)),
              Pretraining.randomState(gpt))) {
       if (group != null) DataParallel.attach(t, group, bucketElements);
+      else t.gradientSync(new OneProcess());
       List<Double> losses = new ArrayList<>();
       for (int s = 0; s < steps; s++) losses.add(t.step());
       Map<String, float[]> w = new LinkedHashMap<>();
       for (Map.Entry<String, Parameter> e : gpt.namedParameters().entrySet()) w.put(e.getKey(), e.getValue().value().toFloatArray());
       return new Run(losses, w);
     }
+  }
+
+  /** GradientSync.LOCAL's arithmetic as a sync of its own: the Trainer then runs the data-parallel step's path. */
+  private static final class OneProcess implements GradientSync {
+    @Override
+    public int worldSize() {
+      return 1;
+    }
+
+    @Override
+    public long globalTargets(long localTargets) {
+      return localTargets;
+    }
+
+    @Override
+    public double globalLoss(double localLoss) {
+      return localLoss;
+    }
+
+    @Override
+    public void reduceGradients(List<Tensor> gradients) {}
   }
 }
