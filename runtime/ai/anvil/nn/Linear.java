@@ -28,12 +28,12 @@ public final class Linear extends Module {
 
   /**
    * gelu(forward(x)), GPT-2's tanh GELU: one product with the GELU in its epilogue ({@link Ops#linearGelu})
-   * when no delta is installed; with a delta, forward(x) and then the GELU op.
+   * when no delta is installed; with one, forward(x) (whose term may be null: a merged LoRA, a bank with no
+   * adapter for this layer) and then the GELU op, the ops forward(x) records.
    */
   public Tensor forwardGelu(Tensor x) {
-    LinearDelta d = delta;
-    if (d == null) return Ops.linearGelu(x, weight, bias);
-    return Ops.gelu(Ops.add(Ops.linear(x, weight, bias), d.term(x, 0, out())), true);
+    if (delta == null) return Ops.linearGelu(x, weight, bias);
+    return Ops.gelu(forward(x), true);
   }
 
   /** The installed delta's term for output features [from, to) (see {@link LinearDelta}), or null. */
