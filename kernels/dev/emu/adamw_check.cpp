@@ -17,14 +17,10 @@
 #include <string>
 #include <vector>
 
-namespace anvil {
-static unsigned emulated_error_word = 0;
-unsigned int* device_error_word() { return &emulated_error_word; }
-}  // namespace anvil
+#include "check_kit.h"
 
 namespace {
 
-int failures = 0, checks = 0;
 std::mt19937 rng(7);
 
 struct Case {
@@ -45,11 +41,6 @@ float* device_floats(Slot& s, int which, int64_t n, bool misaligned) {
   cudaMalloc(&s.blocks[which], (n + 1) * sizeof(float));
   float* base = static_cast<float*>(s.blocks[which]);
   return misaligned ? base + 1 : base;
-}
-
-void fail(const std::string& what) {
-  ++failures;
-  printf("  FAIL %s\n", what.c_str());
 }
 
 void compare(const std::string& what, const float* got, const std::vector<float>& ref) {

@@ -12,31 +12,9 @@
 #include <string>
 #include <vector>
 
-namespace anvil {
-static unsigned emulated_error_word = 0;
-unsigned int* device_error_word() { return &emulated_error_word; }
-}  // namespace anvil
+#include "check_kit.h"
 
 namespace {
-
-int failures = 0, checks = 0;
-
-void fail(const std::string& what) {
-  if (++failures < 20) printf("  FAIL %s\n", what.c_str());
-}
-
-uint16_t rne(float f) {
-  uint32_t bits;
-  memcpy(&bits, &f, 4);
-  return static_cast<uint16_t>((bits + 0x7FFFu + ((bits >> 16) & 1u)) >> 16);
-}
-
-float widen(uint16_t h) {
-  uint32_t bits = static_cast<uint32_t>(h) << 16;
-  float f;
-  memcpy(&f, &bits, 4);
-  return f;
-}
 
 template <typename T>
 void run(int64_t rows, int64_t n, int offset, bool accumulate, std::mt19937& rng) {

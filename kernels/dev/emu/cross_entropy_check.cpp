@@ -10,20 +10,11 @@
 #include <string>
 #include <vector>
 
-namespace anvil {
-static unsigned emulated_error_word = 0;
-unsigned int* device_error_word() { return &emulated_error_word; }
-}  // namespace anvil
+#include "check_kit.h"
 
 namespace {
 
-int failures = 0, checks = 0;
 std::mt19937 rng(5);
-
-void fail(const std::string& what) {
-  ++failures;
-  printf("  FAIL %s\n", what.c_str());
-}
 
 template <typename T>
 void run(int64_t rows, int64_t vocab, int64_t stride, double normalizer, float upstream) {

@@ -16,20 +16,11 @@
 #include <string>
 #include <vector>
 
-namespace anvil {
-static unsigned emulated_error_word = 0;
-unsigned int* device_error_word() { return &emulated_error_word; }
-}  // namespace anvil
+#include "check_kit.h"
 
 namespace {
 
-int failures = 0, checks = 0;
 std::mt19937 rng(11);
-
-void fail(const std::string& what) {
-  ++failures;
-  printf("  FAIL %s\n", what.c_str());
-}
 
 float round_bf16(float v) { return __bfloat162float(__float2bfloat16(v)); }
 
