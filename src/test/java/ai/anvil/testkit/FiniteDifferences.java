@@ -1,5 +1,9 @@
 package ai.anvil.testkit;
 
+import static org.junit.jupiter.api.Assertions.assertEquals;
+
+import ai.anvil.nn.Parameter;
+import java.util.function.DoubleSupplier;
 import java.util.function.Function;
 
 /**
@@ -25,6 +29,28 @@ public final class FiniteDifferences {
       grad[i] = (plus - minus) / (2 * h);
     }
     return grad;
+  }
+
+  /**
+   * Checks a parameter's recorded gradient (p.grad(), from one backward of objective) against central
+   * differences of objective with step h at every stride-th element of p, each within 2e-3 + 2e-2 |numeric|
+   * (fp32 forwards); label[i] names a failing element. p's value is restored after every probe.
+   */
+  public static void assertParameterGradient(Parameter p, DoubleSupplier objective, int stride, double h,
+                                             String label) {
+    float[] grad = p.grad().toFloatArray(), value = p.value().toFloatArray();
+    for (int i = 0; i < grad.length; i += stride) {
+      float[] v = value.clone();
+      v[i] += (float) h;
+      p.value().copyFrom(v);
+      double plus = objective.getAsDouble();
+      v[i] -= (float) (2 * h);
+      p.value().copyFrom(v);
+      double minus = objective.getAsDouble();
+      p.value().copyFrom(value);
+      double numeric = (plus - minus) / (2 * h);
+      assertEquals(numeric, grad[i], 2e-3 + 2e-2 * Math.abs(numeric), label + "[" + i + "]");
+    }
   }
 
   public static double dot(double[] a, double[] b) {

@@ -21,6 +21,7 @@ import ai.anvil.peft.TinyModels;
 import ai.anvil.tensor.Device;
 import ai.anvil.tensor.Scope;
 import ai.anvil.tensor.Tensor;
+import ai.anvil.testkit.FiniteDifferences;
 import ai.anvil.testkit.Random;
 import java.util.List;
 import org.junit.jupiter.api.Test;
@@ -108,20 +109,7 @@ class OutputAdaptersTest {
       for (Parameter p : layer.parameters()) assertNull(p.grad(), "the frozen layer gets no gradient");
       // Central differences on the fused path for down.weight (the product with the layer's weight).
       Parameter down = fused.parameters().get(0);
-      float[] grad = down.grad().toFloatArray(), value = down.value().toFloatArray();
-      double h = 1e-2;
-      for (int i = 0; i < grad.length; i += 5) {
-        float[] v = value.clone();
-        v[i] += (float) h;
-        down.value().copyFrom(v);
-        double plus = objective(layer, fused, x, r);
-        v[i] -= (float) (2 * h);
-        down.value().copyFrom(v);
-        double minus = objective(layer, fused, x, r);
-        down.value().copyFrom(value);
-        double numeric = (plus - minus) / (2 * h);
-        assertEquals(numeric, grad[i], 2e-3 + 2e-2 * Math.abs(numeric), "down.weight[" + i + "]");
-      }
+      FiniteDifferences.assertParameterGradient(down, () -> objective(layer, fused, x, r), 5, 1e-2, "down.weight");
     }
   }
 

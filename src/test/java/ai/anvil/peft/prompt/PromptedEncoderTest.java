@@ -16,6 +16,7 @@ import ai.anvil.peft.TinyModels;
 import ai.anvil.tensor.Device;
 import ai.anvil.tensor.Scope;
 import ai.anvil.tensor.Tensor;
+import ai.anvil.testkit.FiniteDifferences;
 import java.util.Arrays;
 import org.junit.jupiter.api.Test;
 
@@ -74,21 +75,8 @@ class PromptedEncoderTest {
         tape.backward(enc.encode(Tensor.ofInts(ids, 2, 3), null), Tensor.of(r, 2, 3, 16));
       }
       Parameter p = prompt.parameters().get(0);
-      float[] grad = p.grad().toFloatArray(), value = p.value().toFloatArray();
       for (Parameter q : bert.parameters()) assertNull(q.grad(), q.name());
-      double h = 1e-2;
-      for (int i = 0; i < grad.length; i += 3) {
-        float[] v = value.clone();
-        v[i] += (float) h;
-        p.value().copyFrom(v);
-        double plus = dot(enc, ids, r);
-        v[i] -= (float) (2 * h);
-        p.value().copyFrom(v);
-        double minus = dot(enc, ids, r);
-        p.value().copyFrom(value);
-        double numeric = (plus - minus) / (2 * h);
-        assertEquals(numeric, grad[i], 2e-3 + 2e-2 * Math.abs(numeric), "prompt[" + i + "]");
-      }
+      FiniteDifferences.assertParameterGradient(p, () -> dot(enc, ids, r), 3, 1e-2, "prompt");
     }
   }
 
@@ -114,20 +102,7 @@ class PromptedEncoderTest {
       }
       for (Parameter q : bert.parameters()) assertNull(q.grad(), q.name());
       for (Parameter p : prefix.parameters()) {
-        float[] grad = p.grad().toFloatArray(), value = p.value().toFloatArray();
-        double h = 1e-2;
-        for (int i = 0; i < grad.length; i += 7) {
-          float[] v = value.clone();
-          v[i] += (float) h;
-          p.value().copyFrom(v);
-          double plus = dot(enc, ids, r);
-          v[i] -= (float) (2 * h);
-          p.value().copyFrom(v);
-          double minus = dot(enc, ids, r);
-          p.value().copyFrom(value);
-          double numeric = (plus - minus) / (2 * h);
-          assertEquals(numeric, grad[i], 2e-3 + 2e-2 * Math.abs(numeric), p.name() + "[" + i + "]");
-        }
+        FiniteDifferences.assertParameterGradient(p, () -> dot(enc, ids, r), 7, 1e-2, p.name());
       }
     }
   }
