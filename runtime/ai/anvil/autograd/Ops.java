@@ -58,7 +58,7 @@ public final class Ops {
     Tensor y = Tensor.empty(x.dtype(), x.device(), outDims);
     Tensor y2 = y.reshape(rows, out);
     // (rows, out) pre-activation, only when the backward will need it
-    Tensor pre = gelu && records(x, weight, bias) ? Tensor.empty(x.dtype(), x.device(), rows, out) : null;
+    Tensor pre = gelu && Tape.records(x, weight, bias) ? Tensor.empty(x.dtype(), x.device(), rows, out) : null;
     if (gelu) backend(x).matmulGelu(x2, wc, bc, y2, pre, false, true, 1.0);
     else backend(x).matmul(x2, wc, bc, y2, false, true, 1.0, false);
     Tensor xin = x;
@@ -78,14 +78,6 @@ public final class Ops {
       }
     }, xin, weight, bias);
     return y;
-  }
-
-  /** Whether an op on these inputs will be recorded (Tape.maybeRecord's rule). */
-  private static boolean records(Tensor... inputs) {
-    Tape tape = Tape.active();
-    if (tape == null) return false;
-    for (Tensor t : inputs) if (tape.needsGrad(t)) return true;
-    return false;
   }
 
   /**

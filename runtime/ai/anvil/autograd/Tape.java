@@ -127,13 +127,18 @@ public final class Tape implements AutoCloseable {
     return t != null && (t.requiresGrad() || tracked.containsKey(t));
   }
 
-  /** Records an op when recording and any input needs grad; returns whether it was recorded. */
-  static boolean maybeRecord(Tensor output, Rule rule, Tensor... inputs) {
+  /** Whether an op on these inputs would be recorded now: a tape records and an input needs grad. */
+  static boolean records(Tensor... inputs) {
     Tape tape = active();
     if (tape == null) return false;
-    boolean any = false;
-    for (Tensor in : inputs) any |= tape.needsGrad(in);
-    if (!any) return false;
+    for (Tensor in : inputs) if (tape.needsGrad(in)) return true;
+    return false;
+  }
+
+  /** Records an op when {@link #records} says so; returns whether it was recorded. */
+  static boolean maybeRecord(Tensor output, Rule rule, Tensor... inputs) {
+    if (!records(inputs)) return false;
+    Tape tape = active();
     tape.nodes.add(new Node(inputs, output, rule));
     tape.tracked.put(output, Boolean.TRUE);
     return true;
