@@ -101,6 +101,28 @@ public final class Autocast implements AutoCloseable {
   }
 
   /**
+   * bf16 copies of the fp32 tensors among weights (weight -> copy, each once however often it is listed),
+   * detached from any Scope and owned by the caller, to hand to {@link #open(Precision, Device, Map)} by
+   * whoever keeps them current (a training step's fused AdamW, a KV cache made once per decode). On a
+   * failure the copies made so far are closed.
+   */
+  public static Map<Tensor, Tensor> bf16Copies(Iterable<Tensor> weights) {
+    Map<Tensor, Tensor> copies = new IdentityHashMap<>();
+    try {
+      for (Tensor w : weights) {
+        if (w.dtype() != DType.F32 || copies.containsKey(w)) continue;
+        Tensor c = Tensor.empty(DType.BF16, w.device(), w.dims()).detachFromScope();
+        copies.put(w, c);
+        Backend.of(w.device()).cast(w, c, false);
+      }
+    } catch (RuntimeException e) {
+      for (Tensor c : copies.values()) c.close();
+      throw e;
+    }
+    return copies;
+  }
+
+  /**
    * w as bf16 for a product: w itself when it is already BF16 (or null), the caller's copy when one was
    * given, else a cast made on first use and kept until this region closes. Not recorded on a tape: the
    * product routes the gradient to the fp32 w itself.

@@ -99,12 +99,7 @@ public final class CudaTrainStep implements AutoCloseable {
     this.lossSum = Tensor.zeros(DType.F32, on, 1).detachFromScope();
     this.inverse = Tensor.full(1.0, DType.F32, on, 1).detachFromScope();
     if (precision == Precision.BF16) {
-      for (Parameter p : model.parameters()) {
-        if (p.value().dtype() != DType.F32) continue;
-        Tensor copy = Tensor.empty(DType.BF16, on, p.value().dims()).detachFromScope();
-        gpu.cast(p.value(), copy, false);
-        copies.put(p.value(), copy);
-      }
+      copies.putAll(Autocast.bf16Copies(model.parameters().stream().map(Parameter::value).toList()));
     }
   }
 

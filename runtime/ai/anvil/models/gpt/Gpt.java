@@ -18,13 +18,13 @@ import ai.anvil.nn.Init;
 import ai.anvil.nn.LayerNorm;
 import ai.anvil.nn.Linear;
 import ai.anvil.nn.Module;
+import ai.anvil.nn.Parameter;
 import ai.anvil.tensor.DType;
 import ai.anvil.tensor.Device;
 import ai.anvil.tensor.Scope;
 import ai.anvil.tensor.Tensor;
 import java.io.IOException;
 import java.nio.file.Path;
-import java.util.IdentityHashMap;
 import java.util.Map;
 import java.util.concurrent.atomic.AtomicLong;
 
@@ -324,32 +324,13 @@ public final class Gpt extends Module implements CausalLm, SequenceEncoder {
     KvCache cache = new KvCache(config.nLayer(), batch, capacity, config.nEmbd(), dtype, device);
     if (dtype == DType.BF16) {
       try {
-        cache.setWeightCopies(weightCopies());
+        cache.setWeightCopies(Autocast.bf16Copies(parameters().stream().map(Parameter::value).toList()));
       } catch (RuntimeException e) {
         cache.close();
         throw e;
       }
     }
     return cache;
-  }
-
-  /** bf16 copies of every fp32 parameter (weight -> copy), each detached from any Scope. */
-  private Map<Tensor, Tensor> weightCopies() {
-    Map<Tensor, Tensor> copies = new IdentityHashMap<>();
-    Backend be = Backend.of(device);
-    try {
-      for (var p : parameters()) {
-        Tensor w = p.value();
-        if (w.dtype() != DType.F32 || copies.containsKey(w)) continue;
-        Tensor c = Tensor.empty(DType.BF16, device, w.dims()).detachFromScope();
-        copies.put(w, c);
-        be.cast(w, c, false);
-      }
-    } catch (RuntimeException e) {
-      for (Tensor c : copies.values()) c.close();
-      throw e;
-    }
-    return copies;
   }
 
   /** The region decoding with cache runs in: bf16 with the cache's weight copies when it is bf16, else fp32. */
