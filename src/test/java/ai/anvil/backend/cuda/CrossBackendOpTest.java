@@ -232,49 +232,67 @@ class CrossBackendOpTest {
     return (long) m * n * k > 50_000_000L;
   }
 
-  private void matmulCases(Harness h, DType dtype, MatmulKernel cap, int m, int n, int k) {
-    // batch modes: 0 plain 2-D; 1 both batched; 2 B broadcast (a Linear); 3 A broadcast
+  /**
+   * One layout of a matmul case: batch mode (0 plain 2-D; 1 both batched; 2 B broadcast, a Linear; 3 A
+   * broadcast; batch 3 when batched), the transposes, the dims of A, B and C, and the assertion label.
+   */
+  private record Layout(int mode, boolean ta, boolean tb, long[] aDims, long[] bDims, long[] cDims, String at) {}
+
+  /** Every layout of (m, n, k): the four batch modes (plain 2-D only for a large product) x both transposes. */
+  private static List<Layout> layouts(int m, int n, int k, MatmulKernel cap) {
+    List<Layout> out = new ArrayList<>();
     for (int mode = 0; mode < (isLarge(m, n, k) ? 1 : 4); mode++) {
       for (boolean ta : new boolean[] {false, true}) {
         for (boolean tb : new boolean[] {false, true}) {
-          try (Scope s = Scope.open()) {
-            int batch = mode == 0 ? 1 : 3;
-            long[] aDims = ta ? new long[] {k, m} : new long[] {m, k};
-            long[] bDims = tb ? new long[] {n, k} : new long[] {k, n};
-            if (mode == 1 || mode == 2) aDims = prepend(batch, aDims);
-            if (mode == 1 || mode == 3) bDims = prepend(batch, bDims);
-            long[] cDims = mode == 0 ? new long[] {m, n} : new long[] {batch, m, n};
-            String at = String.format(" m=%d n=%d k=%d mode=%d ta=%b tb=%b cap=%s", m, n, k, mode, ta, tb, cap);
-            Pair a = h.input(1, aDims), b = h.input(1, bDims), bias = h.input(1, n);
-            Pair c = h.output(cDims);
-            if (mode == 0) {
-              assertEquals(expectedKernel(dtype, cap, m, n, k, ta, tb),
-                  ((CudaBackend) h.gpu).matmulKernel(a.gpu(), b.gpu(), bias.gpu(), c.gpu(), ta, tb), "kernel" + at);
-            }
-            h.cpu.matmul(a.cpu(), b.cpu(), bias.cpu(), c.cpu(), ta, tb, 0.5, false);
-            h.gpu.matmul(a.gpu(), b.gpu(), bias.gpu(), c.gpu(), ta, tb, 0.5, false);
-            h.check("matmul" + at, c, Tolerance.F32_REDUCTION);
-            h.resync(c);
-            h.cpu.matmul(a.cpu(), b.cpu(), null, c.cpu(), ta, tb, 1.0, true);
-            h.gpu.matmul(a.gpu(), b.gpu(), null, c.gpu(), ta, tb, 1.0, true);
-            h.check("matmul accumulated" + at, c, Tolerance.F32_REDUCTION);
-
-            Pair dc = h.input(1, cDims);
-            Pair da = h.input(1, aDims);
-            Pair db = h.f32(h.rnd.normal(Math.toIntExact(Harness.count(bDims)), 1), bDims);
-            Pair dbias = h.f32(h.rnd.normal(n, 1), n);
-            h.cpu.matmulBackward(a.cpu(), b.cpu(), dc.cpu(), da.cpu(), db.cpu(), dbias.cpu(), ta, tb, 0.5, true, true);
-            h.gpu.matmulBackward(a.gpu(), b.gpu(), dc.gpu(), da.gpu(), db.gpu(), dbias.gpu(), ta, tb, 0.5, true, true);
-            h.check("matmulBackward da (+=)" + at, da, Tolerance.F32_REDUCTION);
-            h.check("matmulBackward db (+=)" + at, db, Tolerance.F32_REDUCTION);
-            h.check("matmulBackward dbias (+=)" + at, dbias, Tolerance.F32_REDUCTION);
-            Pair da2 = h.output(aDims), db2 = h.outputF32(bDims);
-            h.cpu.matmulBackward(a.cpu(), b.cpu(), dc.cpu(), da2.cpu(), db2.cpu(), null, ta, tb, 1.0, false, false);
-            h.gpu.matmulBackward(a.gpu(), b.gpu(), dc.gpu(), da2.gpu(), db2.gpu(), null, ta, tb, 1.0, false, false);
-            h.check("matmulBackward da (=)" + at, da2, Tolerance.F32_REDUCTION);
-            h.check("matmulBackward db (=)" + at, db2, Tolerance.F32_REDUCTION);
-          }
+          int batch = mode == 0 ? 1 : 3;
+          long[] aDims = ta ? new long[] {k, m} : new long[] {m, k};
+          long[] bDims = tb ? new long[] {n, k} : new long[] {k, n};
+          if (mode == 1 || mode == 2) aDims = prepend(batch, aDims);
+          if (mode == 1 || mode == 3) bDims = prepend(batch, bDims);
+          long[] cDims = mode == 0 ? new long[] {m, n} : new long[] {batch, m, n};
+          String at = String.format(" m=%d n=%d k=%d mode=%d ta=%b tb=%b cap=%s", m, n, k, mode, ta, tb, cap);
+          out.add(new Layout(mode, ta, tb, aDims, bDims, cDims, at));
         }
+      }
+    }
+    return out;
+  }
+
+  private void matmulCases(Harness h, DType dtype, MatmulKernel cap, int m, int n, int k) {
+    for (Layout l : layouts(m, n, k, cap)) {
+      try (Scope s = Scope.open()) {
+        int mode = l.mode();
+        boolean ta = l.ta(), tb = l.tb();
+        long[] aDims = l.aDims(), bDims = l.bDims(), cDims = l.cDims();
+        String at = l.at();
+        Pair a = h.input(1, aDims), b = h.input(1, bDims), bias = h.input(1, n);
+        Pair c = h.output(cDims);
+        if (mode == 0) {
+          assertEquals(expectedKernel(dtype, cap, m, n, k, ta, tb),
+              ((CudaBackend) h.gpu).matmulKernel(a.gpu(), b.gpu(), bias.gpu(), c.gpu(), ta, tb), "kernel" + at);
+        }
+        h.cpu.matmul(a.cpu(), b.cpu(), bias.cpu(), c.cpu(), ta, tb, 0.5, false);
+        h.gpu.matmul(a.gpu(), b.gpu(), bias.gpu(), c.gpu(), ta, tb, 0.5, false);
+        h.check("matmul" + at, c, Tolerance.F32_REDUCTION);
+        h.resync(c);
+        h.cpu.matmul(a.cpu(), b.cpu(), null, c.cpu(), ta, tb, 1.0, true);
+        h.gpu.matmul(a.gpu(), b.gpu(), null, c.gpu(), ta, tb, 1.0, true);
+        h.check("matmul accumulated" + at, c, Tolerance.F32_REDUCTION);
+
+        Pair dc = h.input(1, cDims);
+        Pair da = h.input(1, aDims);
+        Pair db = h.f32(h.rnd.normal(Math.toIntExact(Harness.count(bDims)), 1), bDims);
+        Pair dbias = h.f32(h.rnd.normal(n, 1), n);
+        h.cpu.matmulBackward(a.cpu(), b.cpu(), dc.cpu(), da.cpu(), db.cpu(), dbias.cpu(), ta, tb, 0.5, true, true);
+        h.gpu.matmulBackward(a.gpu(), b.gpu(), dc.gpu(), da.gpu(), db.gpu(), dbias.gpu(), ta, tb, 0.5, true, true);
+        h.check("matmulBackward da (+=)" + at, da, Tolerance.F32_REDUCTION);
+        h.check("matmulBackward db (+=)" + at, db, Tolerance.F32_REDUCTION);
+        h.check("matmulBackward dbias (+=)" + at, dbias, Tolerance.F32_REDUCTION);
+        Pair da2 = h.output(aDims), db2 = h.outputF32(bDims);
+        h.cpu.matmulBackward(a.cpu(), b.cpu(), dc.cpu(), da2.cpu(), db2.cpu(), null, ta, tb, 1.0, false, false);
+        h.gpu.matmulBackward(a.gpu(), b.gpu(), dc.gpu(), da2.gpu(), db2.gpu(), null, ta, tb, 1.0, false, false);
+        h.check("matmulBackward da (=)" + at, da2, Tolerance.F32_REDUCTION);
+        h.check("matmulBackward db (=)" + at, db2, Tolerance.F32_REDUCTION);
       }
     }
   }
@@ -299,53 +317,45 @@ class CrossBackendOpTest {
    * gradient), the products from it, each result rounded.
    */
   private void matmulGeluCases(Harness h, MatmulKernel cap, int m, int n, int k) {
-    for (int mode = 0; mode < (isLarge(m, n, k) ? 1 : 4); mode++) {
-      for (boolean ta : new boolean[] {false, true}) {
-        for (boolean tb : new boolean[] {false, true}) {
-          try (Scope s = Scope.open()) {
-            int batch = mode == 0 ? 1 : 3;
-            long[] aDims = ta ? new long[] {k, m} : new long[] {m, k};
-            long[] bDims = tb ? new long[] {n, k} : new long[] {k, n};
-            if (mode == 1 || mode == 2) aDims = prepend(batch, aDims);
-            if (mode == 1 || mode == 3) bDims = prepend(batch, bDims);
-            long[] cDims = mode == 0 ? new long[] {m, n} : new long[] {batch, m, n};
-            String at = String.format(" m=%d n=%d k=%d mode=%d ta=%b tb=%b cap=%s", m, n, k, mode, ta, tb, cap);
-            Pair a = h.input(1, aDims), b = h.input(1, bDims), bias = h.input(1, n);
-            Pair c = h.output(cDims), pre = h.output(cDims);
-            h.cpu.matmulGelu(a.cpu(), b.cpu(), bias.cpu(), c.cpu(), pre.cpu(), ta, tb, 0.5);
-            h.gpu.matmulGelu(a.gpu(), b.gpu(), bias.gpu(), c.gpu(), pre.gpu(), ta, tb, 0.5);
-            h.check("matmulGelu c" + at, c, Tolerance.F32_REDUCTION);
-            h.check("matmulGelu pre" + at, pre, Tolerance.F32_REDUCTION);
-            Pair c2 = h.output(cDims);
-            h.cpu.matmulGelu(a.cpu(), b.cpu(), null, c2.cpu(), null, ta, tb, 1.0);
-            h.gpu.matmulGelu(a.gpu(), b.gpu(), null, c2.gpu(), null, ta, tb, 1.0);
-            h.check("matmulGelu c, no bias, no pre" + at, c2, Tolerance.F32_REDUCTION);
+    for (Layout l : layouts(m, n, k, cap)) {
+      try (Scope s = Scope.open()) {
+        boolean ta = l.ta(), tb = l.tb();
+        long[] aDims = l.aDims(), bDims = l.bDims(), cDims = l.cDims();
+        String at = l.at();
+        Pair a = h.input(1, aDims), b = h.input(1, bDims), bias = h.input(1, n);
+        Pair c = h.output(cDims), pre = h.output(cDims);
+        h.cpu.matmulGelu(a.cpu(), b.cpu(), bias.cpu(), c.cpu(), pre.cpu(), ta, tb, 0.5);
+        h.gpu.matmulGelu(a.gpu(), b.gpu(), bias.gpu(), c.gpu(), pre.gpu(), ta, tb, 0.5);
+        h.check("matmulGelu c" + at, c, Tolerance.F32_REDUCTION);
+        h.check("matmulGelu pre" + at, pre, Tolerance.F32_REDUCTION);
+        Pair c2 = h.output(cDims);
+        h.cpu.matmulGelu(a.cpu(), b.cpu(), null, c2.cpu(), null, ta, tb, 1.0);
+        h.gpu.matmulGelu(a.gpu(), b.gpu(), null, c2.gpu(), null, ta, tb, 1.0);
+        h.check("matmulGelu c, no bias, no pre" + at, c2, Tolerance.F32_REDUCTION);
 
-            h.resync(pre);
-            Pair dc = h.input(1, cDims);
-            Pair da = h.input(1, aDims);
-            Pair db = h.f32(h.rnd.normal(Math.toIntExact(Harness.count(bDims)), 1), bDims);
-            Pair dbias = h.f32(h.rnd.normal(n, 1), n);
-            double[][] naive = h.bf16()
-                ? naiveGeluBackward(a, b, pre, dc, da.cpu(), db.cpu(), dbias.cpu(), ta, tb, 0.5, true) : null;
-            h.cpu.matmulGeluBackward(a.cpu(), b.cpu(), pre.cpu(), dc.cpu(), da.cpu(), db.cpu(), dbias.cpu(), ta, tb,
-                0.5, true, true);
-            h.gpu.matmulGeluBackward(a.gpu(), b.gpu(), pre.gpu(), dc.gpu(), da.gpu(), db.gpu(), dbias.gpu(), ta, tb,
-                0.5, true, true);
-            h.check("matmulGeluBackward da (+=)" + at, da, Tolerance.F32_REDUCTION, naive == null ? null : naive[0]);
-            h.check("matmulGeluBackward db (+=)" + at, db, Tolerance.F32_REDUCTION, naive == null ? null : naive[1]);
-            h.check("matmulGeluBackward dbias (+=)" + at, dbias, Tolerance.F32_REDUCTION,
-                naive == null ? null : naive[2]);
-            Pair da2 = h.output(aDims), db2 = h.outputF32(bDims);
-            naive = h.bf16() ? naiveGeluBackward(a, b, pre, dc, da2.cpu(), db2.cpu(), null, ta, tb, 1.0, false) : null;
-            h.cpu.matmulGeluBackward(a.cpu(), b.cpu(), pre.cpu(), dc.cpu(), da2.cpu(), db2.cpu(), null, ta, tb, 1.0,
-                false, false);
-            h.gpu.matmulGeluBackward(a.gpu(), b.gpu(), pre.gpu(), dc.gpu(), da2.gpu(), db2.gpu(), null, ta, tb, 1.0,
-                false, false);
-            h.check("matmulGeluBackward da (=)" + at, da2, Tolerance.F32_REDUCTION, naive == null ? null : naive[0]);
-            h.check("matmulGeluBackward db (=)" + at, db2, Tolerance.F32_REDUCTION, naive == null ? null : naive[1]);
-          }
-        }
+        h.resync(pre);
+        Pair dc = h.input(1, cDims);
+        Pair da = h.input(1, aDims);
+        Pair db = h.f32(h.rnd.normal(Math.toIntExact(Harness.count(bDims)), 1), bDims);
+        Pair dbias = h.f32(h.rnd.normal(n, 1), n);
+        double[][] naive = h.bf16()
+            ? naiveGeluBackward(a, b, pre, dc, da.cpu(), db.cpu(), dbias.cpu(), ta, tb, 0.5, true) : null;
+        h.cpu.matmulGeluBackward(a.cpu(), b.cpu(), pre.cpu(), dc.cpu(), da.cpu(), db.cpu(), dbias.cpu(), ta, tb,
+            0.5, true, true);
+        h.gpu.matmulGeluBackward(a.gpu(), b.gpu(), pre.gpu(), dc.gpu(), da.gpu(), db.gpu(), dbias.gpu(), ta, tb,
+            0.5, true, true);
+        h.check("matmulGeluBackward da (+=)" + at, da, Tolerance.F32_REDUCTION, naive == null ? null : naive[0]);
+        h.check("matmulGeluBackward db (+=)" + at, db, Tolerance.F32_REDUCTION, naive == null ? null : naive[1]);
+        h.check("matmulGeluBackward dbias (+=)" + at, dbias, Tolerance.F32_REDUCTION,
+            naive == null ? null : naive[2]);
+        Pair da2 = h.output(aDims), db2 = h.outputF32(bDims);
+        naive = h.bf16() ? naiveGeluBackward(a, b, pre, dc, da2.cpu(), db2.cpu(), null, ta, tb, 1.0, false) : null;
+        h.cpu.matmulGeluBackward(a.cpu(), b.cpu(), pre.cpu(), dc.cpu(), da2.cpu(), db2.cpu(), null, ta, tb, 1.0,
+            false, false);
+        h.gpu.matmulGeluBackward(a.gpu(), b.gpu(), pre.gpu(), dc.gpu(), da2.gpu(), db2.gpu(), null, ta, tb, 1.0,
+            false, false);
+        h.check("matmulGeluBackward da (=)" + at, da2, Tolerance.F32_REDUCTION, naive == null ? null : naive[0]);
+        h.check("matmulGeluBackward db (=)" + at, db2, Tolerance.F32_REDUCTION, naive == null ? null : naive[1]);
       }
     }
   }
