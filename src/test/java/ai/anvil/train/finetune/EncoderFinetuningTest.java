@@ -7,9 +7,6 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import ai.anvil.autograd.Tape;
 import ai.anvil.data.tokenizer.WordPieceTokenizer;
 import ai.anvil.io.Safetensors;
-import ai.anvil.models.bert.Bert;
-import ai.anvil.models.bert.BertCheckpoint;
-import ai.anvil.models.bert.BertConfig;
 import ai.anvil.models.heads.HeadCheckpoint;
 import ai.anvil.models.heads.SequenceClassifier;
 import ai.anvil.tensor.Device;
@@ -40,14 +37,8 @@ class EncoderFinetuningTest {
   /** 2 layers, 32 wide, no dropout, 64 positions; the tokenizer of the tests' bert-uncased folder. */
   @BeforeAll
   static void tinyEncoder() throws Exception {
-    base = shared.resolve("tiny-bert");
-    BertConfig config = BertConfig.of(30522, 32, 2, 4, 64).withMaxPositions(64).withDropout(0, 0);
-    try (Bert bert = new Bert(config, false, 7, Device.CPU)) {
-      BertCheckpoint.save(bert, base);
-    }
-    Files.copy(Path.of("src/test/resources/tokenizers/bert-uncased/tokenizer.json"), base.resolve("tokenizer.json"));
-    val = shared.resolve("val100.jsonl");
-    Files.write(val, Files.readAllLines(FinetuneFixtures.sentiment("val")).subList(0, 100));
+    base = FinetuneFixtures.tinyBert(shared);
+    val = FinetuneFixtures.val100(shared);
     full = Finetuning.run(config("full", shared.resolve("full")).with("lr", 3e-3, "max_steps", 40, "eval_interval", 40),
         new TrainListener() {});
     System.out.println("encoder full " + ai.anvil.io.Json.write(full.summary()));

@@ -9,9 +9,6 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import ai.anvil.data.tokenizer.Tokenizer;
 import ai.anvil.data.tokenizer.Tokenizers;
-import ai.anvil.models.bert.Bert;
-import ai.anvil.models.bert.BertCheckpoint;
-import ai.anvil.models.bert.BertConfig;
 import ai.anvil.models.heads.Bodies;
 import ai.anvil.models.heads.Pool;
 import ai.anvil.nn.Parameter;
@@ -22,7 +19,6 @@ import ai.anvil.train.TrainConfig;
 import ai.anvil.train.TrainListener;
 import ai.anvil.train.Trainer;
 import ai.anvil.train.checkpoint.Checkpoint;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -56,14 +52,8 @@ class HeadMethodsTest {
 
   @BeforeAll
   static void tinyEncoderThatKnowsReviews() throws Exception {
-    Path base = shared.resolve("tiny-bert");
-    BertConfig config = BertConfig.of(30522, 32, 2, 4, 64).withMaxPositions(64).withDropout(0, 0);
-    try (Bert bert = new Bert(config, false, 7, Device.CPU)) {
-      BertCheckpoint.save(bert, base);
-    }
-    Files.copy(Path.of("src/test/resources/tokenizers/bert-uncased/tokenizer.json"), base.resolve("tokenizer.json"));
-    val = shared.resolve("val100.jsonl");
-    Files.write(val, Files.readAllLines(FinetuneFixtures.sentiment("val")).subList(0, 100));
+    Path base = FinetuneFixtures.tinyBert(shared);
+    val = FinetuneFixtures.val100(shared);
     Finetuning.Outcome full = Finetuning.run(config("full", base, shared.resolve("full")).with("lr", 3e-3, "max_steps", 40,
         "eval_interval", 40), new TrainListener() {});
     knows = full.adapter();
