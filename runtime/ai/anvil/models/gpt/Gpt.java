@@ -429,11 +429,7 @@ public final class Gpt extends Module implements CausalLm, SequenceEncoder {
    * Every row starts at cache.length() (rows of different lengths take one token each: T = 1).
    */
   private Tensor decode(Tensor ids, KvCache cache, boolean checkHostIds) {
-    cache.checkOpen();
-    if (cache.layers() != config.nLayer() || cache.width() != config.nEmbd()) {
-      throw new IllegalArgumentException("KvCache of " + cache.layers() + " layers x " + cache.width()
-          + " does not belong to this model (" + config.nLayer() + " x " + config.nEmbd() + ")");
-    }
+    checkCache("forward", cache);
     GptExtension ext = extension;
     Tensor prompt = ext == null || cache.length() > 0 ? null : ext.softPrompt();
     int shift = ext == null ? 0 : ext.prefixLength();
