@@ -404,7 +404,6 @@ public final class Gpt extends Module implements CausalLm, SequenceEncoder {
       throw new IllegalArgumentException(op + ": a row at " + cache.length() + " positions overflows the cache capacity "
           + cache.capacity());
     }
-    if (cache.deviceLengthsStale()) cache.deviceLengths();
     try (Tape.NoGrad ignored = Tape.noGrad(); Scope scope = Scope.open(); Autocast region = decodeRegion(cache)) {
       Tensor lens = cache.deviceLengths();
       Tensor x = Ops.add(Ops.embedding(ids, transformer.wte.weight()), Ops.embedding(lens.reshape(b, 1), transformer.wpe.weight()));
